@@ -1,0 +1,275 @@
+//! The syntax tree of a policy file.
+
+use crate::span::Span;
+
+/// A parsed and checked policy file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicySet {
+    pub tenancy: Tenancy,
+    pub entities: Vec<Entity>,
+}
+
+/// The file's `tenancy:` block (defaults when absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenancy {
+    pub mode: TenantMode,
+    /// The partition column; `tenant_id` unless the block names another.
+    pub column: String,
+}
+
+impl Default for Tenancy {
+    fn default() -> Tenancy {
+        Tenancy {
+            mode: TenantMode::RowLevel,
+            column: DEFAULT_TENANT_COLUMN.to_string(),
+        }
+    }
+}
+
+pub const DEFAULT_TENANT_COLUMN: &str = "tenant_id";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TenantMode {
+    None,
+    RowLevel,
+    Schema,
+    Database,
+}
+
+impl TenantMode {
+    pub fn parse(text: &str) -> Option<TenantMode> {
+        match text {
+            "none" => Some(TenantMode::None),
+            "row_level" => Some(TenantMode::RowLevel),
+            "schema" => Some(TenantMode::Schema),
+            "database" => Some(TenantMode::Database),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantMode::None => "none",
+            TenantMode::RowLevel => "row_level",
+            TenantMode::Schema => "schema",
+            TenantMode::Database => "database",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entity {
+    pub name: String,
+    pub table: String,
+    /// Whether `table` was written out (printing keeps the file's shape).
+    pub table_explicit: bool,
+    pub tenant: EntityTenant,
+    pub fields: Vec<Field>,
+    pub rules: Vec<Rule>,
+    pub span: Span,
+}
+
+impl Entity {
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The rules of one kind for one operation, in source order.
+    pub fn rules_for(&self, kind: RuleKind, op: Operation) -> impl Iterator<Item = &Rule> {
+        self.rules
+            .iter()
+            .filter(move |r| r.kind == kind && r.op == op)
+    }
+
+    /// The declared primary key columns.
+    pub fn primary_key(&self) -> Vec<&Field> {
+        self.fields.iter().filter(|f| f.primary_key).collect()
+    }
+}
+
+/// How an entity is partitioned by tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntityTenant {
+    /// Fenced by the file's tenancy column.
+    Default,
+    /// `tenant: none` — shared reference data, no fence.
+    None,
+    /// `tenant: <column>` — fenced by another column.
+    Column(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub name: String,
+    pub ty: FieldType,
+    pub primary_key: bool,
+    pub required: bool,
+    pub unique: bool,
+    pub default: Option<Literal>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldType {
+    Uuid,
+    Str(Option<u32>),
+    Text,
+    Int,
+    Float,
+    Decimal(u32, u32),
+    Bool,
+    Date,
+    DateTime,
+    Json,
+    Enum(Vec<String>),
+    Ref(String),
+}
+
+/// What kind of value a field or operand holds, for type checks and for
+/// comparing values the same way in every engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueClass {
+    Uuid,
+    Text,
+    Number,
+    Bool,
+    Json,
+}
+
+impl FieldType {
+    pub fn class(&self) -> ValueClass {
+        match self {
+            FieldType::Uuid | FieldType::Ref(_) => ValueClass::Uuid,
+            FieldType::Str(_)
+            | FieldType::Text
+            | FieldType::Date
+            | FieldType::DateTime
+            | FieldType::Enum(_) => ValueClass::Text,
+            FieldType::Int | FieldType::Float | FieldType::Decimal(_, _) => ValueClass::Number,
+            FieldType::Bool => ValueClass::Bool,
+            FieldType::Json => ValueClass::Json,
+        }
+    }
+}
+
+/// `access:`/`permit:` rules allow; `forbid:` rules deny whatever allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuleKind {
+    Permit,
+    Forbid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Operation {
+    Create,
+    Read,
+    Update,
+    Delete,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 4] = [
+        Operation::Create,
+        Operation::Read,
+        Operation::Update,
+        Operation::Delete,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "create",
+            Operation::Read => "read",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+        }
+    }
+
+    /// Parses an operation name as the check APIs take it (`list` is `read`).
+    pub fn parse(text: &str) -> Option<Operation> {
+        match text.to_ascii_lowercase().as_str() {
+            "create" | "insert" => Some(Operation::Create),
+            "read" | "list" | "select" => Some(Operation::Read),
+            "update" => Some(Operation::Update),
+            "delete" => Some(Operation::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// One rule line. `write:` lines become a create and an update rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub kind: RuleKind,
+    pub op: Operation,
+    pub condition: Expr,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Bool(bool),
+    Authenticated,
+    Anonymous,
+    Role(String),
+    Compare {
+        lhs: Operand,
+        op: CmpOp,
+        rhs: Operand,
+    },
+    In {
+        operand: Operand,
+        negated: bool,
+        list: Vec<Literal>,
+    },
+    IsNull {
+        operand: Operand,
+        negated: bool,
+    },
+    Not(Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub fn as_sql(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "=",
+            CmpOp::Ne => "<>",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+
+    pub fn is_ordering(self) -> bool {
+        !matches!(self, CmpOp::Eq | CmpOp::Ne)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operand {
+    Field(String, Span),
+    CurrentUser,
+    CurrentTenant,
+    Literal(Literal),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Null,
+}

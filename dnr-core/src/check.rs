@@ -1,0 +1,366 @@
+//! Semantic checks on a parsed policy set: names resolve, literals fit the
+//! declared field types, and nothing is declared twice.
+
+use std::collections::HashSet;
+
+use crate::ast::*;
+use crate::span::{Diagnostic, Span};
+use crate::value::parse_uuid;
+
+pub fn check(set: &PolicySet) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    let mut entity_names = HashSet::new();
+    let mut table_names = HashSet::new();
+    for entity in &set.entities {
+        if !entity_names.insert(entity.name.as_str()) {
+            errors.push(Diagnostic::new(
+                entity.span,
+                format!("duplicate entity `{}`", entity.name),
+            ));
+        }
+        if !table_names.insert(entity.table.as_str()) {
+            errors.push(Diagnostic::new(
+                entity.span,
+                format!(
+                    "entity `{}` uses table `{}`, which another entity already uses",
+                    entity.name, entity.table
+                ),
+            ));
+        }
+        check_entity(set, entity, &mut errors);
+    }
+    errors.sort_by_key(|d| (d.span.line, d.span.column));
+    errors
+}
+
+/// The tenant column that fences this entity, if any.
+pub fn tenant_column<'a>(set: &'a PolicySet, entity: &'a Entity) -> Option<&'a str> {
+    if set.tenancy.mode != TenantMode::RowLevel {
+        return None;
+    }
+    match &entity.tenant {
+        EntityTenant::None => None,
+        EntityTenant::Default => Some(set.tenancy.column.as_str()),
+        EntityTenant::Column(column) => Some(column.as_str()),
+    }
+}
+
+fn check_entity(set: &PolicySet, entity: &Entity, errors: &mut Vec<Diagnostic>) {
+    if entity.table.is_empty() {
+        errors.push(Diagnostic::new(
+            entity.span,
+            format!("entity `{}` has an empty table name", entity.name),
+        ));
+    }
+    let mut field_names = HashSet::new();
+    for field in &entity.fields {
+        if !field_names.insert(field.name.as_str()) {
+            errors.push(Diagnostic::new(
+                field.span,
+                format!(
+                    "duplicate field `{}` in entity `{}`",
+                    field.name, entity.name
+                ),
+            ));
+        }
+        if let FieldType::Ref(target) = &field.ty {
+            if !set.entities.iter().any(|e| &e.name == target) {
+                errors.push(Diagnostic::new(
+                    field.span,
+                    format!("field `{}` refers to unknown entity `{target}`", field.name),
+                ));
+            }
+        }
+        if let FieldType::Enum(values) = &field.ty {
+            let mut seen = HashSet::new();
+            for value in values {
+                if !seen.insert(value) {
+                    errors.push(Diagnostic::new(
+                        field.span,
+                        format!(
+                            "enum value `{value}` appears twice in field `{}`",
+                            field.name
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(default) = &field.default {
+            if let Err(message) = literal_fits(default, field) {
+                errors.push(Diagnostic::new(
+                    field.span,
+                    format!("default of field `{}`: {message}", field.name),
+                ));
+            }
+        }
+    }
+    if let Some(column) = tenant_column(set, entity) {
+        if let Some(field) = entity.field(column) {
+            if field.ty.class() != ValueClass::Uuid {
+                errors.push(Diagnostic::new(
+                    field.span,
+                    format!(
+                        "tenant column `{column}` of entity `{}` must be a uuid",
+                        entity.name
+                    ),
+                ));
+            }
+        }
+    }
+    let scope = Scope {
+        entity,
+        tenant_column: tenant_column(set, entity),
+    };
+    for rule in &entity.rules {
+        scope.expr(&rule.condition, rule.span, errors);
+    }
+}
+
+/// What a condition can name inside one entity.
+struct Scope<'a> {
+    entity: &'a Entity,
+    tenant_column: Option<&'a str>,
+}
+
+/// The checked type of an operand: a declared field, a context value, or a
+/// literal (or an undeclared field, whose type is unknown).
+enum OperandType<'a> {
+    Field(&'a Field),
+    Untyped,
+    ContextUuid(&'static str),
+    Literal(&'a Literal),
+}
+
+impl<'a> Scope<'a> {
+    fn expr(&self, expr: &'a Expr, span: Span, errors: &mut Vec<Diagnostic>) {
+        match expr {
+            Expr::Bool(_) | Expr::Authenticated | Expr::Anonymous | Expr::Role(_) => {}
+            Expr::Not(inner) => self.expr(inner, span, errors),
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                self.expr(a, span, errors);
+                self.expr(b, span, errors);
+            }
+            Expr::IsNull { operand, .. } => {
+                self.operand(operand, span, errors);
+            }
+            Expr::In { operand, list, .. } => {
+                let ty = self.operand(operand, span, errors);
+                for literal in list {
+                    if matches!(literal, Literal::Null) {
+                        errors.push(Diagnostic::new(
+                            operand_span(operand, span),
+                            "`null` in an `in` list never matches; use `is null`",
+                        ));
+                    } else if let Some(ty) = &ty {
+                        self.compatible(ty, &OperandType::Literal(literal), operand, span, errors);
+                    }
+                }
+            }
+            Expr::Compare { lhs, op, rhs } => {
+                let left = self.operand(lhs, span, errors);
+                let right = self.operand(rhs, span, errors);
+                for side in [lhs, rhs] {
+                    if matches!(side, Operand::Literal(Literal::Null)) {
+                        errors.push(Diagnostic::new(
+                            operand_span(side, span),
+                            format!("comparing with `null` using `{}` is never true; use `is null` or `is not null`", op.as_sql()),
+                        ));
+                        return;
+                    }
+                }
+                if let (Some(left), Some(right)) = (left, right) {
+                    self.compatible(&left, &right, lhs, span, errors);
+                }
+            }
+        }
+    }
+
+    fn operand(
+        &self,
+        operand: &'a Operand,
+        span: Span,
+        errors: &mut Vec<Diagnostic>,
+    ) -> Option<OperandType<'a>> {
+        match operand {
+            Operand::CurrentUser => Some(OperandType::ContextUuid("current_user")),
+            Operand::CurrentTenant => Some(OperandType::ContextUuid("current_tenant")),
+            Operand::Literal(literal) => Some(OperandType::Literal(literal)),
+            Operand::Field(name, field_span) => match self.entity.field(name) {
+                Some(field) => Some(OperandType::Field(field)),
+                None if self.tenant_column == Some(name.as_str()) => {
+                    Some(OperandType::ContextUuid("the tenant column"))
+                }
+                None if self.entity.fields.is_empty() => Some(OperandType::Untyped),
+                None => {
+                    let at = if field_span.line == 0 {
+                        span
+                    } else {
+                        *field_span
+                    };
+                    errors.push(Diagnostic::new(
+                        at,
+                        format!("unknown field `{name}` in entity `{}`", self.entity.name),
+                    ));
+                    None
+                }
+            },
+        }
+    }
+
+    /// Reports a comparison between values of different kinds.
+    fn compatible(
+        &self,
+        left: &OperandType,
+        right: &OperandType,
+        at: &Operand,
+        span: Span,
+        errors: &mut Vec<Diagnostic>,
+    ) {
+        let span = operand_span(at, span);
+        let problem = match (left, right) {
+            (OperandType::Field(field), OperandType::Literal(literal))
+            | (OperandType::Literal(literal), OperandType::Field(field)) => {
+                literal_fits(literal, field).err()
+            }
+            (OperandType::Field(field), OperandType::ContextUuid(what))
+            | (OperandType::ContextUuid(what), OperandType::Field(field)) => {
+                (field.ty.class() != ValueClass::Uuid).then(|| {
+                    format!(
+                        "`{what}` is a uuid but field `{}` is {}",
+                        field.name,
+                        type_name(&field.ty)
+                    )
+                })
+            }
+            (OperandType::Field(a), OperandType::Field(b)) => {
+                (a.ty.class() != b.ty.class()).then(|| {
+                    format!(
+                        "field `{}` ({}) cannot be compared with field `{}` ({})",
+                        a.name,
+                        type_name(&a.ty),
+                        b.name,
+                        type_name(&b.ty)
+                    )
+                })
+            }
+            (OperandType::ContextUuid(what), OperandType::Literal(literal))
+            | (OperandType::Literal(literal), OperandType::ContextUuid(what)) => match literal {
+                Literal::Str(text) if parse_uuid(text).is_ok() => None,
+                _ => Some(format!(
+                    "`{what}` is a uuid; {} is not a valid uuid",
+                    describe_literal(literal)
+                )),
+            },
+            (OperandType::Literal(a), OperandType::Literal(b)) => {
+                (literal_class(a) != literal_class(b)).then(|| {
+                    format!(
+                        "{} cannot be compared with {}",
+                        describe_literal(a),
+                        describe_literal(b)
+                    )
+                })
+            }
+            _ => None,
+        };
+        if let Some(message) = problem {
+            errors.push(Diagnostic::new(span, message));
+        }
+    }
+}
+
+fn operand_span(operand: &Operand, fallback: Span) -> Span {
+    match operand {
+        Operand::Field(_, span) if span.line != 0 => *span,
+        _ => fallback,
+    }
+}
+
+fn literal_class(literal: &Literal) -> Option<ValueClass> {
+    match literal {
+        Literal::Str(_) => Some(ValueClass::Text),
+        Literal::Int(_) | Literal::Float(_) => Some(ValueClass::Number),
+        Literal::Bool(_) => Some(ValueClass::Bool),
+        Literal::Null => None,
+    }
+}
+
+pub fn describe_literal(literal: &Literal) -> String {
+    match literal {
+        Literal::Str(text) => format!("`'{text}'`"),
+        Literal::Int(n) => format!("`{n}`"),
+        Literal::Float(x) => format!("`{x}`"),
+        Literal::Bool(b) => format!("`{b}`"),
+        Literal::Null => "`null`".into(),
+    }
+}
+
+pub fn type_name(ty: &FieldType) -> String {
+    match ty {
+        FieldType::Uuid => "uuid".into(),
+        FieldType::Str(None) => "str".into(),
+        FieldType::Str(Some(n)) => format!("str({n})"),
+        FieldType::Text => "text".into(),
+        FieldType::Int => "int".into(),
+        FieldType::Float => "float".into(),
+        FieldType::Decimal(p, s) => format!("decimal({p},{s})"),
+        FieldType::Bool => "bool".into(),
+        FieldType::Date => "date".into(),
+        FieldType::DateTime => "datetime".into(),
+        FieldType::Json => "json".into(),
+        FieldType::Enum(values) => format!("enum[{}]", values.join(",")),
+        FieldType::Ref(entity) => format!("ref {entity}"),
+    }
+}
+
+/// Whether a literal can stand for a value of this field.
+fn literal_fits(literal: &Literal, field: &Field) -> Result<(), String> {
+    let mismatch = || {
+        Err(format!(
+            "{} does not fit field `{}` of type {}",
+            describe_literal(literal),
+            field.name,
+            type_name(&field.ty)
+        ))
+    };
+    match (&field.ty, literal) {
+        (_, Literal::Null) => Ok(()),
+        (FieldType::Uuid | FieldType::Ref(_), Literal::Str(text)) => match parse_uuid(text) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(format!(
+                "`'{text}'` is not a valid uuid for field `{}`",
+                field.name
+            )),
+        },
+        (FieldType::Enum(values), Literal::Str(text)) => {
+            if values.contains(text) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`'{text}'` is not a value of field `{}`; expected one of {}",
+                    field.name,
+                    values.join(", ")
+                ))
+            }
+        }
+        (FieldType::Str(Some(max)), Literal::Str(text)) if text.chars().count() > *max as usize => {
+            Err(format!(
+                "`'{text}'` is longer than field `{}` allows ({max})",
+                field.name
+            ))
+        }
+        (
+            FieldType::Str(_) | FieldType::Text | FieldType::Date | FieldType::DateTime,
+            Literal::Str(_),
+        ) => Ok(()),
+        (FieldType::Int, Literal::Int(_)) => Ok(()),
+        (FieldType::Float | FieldType::Decimal(_, _), Literal::Int(_) | Literal::Float(_)) => {
+            Ok(())
+        }
+        (FieldType::Bool, Literal::Bool(_)) => Ok(()),
+        (FieldType::Json, _) => Err(format!(
+            "field `{}` is json and cannot be compared",
+            field.name
+        )),
+        _ => mismatch(),
+    }
+}

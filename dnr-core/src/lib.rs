@@ -1,0 +1,38 @@
+//! DNR's core: tenant context, the policy language, the reference evaluator
+//! and the SQL compilers. No database or host dependency: adapters convert
+//! arguments, call in here, and convert the result.
+
+pub mod ast;
+pub mod check;
+pub mod compile;
+pub mod config;
+pub mod context;
+pub mod eval;
+pub mod lexer;
+pub mod parser;
+pub mod print;
+pub mod span;
+pub mod value;
+
+pub use ast::{Operation, PolicySet};
+pub use context::TenantContext;
+pub use eval::Decision;
+pub use span::{Diagnostic, PolicyErrors, Span};
+pub use value::{Row, Value};
+
+/// Parses and checks a policy source. Every error found is returned, each
+/// with its line and column.
+pub fn parse(source: &str) -> Result<PolicySet, PolicyErrors> {
+    let (lines, mut diagnostics) = lexer::lex(source);
+    let (set, parse_errors) = parser::parse_lines(&lines);
+    diagnostics.extend(parse_errors);
+    if diagnostics.is_empty() {
+        diagnostics = check::check(&set);
+    }
+    if diagnostics.is_empty() {
+        Ok(set)
+    } else {
+        diagnostics.sort_by_key(|d| (d.span.line, d.span.column));
+        Err(PolicyErrors { diagnostics })
+    }
+}

@@ -1,0 +1,185 @@
+//! Prints a policy set back as canonical `.dnr` source. Parsing the output
+//! gives the same policy set (a property test holds this).
+
+use std::fmt::{self, Write};
+
+use crate::ast::*;
+use crate::check::type_name;
+
+impl fmt::Display for PolicySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "tenancy:")?;
+        writeln!(f, "  mode: {}", self.tenancy.mode.as_str())?;
+        writeln!(f, "  column: {}", name(&self.tenancy.column))?;
+        for entity in &self.entities {
+            writeln!(f)?;
+            write_entity(f, entity)?;
+        }
+        Ok(())
+    }
+}
+
+fn write_entity(f: &mut fmt::Formatter<'_>, entity: &Entity) -> fmt::Result {
+    writeln!(f, "entity {}:", entity.name)?;
+    if entity.table_explicit {
+        writeln!(f, "  table: {}", name(&entity.table))?;
+    }
+    match &entity.tenant {
+        EntityTenant::Default => {}
+        EntityTenant::None => writeln!(f, "  tenant: none")?,
+        EntityTenant::Column(column) => writeln!(f, "  tenant: {}", name(column))?,
+    }
+    for field in &entity.fields {
+        write!(f, "  {}: {}", field.name, type_source(&field.ty))?;
+        if field.primary_key {
+            write!(f, " pk")?;
+        }
+        if field.required {
+            write!(f, " required")?;
+        }
+        if field.unique {
+            write!(f, " unique")?;
+        }
+        if let Some(default) = &field.default {
+            write!(f, " = {}", literal_text(default))?;
+        }
+        writeln!(f)?;
+    }
+    for (kind, header) in [(RuleKind::Permit, "access"), (RuleKind::Forbid, "forbid")] {
+        let mut rules = entity.rules.iter().filter(|r| r.kind == kind).peekable();
+        if rules.peek().is_some() {
+            writeln!(f, "  {header}:")?;
+            for rule in rules {
+                writeln!(
+                    f,
+                    "    {}: {}",
+                    rule.op.as_str(),
+                    rule_text(&rule.condition)
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A name as source: bare when it lexes as an identifier, else quoted.
+fn name(text: &str) -> String {
+    let bare = text
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if bare {
+        text.to_string()
+    } else {
+        literal_text(&Literal::Str(text.to_string()))
+    }
+}
+
+fn type_source(ty: &FieldType) -> String {
+    match ty {
+        FieldType::Enum(values) => {
+            format!(
+                "enum[{}]",
+                values.iter().map(|v| name(v)).collect::<Vec<_>>().join(",")
+            )
+        }
+        other => type_name(other),
+    }
+}
+
+pub fn literal_text(literal: &Literal) -> String {
+    match literal {
+        Literal::Str(text) => format!("'{}'", text.replace('\'', "''")),
+        Literal::Int(n) => n.to_string(),
+        Literal::Float(x) => {
+            let text = format!("{x:?}");
+            if text.contains('.') || text.contains('e') {
+                text
+            } else {
+                format!("{text}.0")
+            }
+        }
+        Literal::Bool(b) => b.to_string(),
+        Literal::Null => "null".into(),
+    }
+}
+
+fn operand_text(operand: &Operand) -> String {
+    match operand {
+        Operand::Field(field, _) => field.clone(),
+        Operand::CurrentUser => "current_user".into(),
+        Operand::CurrentTenant => "current_tenant".into(),
+        Operand::Literal(literal) => literal_text(literal),
+    }
+}
+
+/// A condition as source, with only the parentheses precedence needs.
+pub fn rule_text(expr: &Expr) -> String {
+    let mut out = String::new();
+    write_expr(&mut out, expr, 0);
+    out
+}
+
+/// Precedence: `or` 1, `and` 2, `not` 3, atoms 4.
+fn write_expr(out: &mut String, expr: &Expr, parent: u8) {
+    let own = match expr {
+        Expr::Or(..) => 1,
+        Expr::And(..) => 2,
+        Expr::Not(_) => 3,
+        _ => 4,
+    };
+    let parenthesize = own < parent;
+    if parenthesize {
+        out.push('(');
+    }
+    match expr {
+        Expr::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Expr::Authenticated => out.push_str("authenticated"),
+        Expr::Anonymous => out.push_str("anonymous"),
+        Expr::Role(role) => {
+            let _ = write!(out, "role({})", name(role));
+        }
+        Expr::Compare { lhs, op, rhs } => {
+            let symbol = if *op == CmpOp::Ne { "!=" } else { op.as_sql() };
+            let _ = write!(out, "{} {symbol} {}", operand_text(lhs), operand_text(rhs));
+        }
+        Expr::In {
+            operand,
+            negated,
+            list,
+        } => {
+            let items: Vec<String> = list.iter().map(literal_text).collect();
+            let not = if *negated { "not " } else { "" };
+            let _ = write!(
+                out,
+                "{} {not}in [{}]",
+                operand_text(operand),
+                items.join(", ")
+            );
+        }
+        Expr::IsNull { operand, negated } => {
+            let not = if *negated { "not " } else { "" };
+            let _ = write!(out, "{} is {not}null", operand_text(operand));
+        }
+        Expr::Not(inner) => {
+            out.push_str("not ");
+            write_expr(out, inner, 3);
+        }
+        // Left-associative: the right operand of a chain needs parentheses
+        // when it is itself the same operator.
+        Expr::And(a, b) => {
+            write_expr(out, a, 2);
+            out.push_str(" and ");
+            write_expr(out, b, 3);
+        }
+        Expr::Or(a, b) => {
+            write_expr(out, a, 1);
+            out.push_str(" or ");
+            write_expr(out, b, 2);
+        }
+    }
+    if parenthesize {
+        out.push(')');
+    }
+}

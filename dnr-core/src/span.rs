@@ -1,0 +1,126 @@
+//! Source locations and rendered diagnostics.
+
+use std::fmt;
+
+/// A location in a policy source: 1-based line and column, and the length of
+/// the offending text in characters (at least 1 when rendered).
+///
+/// Spans are metadata: two syntax nodes compare equal wherever they were
+/// written, which is what makes `parse(print(p)) == p` a meaningful law.
+#[derive(Debug, Clone, Copy, Default, Eq)]
+pub struct Span {
+    pub line: usize,
+    pub column: usize,
+    pub len: usize,
+}
+
+impl PartialEq for Span {
+    fn eq(&self, _other: &Span) -> bool {
+        true
+    }
+}
+
+impl Span {
+    pub fn new(line: usize, column: usize, len: usize) -> Span {
+        Span { line, column, len }
+    }
+
+    /// The span from the start of `self` to the end of `other` (same line), or
+    /// `self` when they are on different lines.
+    pub fn to(self, other: Span) -> Span {
+        if self.line == other.line && other.column >= self.column {
+            Span::new(
+                self.line,
+                self.column,
+                other.column + other.len - self.column,
+            )
+        } else {
+            self
+        }
+    }
+}
+
+/// One error found in a policy source, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub message: String,
+    pub span: Span,
+}
+
+impl Diagnostic {
+    pub fn new(span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            message: message.into(),
+            span,
+        }
+    }
+
+    /// Renders the error with the source line and a caret under the offending
+    /// text, like rustc:
+    ///
+    /// ```text
+    /// error: unknown field `ownr` in entity `Task`
+    ///  --> policies.dnr:7:9
+    ///   |
+    /// 7 |   read: ownr = current_user
+    ///   |         ^^^^
+    /// ```
+    pub fn render(&self, source: &str, file_name: &str) -> String {
+        let line_text = source
+            .lines()
+            .nth(self.span.line.saturating_sub(1))
+            .unwrap_or("");
+        let number = self.span.line.to_string();
+        let gutter = " ".repeat(number.len());
+        let caret_pad: String = line_text
+            .chars()
+            .take(self.span.column.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
+        let carets = "^".repeat(self.span.len.max(1));
+        format!(
+            "error: {msg}\n{gutter}--> {file}:{line}:{col}\n{gutter} |\n{number} | {text}\n{gutter} | {pad}{carets}\n",
+            msg = self.message,
+            file = file_name,
+            line = self.span.line,
+            col = self.span.column,
+            text = line_text,
+            pad = caret_pad,
+        )
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}",
+            self.span.line, self.span.column, self.message
+        )
+    }
+}
+
+/// Every error found in one policy source. Parsing and checking go on after an
+/// error so that a user sees all of them at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct PolicyErrors {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl PolicyErrors {
+    /// All diagnostics rendered with carets, in source order.
+    pub fn render(&self, source: &str, file_name: &str) -> String {
+        self.diagnostics
+            .iter()
+            .map(|d| d.render(source, file_name))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl fmt::Display for PolicyErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.diagnostics.iter().map(|d| d.to_string()).collect();
+        write!(f, "{}", parts.join("; "))
+    }
+}

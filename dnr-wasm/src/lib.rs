@@ -1,0 +1,1 @@
+//! The npm package `dnr-wasm`: SQLite with DNR enforcement for browsers and Node.

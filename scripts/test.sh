@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The one test command: installs what is missing (idempotently), then runs
+# every test suite. Usage: bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+bash scripts/setup.sh
+
+failed=()
+run() {
+  local name=$1
+  shift
+  printf '\n==== %s ====\n' "$name"
+  if "$@"; then
+    printf '==== %s: ok\n' "$name"
+  else
+    printf '==== %s: FAILED\n' "$name"
+    failed+=("$name")
+  fi
+}
+
+run "lint (fmt, clippy)" bash -c 'cargo fmt --all --check && cargo clippy -q -p dnr-core -p dnr-cli --all-targets -- -D warnings'
+run "core and cli (cargo test)" cargo test -q -p dnr-core -p dnr-cli
+run "demo" bash -c 'cargo run -q -p dnr-cli -- demo >/dev/null'
+for suite in scripts/pg-test.sh scripts/sqlite-test.sh scripts/wasm-test.sh scripts/conformance-test.sh; do
+  [ -f "$suite" ] && run "$suite" bash "$suite"
+done
+
+printf '\n'
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'FAILED suites: %s\n' "${failed[*]}"
+  exit 1
+fi
+echo "all suites passed"
