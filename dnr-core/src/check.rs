@@ -17,8 +17,7 @@ pub fn check(set: &PolicySet) -> Vec<Diagnostic> {
                 entity.span,
                 format!("duplicate entity `{}`", entity.name),
             ));
-        }
-        if !table_names.insert(entity.table.as_str()) {
+        } else if !table_names.insert(entity.table.as_str()) {
             errors.push(Diagnostic::new(
                 entity.span,
                 format!(
@@ -51,6 +50,22 @@ fn check_entity(set: &PolicySet, entity: &Entity, errors: &mut Vec<Diagnostic>) 
             entity.span,
             format!("entity `{}` has an empty table name", entity.name),
         ));
+    }
+    let tenant_named = match &entity.tenant {
+        EntityTenant::Column(column) => Some(column.as_str()),
+        _ => None,
+    };
+    for name in std::iter::once(entity.table.as_str()).chain(tenant_named) {
+        if name.chars().any(char::is_control) {
+            errors.push(Diagnostic::new(
+                entity.span,
+                format!(
+                    "entity `{}`: name `{}` contains a control character",
+                    entity.name,
+                    name.escape_debug()
+                ),
+            ));
+        }
     }
     let mut field_names = HashSet::new();
     for field in &entity.fields {
@@ -352,7 +367,7 @@ fn literal_fits(literal: &Literal, field: &Field) -> Result<(), String> {
             FieldType::Str(_) | FieldType::Text | FieldType::Date | FieldType::DateTime,
             Literal::Str(_),
         ) => Ok(()),
-        (FieldType::Int, Literal::Int(_)) => Ok(()),
+        (FieldType::Int, Literal::Int(_) | Literal::Float(_)) => Ok(()),
         (FieldType::Float | FieldType::Decimal(_, _), Literal::Int(_) | Literal::Float(_)) => {
             Ok(())
         }

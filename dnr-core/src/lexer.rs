@@ -75,7 +75,18 @@ pub fn lex(source: &str) -> (Vec<Line>, Vec<Diagnostic>) {
         match lex_line(number, text) {
             Ok(Some(line)) => lines.push(line),
             Ok(None) => {}
-            Err(diagnostic) => errors.push(diagnostic),
+            Err(diagnostic) => {
+                // Keep the line, without tokens, so the block it belongs to
+                // is not reported as empty as well.
+                let indent = text.chars().take_while(|c| *c == ' ').count();
+                lines.push(Line {
+                    number,
+                    indent,
+                    tokens: Vec::new(),
+                    span: diagnostic.span,
+                });
+                errors.push(diagnostic);
+            }
         }
     }
     (lines, errors)
@@ -127,11 +138,14 @@ fn lex_line(number: usize, text: &str) -> Result<Option<Line>, Diagnostic> {
                 }
             }
             if i < chars.len() && (chars[i].is_ascii_alphabetic() || chars[i] == '_') {
+                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                    i += 1;
+                }
                 return Err(Diagnostic::new(
-                    span_from(i + 1),
+                    span_from(i),
                     format!(
                         "malformed number `{}`",
-                        chars[start..=i].iter().collect::<String>()
+                        chars[start..i].iter().collect::<String>()
                     ),
                 ));
             }

@@ -26,9 +26,7 @@ pub fn parse(source: &str) -> Result<PolicySet, PolicyErrors> {
     let (lines, mut diagnostics) = lexer::lex(source);
     let (set, parse_errors) = parser::parse_lines(&lines);
     diagnostics.extend(parse_errors);
-    if diagnostics.is_empty() {
-        diagnostics = check::check(&set);
-    }
+    diagnostics.extend(check::check(&set));
     if diagnostics.is_empty() {
         Ok(set)
     } else {

@@ -123,7 +123,10 @@ impl<'a> Parser<'a> {
 
     fn tenancy(&mut self, start: usize, end: usize) -> Tenancy {
         let mut tenancy = Tenancy::default();
-        for line in &self.lines[start..end] {
+        for line in self.lines[start..end]
+            .iter()
+            .filter(|l| !l.tokens.is_empty())
+        {
             let Some((key, key_span, rest)) = key_value(line) else {
                 self.error(line.span, "expected `mode: ...` or `column: ...`");
                 continue;
@@ -254,7 +257,10 @@ impl<'a> Parser<'a> {
                     } else {
                         RuleKind::Permit
                     };
-                    for rule_line in &self.lines[i + 1..block] {
+                    for rule_line in self.lines[i + 1..block]
+                        .iter()
+                        .filter(|l| !l.tokens.is_empty())
+                    {
                         self.rule(rule_line, kind, &mut entity.rules);
                     }
                     if i + 1 == block {
@@ -279,6 +285,9 @@ impl<'a> Parser<'a> {
     }
 
     fn entity_line(&mut self, line: &Line, entity: &mut Entity) {
+        if line.tokens.is_empty() {
+            return; // a line the lexer already reported
+        }
         let Some((key, key_span, rest)) = key_value(line) else {
             self.error(
                 line.span,
@@ -694,48 +703,49 @@ impl<'t> Cursor<'t> {
                 "expected a comparison (`=`, `!=`, `<`, `in`, `is null`, ...)",
             ));
         };
-        let op =
-            match &op_token.token {
-                Token::Eq | Token::EqEq => CmpOp::Eq,
-                Token::Ne => CmpOp::Ne,
-                Token::Lt => CmpOp::Lt,
-                Token::Le => CmpOp::Le,
-                Token::Gt => CmpOp::Gt,
-                Token::Ge => CmpOp::Ge,
-                Token::Ident(word) if word == "is" => {
-                    let negated = self.eat_word("not");
-                    if !self.eat_word("null") {
-                        let span = self.peek().map_or(self.end_span(), |t| t.span);
-                        return Err(Diagnostic::new(span, "expected `null` after `is`"));
-                    }
-                    return Ok(Expr::IsNull { operand, negated });
+        let op = match &op_token.token {
+            Token::Eq | Token::EqEq => CmpOp::Eq,
+            Token::Ne => CmpOp::Ne,
+            Token::Lt => CmpOp::Lt,
+            Token::Le => CmpOp::Le,
+            Token::Gt => CmpOp::Gt,
+            Token::Ge => CmpOp::Ge,
+            Token::Ident(word) if word == "is" => {
+                let negated = self.eat_word("not");
+                if !self.eat_word("null") {
+                    let span = self.peek().map_or(self.end_span(), |t| t.span);
+                    return Err(Diagnostic::new(span, "expected `null` after `is`"));
                 }
-                Token::Ident(word) if word == "in" || word == "not" => {
-                    let negated = word == "not";
-                    if negated && !self.eat_word("in") {
-                        let span = self.peek().map_or(self.end_span(), |t| t.span);
-                        return Err(Diagnostic::new(span, "expected `in` after `not`"));
-                    }
-                    self.expect(&Token::LBracket)?;
-                    let mut list = vec![self.literal()?];
-                    while self.eat(&Token::Comma) {
-                        list.push(self.literal()?);
-                    }
-                    self.expect(&Token::RBracket)?;
-                    return Ok(Expr::In {
-                        operand,
-                        negated,
-                        list,
-                    });
+                return Ok(Expr::IsNull { operand, negated });
+            }
+            Token::Ident(word) if word == "in" || word == "not" => {
+                let negated = word == "not";
+                if negated && !self.eat_word("in") {
+                    let span = self.peek().map_or(self.end_span(), |t| t.span);
+                    return Err(Diagnostic::new(span, "expected `in` after `not`"));
                 }
-                other => return Err(Diagnostic::new(
+                self.expect(&Token::LBracket)?;
+                let mut list = vec![self.literal()?];
+                while self.eat(&Token::Comma) {
+                    list.push(self.literal()?);
+                }
+                self.expect(&Token::RBracket)?;
+                return Ok(Expr::In {
+                    operand,
+                    negated,
+                    list,
+                });
+            }
+            other => {
+                return Err(Diagnostic::new(
                     op_token.span,
                     format!(
                         "expected a comparison (`=`, `!=`, `<`, `in`, `is null`, ...), found {}",
                         other.describe()
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let rhs = self.operand()?;
         Ok(Expr::Compare {
             lhs: operand,

@@ -92,14 +92,9 @@ pub fn literal_text(literal: &Literal) -> String {
     match literal {
         Literal::Str(text) => format!("'{}'", text.replace('\'', "''")),
         Literal::Int(n) => n.to_string(),
-        Literal::Float(x) => {
-            let text = format!("{x:?}");
-            if text.contains('.') || text.contains('e') {
-                text
-            } else {
-                format!("{text}.0")
-            }
-        }
+        // Display never uses exponent notation, which the lexer does not read.
+        Literal::Float(x) if x.fract() == 0.0 => format!("{x:.1}"),
+        Literal::Float(x) => x.to_string(),
         Literal::Bool(b) => b.to_string(),
         Literal::Null => "null".into(),
     }

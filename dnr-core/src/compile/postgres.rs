@@ -12,7 +12,7 @@ use std::fmt::Write;
 use crate::ast::*;
 use crate::check::tenant_column;
 use crate::compile::expr::{ConditionWriter, Dialect};
-use crate::compile::quote::{ident, literal};
+use crate::compile::quote::{comment, ident, literal};
 use crate::compile::CompileError;
 use crate::print::literal_text;
 
@@ -121,7 +121,12 @@ $dnr$;
 fn entity_sql(out: &mut String, set: &PolicySet, entity: &Entity, flavor: Flavor) {
     let table = ident(&entity.table);
     let tenant = tenant_column(set, entity);
-    let _ = writeln!(out, "-- entity {} (table {})", entity.name, entity.table);
+    let _ = writeln!(
+        out,
+        "-- entity {} (table {})",
+        entity.name,
+        comment(&entity.table)
+    );
     if !entity.fields.is_empty() {
         create_table(out, entity, tenant);
     }

@@ -11,3 +11,11 @@ pub fn ident(name: &str) -> String {
 pub fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
+
+/// A name made safe for a `--` comment: control characters (which could end
+/// the comment) become `?`.
+pub fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}

@@ -14,7 +14,7 @@ use std::fmt::Write;
 use crate::ast::*;
 use crate::check::tenant_column;
 use crate::compile::expr::{ConditionWriter, Dialect};
-use crate::compile::quote::{ident, literal};
+use crate::compile::quote::{comment, ident, literal};
 use crate::compile::CompileError;
 use crate::print::{literal_text, rule_text};
 
@@ -105,7 +105,11 @@ pub fn compile(set: &PolicySet, schema: &SqliteSchema) -> Result<String, Compile
     // the storage table: they keep naming the (now enforced) table.
     out.push_str("PRAGMA legacy_alter_table = ON;\n");
     for table in &schema.no_longer_enforced {
-        let _ = writeln!(out, "\n-- {table} is no longer governed by a policy");
+        let _ = writeln!(
+            out,
+            "\n-- {} is no longer governed by a policy",
+            comment(table)
+        );
         let _ = writeln!(out, "DROP VIEW IF EXISTS {};", ident(table));
         let _ = writeln!(
             out,
@@ -242,7 +246,8 @@ impl<'a> EntityCompiler<'a> {
         let _ = writeln!(
             out,
             "-- entity {} (table {})",
-            self.entity.name, self.entity.table
+            self.entity.name,
+            comment(&self.entity.table)
         );
         match self.existing {
             None => self.create_storage(out),

@@ -1,0 +1,338 @@
+//! The reference evaluator: three-valued logic, default deny, forbid, fence.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use dnr_core::value::parse_uuid;
+use dnr_core::{Operation, PolicySet, Row, TenantContext, Value};
+
+const TENANT_A: &str = "aaaaaaaa-0000-4000-8000-000000000000";
+const TENANT_B: &str = "bbbbbbbb-0000-4000-8000-000000000000";
+const ALICE: &str = "00000000-0000-4000-8000-0000000a11ce";
+const BOB: &str = "00000000-0000-4000-8000-000000000b0b";
+
+const POLICY: &str = "
+entity Task:
+  id: uuid pk
+  owner_id: uuid
+  status: enum[todo,done]
+  access:
+    create: authenticated
+    read: owner_id = current_user or role(admin)
+    update: owner_id = current_user
+    delete: not (owner_id = current_user) and role(admin)
+    delete: owner_id = current_user and status != 'done'
+  forbid:
+    delete: role(guest)
+
+entity Plan:
+  tenant: none
+  name: text
+  access:
+    read: true
+";
+
+fn policy() -> PolicySet {
+    dnr_core::parse(POLICY).unwrap()
+}
+
+fn ctx(tenant: Option<&str>, user: Option<&str>, roles: &[&str]) -> TenantContext {
+    TenantContext::parse(tenant, user, roles).unwrap()
+}
+
+fn uuid(text: &str) -> Value {
+    Value::Uuid(parse_uuid(text).unwrap())
+}
+
+fn task(tenant: &str, owner: Option<&str>, status: &str) -> Row {
+    Row::new()
+        .with("tenant_id", uuid(tenant))
+        .with("owner_id", owner.map_or(Value::Null, uuid))
+        .with("status", Value::Text(status.into()))
+}
+
+fn allowed(op: Operation, ctx: &TenantContext, row: &Row) -> bool {
+    policy().decide("Task", op, ctx, row).unwrap().allowed
+}
+
+#[test]
+fn owner_reads_own_row_in_own_tenant() {
+    let alice = ctx(Some(TENANT_A), Some(ALICE), &[]);
+    assert!(allowed(
+        Operation::Read,
+        &alice,
+        &task(TENANT_A, Some(ALICE), "todo")
+    ));
+    assert!(!allowed(
+        Operation::Read,
+        &alice,
+        &task(TENANT_A, Some(BOB), "todo")
+    ));
+}
+
+#[test]
+fn fence_hides_other_tenants_rows_even_from_admins_and_owners() {
+    let admin = ctx(Some(TENANT_B), Some(ALICE), &["admin"]);
+    let decision = policy()
+        .decide(
+            "Task",
+            Operation::Read,
+            &admin,
+            &task(TENANT_A, Some(ALICE), "todo"),
+        )
+        .unwrap();
+    assert!(!decision.allowed);
+    assert!(
+        decision.reason.contains("tenant fence"),
+        "{}",
+        decision.reason
+    );
+}
+
+#[test]
+fn unset_tenant_denies_everything_tenant_scoped() {
+    let no_tenant = ctx(None, Some(ALICE), &["admin"]);
+    let row = task(TENANT_A, Some(ALICE), "todo");
+    for op in Operation::ALL {
+        let decision = policy().decide("Task", op, &no_tenant, &row).unwrap();
+        assert!(!decision.allowed, "{op:?} allowed without a tenant");
+        assert!(
+            decision.reason.contains("no tenant in context"),
+            "{}",
+            decision.reason
+        );
+    }
+}
+
+#[test]
+fn unscoped_entity_ignores_the_fence() {
+    let plan = Row::new().with("name", Value::Text("pro".into()));
+    let decision = policy()
+        .decide("Plan", Operation::Read, &TenantContext::default(), &plan)
+        .unwrap();
+    assert!(decision.allowed, "{}", decision.reason);
+}
+
+#[test]
+fn null_owner_denies_even_under_not() {
+    // `not (owner_id = current_user)` with a NULL owner is NULL, not TRUE.
+    let admin = ctx(Some(TENANT_A), Some(ALICE), &["admin"]);
+    let orphan = task(TENANT_A, None, "todo");
+    assert!(
+        allowed(Operation::Read, &admin, &orphan),
+        "admins read orphans"
+    );
+    let decision = policy()
+        .decide("Task", Operation::Delete, &admin, &orphan)
+        .unwrap();
+    assert!(
+        !decision.allowed,
+        "NULL under `not` must deny: {}",
+        decision.reason
+    );
+    // With an owner who is someone else, the same rule holds.
+    assert!(allowed(
+        Operation::Delete,
+        &admin,
+        &task(TENANT_A, Some(BOB), "todo")
+    ));
+}
+
+#[test]
+fn unset_user_makes_owner_rules_unknown() {
+    let anonymous = ctx(Some(TENANT_A), None, &[]);
+    assert!(!allowed(
+        Operation::Read,
+        &anonymous,
+        &task(TENANT_A, Some(ALICE), "todo")
+    ));
+    assert!(!allowed(
+        Operation::Create,
+        &anonymous,
+        &task(TENANT_A, Some(ALICE), "todo")
+    ));
+}
+
+#[test]
+fn forbid_overrides_permit() {
+    let guest_owner = ctx(Some(TENANT_A), Some(ALICE), &["guest"]);
+    let row = task(TENANT_A, Some(ALICE), "todo");
+    let decision = policy()
+        .decide("Task", Operation::Delete, &guest_owner, &row)
+        .unwrap();
+    assert!(!decision.allowed);
+    assert!(
+        decision.reason.contains("forbid delete: role(guest)"),
+        "{}",
+        decision.reason
+    );
+    let owner = ctx(Some(TENANT_A), Some(ALICE), &[]);
+    assert!(allowed(Operation::Delete, &owner, &row));
+}
+
+#[test]
+fn default_deny_without_rule() {
+    let set = dnr_core::parse("entity Note:\n  body: text\n  access:\n    read: true\n").unwrap();
+    let c = ctx(Some(TENANT_A), Some(ALICE), &["admin"]);
+    let row = Row::new().with("tenant_id", uuid(TENANT_A));
+    let decision = set.decide("Note", Operation::Delete, &c, &row).unwrap();
+    assert!(!decision.allowed);
+    assert!(
+        decision.reason.contains("default deny"),
+        "{}",
+        decision.reason
+    );
+    assert!(
+        set.decide("Note", Operation::Read, &c, &row)
+            .unwrap()
+            .allowed
+    );
+}
+
+#[test]
+fn create_fills_missing_tenant_and_refuses_a_different_one() {
+    let alice = ctx(Some(TENANT_A), Some(ALICE), &[]);
+    let without_tenant = Row::new().with("owner_id", uuid(ALICE));
+    assert!(allowed(Operation::Create, &alice, &without_tenant));
+    assert!(!allowed(
+        Operation::Create,
+        &alice,
+        &task(TENANT_B, Some(ALICE), "todo")
+    ));
+}
+
+#[test]
+fn update_cannot_move_a_row_to_another_tenant() {
+    let alice = ctx(Some(TENANT_A), Some(ALICE), &[]);
+    let old = task(TENANT_A, Some(ALICE), "todo");
+    let moved = task(TENANT_B, Some(ALICE), "todo");
+    let decision = policy()
+        .decide_update("Task", &alice, &old, &moved)
+        .unwrap();
+    assert!(!decision.allowed);
+    assert!(
+        decision.reason.contains("tenant fence"),
+        "{}",
+        decision.reason
+    );
+    assert!(
+        policy()
+            .decide_update("Task", &alice, &old, &old)
+            .unwrap()
+            .allowed
+    );
+}
+
+#[test]
+fn update_cannot_give_a_row_away() {
+    // The new row must still satisfy the update rule (and be readable).
+    let alice = ctx(Some(TENANT_A), Some(ALICE), &[]);
+    let old = task(TENANT_A, Some(ALICE), "todo");
+    let given = task(TENANT_A, Some(BOB), "todo");
+    assert!(
+        !policy()
+            .decide_update("Task", &alice, &old, &given)
+            .unwrap()
+            .allowed
+    );
+}
+
+#[test]
+fn text_compares_in_binary_order() {
+    let set = dnr_core::parse(
+        "entity Doc:\n  tenant: none\n  title: text\n  access:\n    read: title < 'a'\n",
+    )
+    .unwrap();
+    let c = TenantContext::default();
+    let read = |title: &str| {
+        set.decide(
+            "Doc",
+            Operation::Read,
+            &c,
+            &Row::new().with("title", Value::Text(title.into())),
+        )
+        .unwrap()
+        .allowed
+    };
+    assert!(read("Z"), "uppercase sorts before lowercase in C collation");
+    assert!(!read("b"));
+    assert!(!read("ä"), "non-ASCII sorts after ASCII bytewise");
+}
+
+#[test]
+fn in_list_with_null_operand_is_unknown() {
+    let set = dnr_core::parse(
+        "entity Doc:\n  tenant: none\n  n: int\n  access:\n    read: n not in [1, 2]\n    delete: n in [1, 2]\n",
+    )
+    .unwrap();
+    let c = TenantContext::default();
+    let null_row = Row::new().with("n", Value::Null);
+    assert!(
+        !set.decide("Doc", Operation::Read, &c, &null_row)
+            .unwrap()
+            .allowed
+    );
+    assert!(
+        set.decide(
+            "Doc",
+            Operation::Read,
+            &c,
+            &Row::new().with("n", Value::Int(3))
+        )
+        .unwrap()
+        .allowed
+    );
+    assert!(
+        !set.decide(
+            "Doc",
+            Operation::Read,
+            &c,
+            &Row::new().with("n", Value::Int(2))
+        )
+        .unwrap()
+        .allowed
+    );
+}
+
+#[test]
+fn uuids_compare_by_value_in_any_spelling() {
+    let alice = ctx(Some(TENANT_A), Some(ALICE), &[]);
+    let shouting = Row::from_json(
+        policy().entity("Task").unwrap(),
+        &serde_json::json!({"tenant_id": TENANT_A.to_uppercase(), "owner_id": ALICE.replace('-', "")}),
+    )
+    .unwrap();
+    assert!(allowed(Operation::Read, &alice, &shouting));
+}
+
+#[test]
+fn invalid_uuid_in_a_record_is_an_error() {
+    let error = Row::from_json(
+        policy().entity("Task").unwrap(),
+        &serde_json::json!({"owner_id": "alice"}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "field `owner_id`: `alice` is not a valid uuid"
+    );
+}
+
+#[test]
+fn invalid_context_ids_are_errors_not_unset() {
+    let error = TenantContext::parse(Some("x'; drop table tasks; --"), None, &[]).unwrap_err();
+    assert!(error.to_string().contains("invalid tenant id"), "{error}");
+    assert!(TenantContext::parse(None, Some("123"), &[]).is_err());
+    assert!(TenantContext::parse(None, None, &["admin,root"]).is_err());
+}
+
+#[test]
+fn unknown_entity_is_an_error() {
+    let error = policy()
+        .decide(
+            "Nope",
+            Operation::Read,
+            &TenantContext::default(),
+            &Row::new(),
+        )
+        .unwrap_err();
+    assert_eq!(error.to_string(), "unknown entity `Nope`");
+}

@@ -1,0 +1,40 @@
+//! Golden files of the compiled SQL: every example policy for every target.
+//! Review changes with `cargo insta review` (or read the `.snap.new` files).
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use dnr_core::compile::{compile, Target};
+
+fn compiled(file: &str, target: Target) -> String {
+    let path = format!("{}/../examples/{file}", env!("CARGO_MANIFEST_DIR"));
+    let source =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+    let set = dnr_core::parse(&source).unwrap_or_else(|e| panic!("{}", e.render(&source, file)));
+    compile(&set, target).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+macro_rules! golden {
+    ($name:ident, $file:literal) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn postgres() {
+                insta::assert_snapshot!(compiled($file, Target::Postgres));
+            }
+
+            #[test]
+            fn postgres_plain() {
+                insta::assert_snapshot!(compiled($file, Target::PostgresPlain));
+            }
+
+            #[test]
+            fn sqlite() {
+                insta::assert_snapshot!(compiled($file, Target::Sqlite));
+            }
+        }
+    };
+}
+
+golden!(tasks, "tasks.dnr");
+golden!(crm, "crm.dnr");
+golden!(hostile, "hostile.dnr");
