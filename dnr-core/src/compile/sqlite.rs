@@ -355,12 +355,18 @@ impl<'a> EntityCompiler<'a> {
 
     /// `SELECT RAISE(...)` lines checking the new row `new` against the
     /// fence, readability and `op`'s rules.
-    fn check_new_row(&self, out: &mut String, op: Operation, new: &dyn Fn(&str) -> String) {
+    fn check_new_row(
+        &self,
+        out: &mut String,
+        op: Operation,
+        new: &dyn Fn(&str) -> String,
+        guard: &str,
+    ) {
         let writer = self.writer(new);
         if let Some(fence) = writer.fence() {
             let _ = writeln!(
                 out,
-                "  SELECT RAISE(ABORT, {}) WHERE ({fence}) IS NOT TRUE;",
+                "  SELECT RAISE(ABORT, {}) WHERE {guard}({fence}) IS NOT TRUE;",
                 self.refuse(op, "by the tenant fence")
             );
         }
@@ -368,28 +374,34 @@ impl<'a> EntityCompiler<'a> {
             Some(read) => {
                 let _ = writeln!(
                     out,
-                    "  SELECT RAISE(ABORT, {}) WHERE ({read}) IS NOT TRUE;",
+                    "  SELECT RAISE(ABORT, {}) WHERE {guard}({read}) IS NOT TRUE;",
                     self.refuse(op, "because the written row would not be readable")
                 );
             }
             None => {
                 let _ = writeln!(
                     out,
-                    "  SELECT RAISE(ABORT, {});",
+                    "  SELECT RAISE(ABORT, {}) WHERE {guard}1;",
                     self.refuse(op, "because it has no read rule")
                 );
             }
         }
-        self.check_rules(out, op, new);
+        self.check_rules(out, op, new, guard);
     }
 
     /// The forbid and permit rules of `op` on one row.
-    fn check_rules(&self, out: &mut String, op: Operation, row: &dyn Fn(&str) -> String) {
+    fn check_rules(
+        &self,
+        out: &mut String,
+        op: Operation,
+        row: &dyn Fn(&str) -> String,
+        guard: &str,
+    ) {
         let writer = self.writer(row);
         for rule in self.entity.rules_for(RuleKind::Forbid, op) {
             let _ = writeln!(
                 out,
-                "  SELECT RAISE(ABORT, {}) WHERE ({}) IS TRUE;",
+                "  SELECT RAISE(ABORT, {}) WHERE {guard}({}) IS TRUE;",
                 self.refuse(
                     op,
                     &format!(
@@ -410,14 +422,14 @@ impl<'a> EntityCompiler<'a> {
                     .collect();
                 let _ = writeln!(
                     out,
-                    "  SELECT RAISE(ABORT, {}) WHERE ({permit}) IS NOT TRUE;",
+                    "  SELECT RAISE(ABORT, {}) WHERE {guard}({permit}) IS NOT TRUE;",
                     self.refuse(op, &format!("by `{}: {}`", op.as_str(), texts.join(" | ")))
                 );
             }
             None => {
                 let _ = writeln!(
                     out,
-                    "  SELECT RAISE(ABORT, {});",
+                    "  SELECT RAISE(ABORT, {}) WHERE {guard}1;",
                     self.refuse(op, &format!("(no `{}` rule: default deny)", op.as_str()))
                 );
             }
@@ -427,7 +439,13 @@ impl<'a> EntityCompiler<'a> {
     /// A write that would collide with an existing row on a unique key is
     /// refused unless that row is one the writer could overwrite: otherwise
     /// `INSERT OR REPLACE` would delete another tenant's row.
-    fn check_conflicts(&self, out: &mut String, new: &dyn Fn(&str) -> String, changed_only: bool) {
+    fn check_conflicts(
+        &self,
+        out: &mut String,
+        new: &dyn Fn(&str) -> String,
+        guard: &str,
+        changed_only: bool,
+    ) {
         let other = |name: &str| format!("_dnr_other.{}", ident(name));
         let writer = self.writer(&other);
         let overwritable = match writer.allows(Operation::Update) {
@@ -457,7 +475,7 @@ impl<'a> EntityCompiler<'a> {
             );
             let _ = writeln!(
                 out,
-                "  SELECT RAISE(ABORT, {}) WHERE {changed}EXISTS (SELECT 1 FROM {} AS _dnr_other WHERE {} AND NOT (({overwritable}) IS TRUE));",
+                "  SELECT RAISE(ABORT, {}) WHERE {guard}{changed}EXISTS (SELECT 1 FROM {} AS _dnr_other WHERE {} AND NOT (({overwritable}) IS TRUE));",
                 literal(&message),
                 self.storage,
                 matches.join(" AND ")
@@ -498,8 +516,8 @@ impl<'a> EntityCompiler<'a> {
             self.trigger_name("insert"),
             self.table
         );
-        self.check_new_row(out, Operation::Create, &new);
-        self.check_conflicts(out, &new, false);
+        self.check_new_row(out, Operation::Create, &new, "");
+        self.check_conflicts(out, &new, "", false);
         let columns: Vec<String> = self.columns.iter().map(|c| ident(c)).collect();
         let values: Vec<String> = self.columns.iter().map(|c| new(c)).collect();
         let _ = writeln!(
@@ -521,9 +539,15 @@ impl<'a> EntityCompiler<'a> {
             self.trigger_name("update"),
             self.table
         );
-        self.check_rules(out, Operation::Update, &old);
-        self.check_new_row(out, Operation::Update, &new);
-        self.check_conflicts(out, &new, true);
+        // Rows the user may not update are left alone silently, as
+        // PostgreSQL's RLS does; only a bad new row raises.
+        let old_ok = self
+            .writer(&old)
+            .allows(Operation::Update)
+            .unwrap_or_else(|| "0".into());
+        let guard = format!("({old_ok}) IS TRUE AND ");
+        self.check_new_row(out, Operation::Update, &new, &guard);
+        self.check_conflicts(out, &new, &guard, true);
         let assignments: Vec<String> = self
             .columns
             .iter()
@@ -531,7 +555,7 @@ impl<'a> EntityCompiler<'a> {
             .collect();
         let _ = writeln!(
             out,
-            "  UPDATE {} SET {} WHERE {};",
+            "  UPDATE {} SET {} WHERE {guard}{};",
             self.storage,
             assignments.join(", "),
             self.old_row()
@@ -547,10 +571,14 @@ impl<'a> EntityCompiler<'a> {
             self.trigger_name("delete"),
             self.table
         );
-        self.check_rules(out, Operation::Delete, &old);
+        // Rows the user may not delete are left alone silently (RLS semantics).
+        let old_ok = self
+            .writer(&old)
+            .allows(Operation::Delete)
+            .unwrap_or_else(|| "0".into());
         let _ = writeln!(
             out,
-            "  DELETE FROM {} WHERE {};",
+            "  DELETE FROM {} WHERE ({old_ok}) IS TRUE AND {};",
             self.storage,
             self.old_row()
         );
