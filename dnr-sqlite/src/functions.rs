@@ -1,0 +1,294 @@
+//! The SQL functions: context setters and readers, `dnr_uuid`, and the
+//! policy entry points. One trampoline dispatches every call; it catches
+//! errors and panics and reports them through `sqlite3_result_error`.
+
+use std::ffi::{c_int, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use dnr_core::context::{parse_optional_uuid, parse_role_list, ContextError};
+use dnr_core::value::parse_uuid;
+use dnr_core::TenantContext;
+
+use crate::raw::{self, Db, Value};
+use crate::{authorizer, ffi, policy, Error, State};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    SetContext,
+    SetTenant,
+    SetUser,
+    SetRoles,
+    ClearContext,
+    Tenant,
+    User,
+    HasRole,
+    Authenticated,
+    Uuid,
+    Apply,
+    Compile,
+    Check,
+    Lock,
+}
+
+/// Name, argument count (-1: variable) and kind of every function.
+const FUNCTIONS: &[(&CStr, c_int, Kind)] = &[
+    (c"dnr_set_context", -1, Kind::SetContext),
+    (c"dnr_set_tenant", 1, Kind::SetTenant),
+    (c"dnr_set_user", 1, Kind::SetUser),
+    (c"dnr_set_roles", 1, Kind::SetRoles),
+    (c"dnr_clear_context", 0, Kind::ClearContext),
+    (c"dnr_tenant", 0, Kind::Tenant),
+    (c"dnr_user", 0, Kind::User),
+    (c"dnr_has_role", 1, Kind::HasRole),
+    (c"dnr_authenticated", 0, Kind::Authenticated),
+    (c"dnr_uuid", 1, Kind::Uuid),
+    (c"dnr_apply", 1, Kind::Apply),
+    (c"dnr_compile", 1, Kind::Compile),
+    (c"dnr_check", 3, Kind::Check),
+    (c"dnr_lock", 0, Kind::Lock),
+];
+
+/// The functions that change the context or the policies: refused once the
+/// connection is locked, both here and by the authorizer.
+pub(crate) const SETTERS: &[&str] = &[
+    "dnr_set_context",
+    "dnr_set_tenant",
+    "dnr_set_user",
+    "dnr_set_roles",
+    "dnr_clear_context",
+    "dnr_apply",
+];
+
+struct Func {
+    state: Arc<State>,
+    kind: Kind,
+}
+
+fn flags(kind: Kind) -> c_int {
+    let utf8 = ffi::SQLITE_UTF8 as c_int;
+    match kind {
+        // Read by compiled views and triggers: usable there even with
+        // trusted_schema=OFF. Not deterministic: the context changes between
+        // statements.
+        Kind::Tenant | Kind::User | Kind::HasRole | Kind::Authenticated => {
+            utf8 | ffi::SQLITE_INNOCUOUS as c_int
+        }
+        Kind::Uuid => utf8 | ffi::SQLITE_INNOCUOUS as c_int | ffi::SQLITE_DETERMINISTIC as c_int,
+        // Side effects or database reads: only from top-level SQL.
+        _ => utf8 | ffi::SQLITE_DIRECTONLY as c_int,
+    }
+}
+
+/// # Safety
+/// `db` must be an open connection.
+pub(crate) unsafe fn register(db: Db, state: &Arc<State>) -> Result<(), Error> {
+    for &(name, n_arg, kind) in FUNCTIONS {
+        let data = Box::new(Func {
+            state: Arc::clone(state),
+            kind,
+        });
+        // SAFETY: `dispatch` reads its user data as a `Func`.
+        unsafe { db.create_function(name, n_arg, flags(kind), data, dispatch)? };
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn dispatch(
+    ctx: *mut ffi::sqlite3_context,
+    argc: c_int,
+    argv: *mut *mut ffi::sqlite3_value,
+) {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: SQLite passes the user data registered with this callback,
+        // a live context, and `argc` live values.
+        unsafe {
+            let func = &*ffi::sqlite3_user_data(ctx).cast::<Func>();
+            let db = Db::from_raw(ffi::sqlite3_context_db_handle(ctx));
+            let n = usize::try_from(argc).unwrap_or(0);
+            let args: Vec<Value> = if argv.is_null() {
+                Vec::new()
+            } else {
+                std::slice::from_raw_parts(argv, n)
+                    .iter()
+                    .map(|&v| raw::value(v))
+                    .collect()
+            };
+            call(func, db, &args)
+        }
+    }));
+    let result = outcome.unwrap_or_else(|_| Err(Error::new("dnr: internal error (panic caught)")));
+    // SAFETY: `ctx` is the live context of this call.
+    unsafe { raw::set_result(ctx, result) };
+}
+
+fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
+    let state = &func.state;
+    let arg = |i: usize| args.get(i).unwrap_or(&Value::Null);
+    match func.kind {
+        Kind::Tenant => Ok(state
+            .lock()
+            .tenant_text
+            .clone()
+            .map_or(Value::Null, Value::Text)),
+        Kind::User => Ok(state
+            .lock()
+            .user_text
+            .clone()
+            .map_or(Value::Null, Value::Text)),
+        Kind::HasRole => Ok(Value::Integer(match arg(0) {
+            Value::Text(role) => i64::from(state.lock().ctx.has_role(role)),
+            _ => 0,
+        })),
+        Kind::Authenticated => Ok(Value::Integer(i64::from(state.lock().ctx.authenticated()))),
+        Kind::Uuid => normalize_uuid(arg(0)),
+        Kind::SetContext => {
+            if args.is_empty() || args.len() > 3 {
+                return Err(Error::new(
+                    "dnr: dnr_set_context(tenant, user, roles) takes 1 to 3 arguments",
+                ));
+            }
+            let ctx = TenantContext {
+                tenant: id(arg(0))
+                    .map_err(ContextError::Tenant)
+                    .map_err(context_error)?,
+                user: id(arg(1))
+                    .map_err(ContextError::User)
+                    .map_err(context_error)?,
+                roles: roles(arg(2))?,
+            };
+            set(state, |inner| inner.set_context(ctx))
+        }
+        Kind::SetTenant => {
+            let tenant = id(arg(0))
+                .map_err(ContextError::Tenant)
+                .map_err(context_error)?;
+            set(state, |inner| {
+                let ctx = TenantContext {
+                    tenant,
+                    ..inner.ctx.clone()
+                };
+                inner.set_context(ctx);
+            })
+        }
+        Kind::SetUser => {
+            let user = id(arg(0))
+                .map_err(ContextError::User)
+                .map_err(context_error)?;
+            set(state, |inner| {
+                let ctx = TenantContext {
+                    user,
+                    ..inner.ctx.clone()
+                };
+                inner.set_context(ctx);
+            })
+        }
+        Kind::SetRoles => {
+            let roles = roles(arg(0))?;
+            set(state, |inner| {
+                let ctx = TenantContext {
+                    roles,
+                    ..inner.ctx.clone()
+                };
+                inner.set_context(ctx);
+            })
+        }
+        Kind::ClearContext => set(state, |inner| inner.set_context(TenantContext::default())),
+        Kind::Apply => {
+            if state.lock().locked {
+                return Err(Error::new(
+                    "dnr: the connection is locked: dnr_apply is refused",
+                ));
+            }
+            policy::apply(db, state, text_arg(arg(0), "policy source")?).map(Value::Text)
+        }
+        Kind::Compile => {
+            policy::compile(db, state, text_arg(arg(0), "policy source")?).map(Value::Text)
+        }
+        Kind::Check => {
+            let entity = text_arg(arg(0), "entity")?;
+            let op = text_arg(arg(1), "operation")?;
+            let record = match arg(2) {
+                Value::Text(text) => text.clone(),
+                Value::Null => {
+                    return Err(Error::new("dnr: dnr_check needs a JSON record, got NULL"))
+                }
+                other => {
+                    return Err(Error::new(format!(
+                        "dnr: dnr_check needs a JSON record as text, got {other:?}"
+                    )))
+                }
+            };
+            policy::check(db, state, entity, op, &record)
+                .map(|allowed| Value::Integer(i64::from(allowed)))
+        }
+        Kind::Lock => authorizer::lock(db, state).map(|()| Value::Integer(1)),
+    }
+}
+
+fn set(state: &State, change: impl FnOnce(&mut crate::Inner)) -> Result<Value, Error> {
+    let mut inner = state.lock();
+    if inner.locked {
+        return Err(Error::new("dnr: context is locked"));
+    }
+    change(&mut inner);
+    Ok(Value::Null)
+}
+
+fn context_error(error: ContextError) -> Error {
+    Error::new(format!("dnr: {error}"))
+}
+
+/// NULL or '' is unset; text must be a uuid; anything else is refused.
+fn id(value: &Value) -> Result<Option<uuid::Uuid>, dnr_core::value::ValueError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Text(text) => parse_optional_uuid(Some(text)),
+        other => Err(dnr_core::value::ValueError::InvalidUuid(display(other))),
+    }
+}
+
+fn roles(value: &Value) -> Result<std::collections::BTreeSet<String>, Error> {
+    match value {
+        Value::Null => Ok(Default::default()),
+        Value::Text(text) => parse_role_list(text).map_err(context_error),
+        other => Err(context_error(ContextError::RoleList(display(other)))),
+    }
+}
+
+fn normalize_uuid(value: &Value) -> Result<Value, Error> {
+    match value {
+        Value::Null => Ok(Value::Null),
+        Value::Text(text) => parse_uuid(text)
+            .map(|u| Value::Text(u.hyphenated().to_string()))
+            .map_err(|e| Error::new(format!("dnr: {e}"))),
+        other => Err(Error::new(format!(
+            "dnr: `{}` is not a valid uuid",
+            display(other)
+        ))),
+    }
+}
+
+fn text_arg<'a>(value: &'a Value, what: &str) -> Result<&'a str, Error> {
+    match value {
+        Value::Text(text) => Ok(text),
+        Value::Null => Err(Error::new(format!("dnr: the {what} is NULL"))),
+        other => Err(Error::new(format!(
+            "dnr: the {what} must be text, got `{}`",
+            display(other)
+        ))),
+    }
+}
+
+fn display(value: &Value) -> String {
+    match value {
+        Value::Null => "NULL".into(),
+        Value::Integer(n) => n.to_string(),
+        Value::Real(x) => x.to_string(),
+        Value::Text(text) => text.clone(),
+        Value::Blob(blob) => format!(
+            "x'{}'",
+            blob.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
+    }
+}

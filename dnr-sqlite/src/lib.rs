@@ -1,0 +1,206 @@
+//! DNR's SQLite adapter, written once against SQLite's C API and shared by
+//! the loadable extension (`.load ./libdnr`), the `dnr` command's demo and
+//! the WASM package.
+//!
+//! A host opens a connection, calls [`register`] with its raw handle, and
+//! gets the SQL functions of the contract (`dnr_set_context`, `dnr_apply`,
+//! `dnr_lock`, ...) plus a [`Dnr`] handle for doing the same from Rust. The
+//! policy logic itself lives in `dnr-core`: this crate introspects the
+//! database, runs the SQL the core compiles, and keeps the per-connection
+//! context that the compiled views and triggers read.
+//!
+//! `libsqlite3-sys` is used without features of its own: the final binary
+//! picks `loadable_extension` (the extension, where every call goes through
+//! the host's API table) or `bundled`.
+
+use std::ffi::c_void;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+#[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+pub use libsqlite3_sys as ffi;
+/// In the browser and Node, the SQLite that rusqlite embeds (dnr-wasm).
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+pub use sqlite_wasm_rs as ffi;
+
+mod authorizer;
+mod functions;
+mod policy;
+pub mod raw;
+
+use dnr_core::TenantContext;
+use raw::Db;
+
+/// Every error DNR's SQLite side reports; the message is what SQL sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    message: String,
+}
+
+impl Error {
+    pub fn new(message: impl Into<String>) -> Error {
+        Error {
+            message: message.into(),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Per-connection state: the context policies read, the lock, and caches.
+pub(crate) struct State {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+pub(crate) struct Inner {
+    pub ctx: TenantContext,
+    /// The context's ids as SQL sees them (canonical lowercase, hyphenated).
+    pub tenant_text: Option<String>,
+    pub user_text: Option<String>,
+    pub locked: bool,
+    /// Depth of DNR's own statements in progress: the authorizer lets them
+    /// through. Only changed while the connection's mutex is held.
+    pub internal: usize,
+    /// Names the authorizer protects once locked.
+    pub guard: authorizer::Guard,
+    /// The last policy source read from `_dnr_meta`, parsed.
+    pub policies: Option<(String, Arc<dnr_core::PolicySet>)>,
+}
+
+impl Inner {
+    pub fn set_context(&mut self, ctx: TenantContext) {
+        self.tenant_text = ctx.tenant.map(|u| u.hyphenated().to_string());
+        self.user_text = ctx.user.map(|u| u.hyphenated().to_string());
+        self.ctx = ctx;
+    }
+}
+
+impl State {
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Marks DNR's own statements for the authorizer while alive.
+pub(crate) struct Internal<'a> {
+    state: &'a State,
+}
+
+impl<'a> Internal<'a> {
+    pub fn enter(state: &'a State) -> Internal<'a> {
+        state.lock().internal += 1;
+        Internal { state }
+    }
+}
+
+impl Drop for Internal<'_> {
+    fn drop(&mut self) {
+        let mut inner = self.state.lock();
+        inner.internal = inner.internal.saturating_sub(1);
+    }
+}
+
+/// Connections with DNR registered, so that loading the extension twice on
+/// one connection keeps its context and its lock.
+static REGISTRY: Mutex<Vec<(usize, Weak<State>)>> = Mutex::new(Vec::new());
+
+fn state_for(db: *mut ffi::sqlite3) -> Arc<State> {
+    let mut registry = REGISTRY
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    registry.retain(|(_, weak)| weak.strong_count() > 0);
+    let key = db as usize;
+    if let Some(state) = registry
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, weak)| weak.upgrade())
+    {
+        return state;
+    }
+    let state = Arc::new(State {
+        inner: Mutex::new(Inner::default()),
+    });
+    registry.push((key, Arc::downgrade(&state)));
+    state
+}
+
+/// Registers DNR's SQL functions on a connection and returns a handle for
+/// doing the same from Rust.
+///
+/// # Safety
+/// `db` must be an open connection. The returned handle must not be used
+/// after the connection is closed.
+pub unsafe fn register(db: *mut ffi::sqlite3) -> Result<Dnr, Error> {
+    if db.is_null() {
+        return Err(Error::new("dnr: no database connection"));
+    }
+    // SAFETY: per this function's contract.
+    let db = unsafe { Db::from_raw(db) };
+    let state = state_for(db.as_ptr());
+    // SAFETY: the connection is open; the functions keep `state` alive.
+    unsafe { functions::register(db, &state)? };
+    Ok(Dnr { db, state })
+}
+
+/// DNR on one connection, for hosts that drive it from Rust (the `dnr`
+/// command, the WASM package). Everything here is also reachable from SQL,
+/// except that [`Dnr::set_context`] works on a locked connection: the host
+/// is trusted, the SQL it runs is not.
+pub struct Dnr {
+    db: Db,
+    state: Arc<State>,
+}
+
+impl Dnr {
+    /// Sets the context policies read, whether or not the connection is
+    /// locked (a trusted host call, unlike `dnr_set_context`).
+    pub fn set_context(&self, ctx: TenantContext) {
+        self.state.lock().set_context(ctx);
+    }
+
+    pub fn context(&self) -> TenantContext {
+        self.state.lock().ctx.clone()
+    }
+
+    /// Enforces `source` on the database, all or nothing; returns a summary.
+    pub fn apply(&self, source: &str) -> Result<String, Error> {
+        policy::apply(self.db, &self.state, source)
+    }
+
+    /// The SQL [`Dnr::apply`] would run now (a dry run).
+    pub fn compile(&self, source: &str) -> Result<String, Error> {
+        policy::compile(self.db, &self.state, source)
+    }
+
+    /// The evaluator's answer for one JSON record under the current context
+    /// and the policies applied to this database.
+    pub fn check(&self, entity: &str, op: &str, record_json: &str) -> Result<bool, Error> {
+        policy::check(self.db, &self.state, entity, op, record_json)
+    }
+
+    /// Locks the connection: see `dnr_lock()`.
+    pub fn lock(&self) -> Result<(), Error> {
+        authorizer::lock(self.db, &self.state)
+    }
+
+    pub fn is_locked(&self) -> bool {
+        self.state.lock().locked
+    }
+}
+
+pub(crate) fn state_ptr(state: &Arc<State>) -> *mut c_void {
+    Arc::as_ptr(state).cast_mut().cast()
+}

@@ -1,0 +1,296 @@
+//! `apply`, `compile` and `check`: introspect the database, compile with
+//! `dnr-core`, run the SQL all or nothing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use dnr_core::compile::quote::ident;
+use dnr_core::compile::sqlite::{
+    self, storage_table, SqliteColumn, SqliteSchema, SqliteTable, META_TABLE,
+};
+use dnr_core::{Operation, PolicySet, Row};
+
+use crate::raw::{Db, Value};
+use crate::{Error, Internal, State};
+
+fn parse(source: &str) -> Result<PolicySet, Error> {
+    dnr_core::parse(source).map_err(|errors| Error::new(format!("dnr: invalid policy: {errors}")))
+}
+
+/// One schema object, as `sqlite_master` lists it.
+struct Object {
+    kind: String,
+    name: String,
+}
+
+/// The tables and views of `main`, by lowercase name (SQLite's names are
+/// case-insensitive).
+fn objects(db: Db) -> Result<BTreeMap<String, Object>, Error> {
+    let rows = db.query(
+        "SELECT type, name FROM main.sqlite_master WHERE type IN ('table', 'view')",
+        &[],
+    )?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        if let (Some(Value::Text(kind)), Some(Value::Text(name))) = (row.first(), row.get(1)) {
+            out.insert(
+                name.to_ascii_lowercase(),
+                Object {
+                    kind: kind.clone(),
+                    name: name.clone(),
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The policy source recorded by the last apply, if any.
+fn recorded_source(db: Db, objects: &BTreeMap<String, Object>) -> Result<Option<String>, Error> {
+    if !objects.contains_key(META_TABLE) {
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT value FROM main.{} WHERE key = 'source'",
+        ident(META_TABLE)
+    );
+    let rows = db.query(&sql, &[])?;
+    Ok(rows
+        .into_iter()
+        .next()
+        .and_then(|row| row.into_iter().next())
+        .and_then(|v| match v {
+            Value::Text(text) => Some(text),
+            _ => None,
+        }))
+}
+
+/// Columns and unique keys of one existing table.
+fn table(db: Db, name: &str) -> Result<SqliteTable, Error> {
+    let mut columns = Vec::new();
+    let mut primary_key: Vec<(i64, String)> = Vec::new();
+    for row in db.query(
+        "SELECT name, pk FROM pragma_table_info(?1, 'main') ORDER BY cid",
+        &[name],
+    )? {
+        let (Some(Value::Text(column)), Some(pk)) = (row.first(), row.get(1)) else {
+            continue;
+        };
+        let position = match pk {
+            Value::Integer(n) => *n,
+            _ => 0,
+        };
+        if position > 0 {
+            primary_key.push((position, column.clone()));
+        }
+        columns.push(SqliteColumn {
+            name: column.clone(),
+            primary_key: position > 0,
+        });
+    }
+    primary_key.sort();
+    let mut unique_keys: Vec<Vec<String>> = Vec::new();
+    if !primary_key.is_empty() {
+        unique_keys.push(primary_key.into_iter().map(|(_, c)| c).collect());
+    }
+    for row in db.query(
+        "SELECT name, \"unique\" FROM pragma_index_list(?1, 'main')",
+        &[name],
+    )? {
+        let (Some(Value::Text(index)), Some(Value::Integer(1))) = (row.first(), row.get(1)) else {
+            continue;
+        };
+        let mut key = Vec::new();
+        for part in db.query(
+            "SELECT cid, name FROM pragma_index_info(?1, 'main') ORDER BY seqno",
+            &[index],
+        )? {
+            match (part.first(), part.get(1)) {
+                (_, Some(Value::Text(column))) => key.push(column.clone()),
+                (Some(Value::Integer(-1)), _) => key.push("rowid".into()),
+                _ => {
+                    return Err(Error::new(format!(
+                        "dnr: table `{name}` has a unique index on an expression (`{index}`); dnr cannot guard it against INSERT OR REPLACE"
+                    )))
+                }
+            }
+        }
+        if !key.is_empty() && !unique_keys.contains(&key) {
+            unique_keys.push(key);
+        }
+    }
+    Ok(SqliteTable {
+        columns,
+        enforced: false,
+        unique_keys,
+    })
+}
+
+/// What `compile` needs to know about the database for `set`, plus a note
+/// per entity for the summary.
+fn introspect(db: Db, set: &PolicySet) -> Result<(SqliteSchema, Vec<String>), Error> {
+    let objects = objects(db)?;
+    let mut schema = SqliteSchema::default();
+    let mut notes = Vec::new();
+    for entity in &set.entities {
+        let name = &entity.table;
+        let storage = storage_table(name);
+        let plain = objects.get(&name.to_ascii_lowercase());
+        let stored = objects.get(&storage.to_ascii_lowercase());
+        fn kind(o: Option<&Object>) -> Option<&str> {
+            o.map(|o| o.kind.as_str())
+        }
+        match (kind(plain), kind(stored)) {
+            (Some("view") | None, Some("table")) => {
+                let mut table = table(db, &storage)?;
+                table.enforced = true;
+                schema.tables.insert(name.clone(), table);
+                notes.push(format!("{name} (re-applied)"));
+            }
+            (Some("table"), None) => {
+                schema.tables.insert(name.clone(), table(db, name)?);
+                notes.push(format!("{name} (existing table now enforced)"));
+            }
+            (None, None) => notes.push(format!("{name} (created)")),
+            (Some("view"), None) => {
+                return Err(Error::new(format!(
+                    "dnr: `{}` is a view that dnr does not manage; only tables can be enforced",
+                    plain.map_or(name.as_str(), |o| o.name.as_str())
+                )))
+            }
+            _ => {
+                return Err(Error::new(format!(
+                    "dnr: cannot enforce `{name}`: `{name}` and `{storage}` both exist and are not a dnr view over its storage table"
+                )))
+            }
+        }
+    }
+    if let Some(source) = recorded_source(db, &objects)? {
+        let previous = dnr_core::parse(&source).map_err(|errors| {
+            Error::new(format!(
+                "dnr: the policies recorded in {META_TABLE} no longer parse: {errors}"
+            ))
+        })?;
+        for entity in &previous.entities {
+            let name = &entity.table;
+            let still = set
+                .entities
+                .iter()
+                .any(|e| e.table.eq_ignore_ascii_case(name));
+            let stored = objects
+                .get(&storage_table(name).to_ascii_lowercase())
+                .is_some_and(|o| o.kind == "table");
+            if !still && stored {
+                schema.no_longer_enforced.push(name.clone());
+                notes.push(format!("{name} (no longer enforced)"));
+            }
+        }
+    }
+    Ok((schema, notes))
+}
+
+pub(crate) fn compile(db: Db, state: &State, source: &str) -> Result<String, Error> {
+    let set = parse(source)?;
+    let _mutex = db.lock_mutex();
+    let _internal = Internal::enter(state);
+    let (schema, _) = introspect(db, &set)?;
+    sqlite::compile(&set, &schema).map_err(|e| Error::new(format!("dnr: {e}")))
+}
+
+pub(crate) fn apply(db: Db, state: &State, source: &str) -> Result<String, Error> {
+    let set = parse(source)?;
+    let _mutex = db.lock_mutex();
+    let _internal = Internal::enter(state);
+    let legacy = db
+        .query("PRAGMA legacy_alter_table", &[])?
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next());
+    db.exec("SAVEPOINT dnr_apply")?;
+    let outcome = introspect(db, &set).and_then(|(schema, notes)| {
+        let sql = sqlite::compile(&set, &schema).map_err(|e| Error::new(format!("dnr: {e}")))?;
+        db.exec(&sql)
+            .map_err(|e| Error::new(format!("dnr: apply failed, nothing changed: {e}")))?;
+        Ok(notes)
+    });
+    let restore = format!(
+        "PRAGMA legacy_alter_table = {}",
+        if legacy == Some(Value::Integer(1)) {
+            1
+        } else {
+            0
+        }
+    );
+    match outcome {
+        Ok(notes) => {
+            db.exec("RELEASE dnr_apply")?;
+            db.exec(&restore)?;
+            let mut inner = state.lock();
+            inner.policies = Some((set.to_string(), Arc::new(set)));
+            drop(inner);
+            crate::authorizer::refresh(db, state)?;
+            Ok(format!(
+                "dnr: applied {} entities: {}",
+                notes.len(),
+                notes.join(", ")
+            ))
+        }
+        Err(error) => {
+            // Leaves the database as it was; the original error is the one
+            // worth reporting.
+            let _ = db.exec("ROLLBACK TO dnr_apply; RELEASE dnr_apply");
+            let _ = db.exec(&restore);
+            Err(error)
+        }
+    }
+}
+
+/// The applied policies: from the cache when `_dnr_meta` still holds the
+/// same source, parsed again otherwise (another connection may have applied).
+fn applied(db: Db, state: &State) -> Result<Arc<PolicySet>, Error> {
+    let source = {
+        let _mutex = db.lock_mutex();
+        let _internal = Internal::enter(state);
+        let objects = objects(db)?;
+        recorded_source(db, &objects)?
+    };
+    let Some(source) = source else {
+        return Err(Error::new(
+            "dnr: no policies have been applied to this database (run dnr_apply first)",
+        ));
+    };
+    if let Some((cached, set)) = &state.lock().policies {
+        if *cached == source {
+            return Ok(Arc::clone(set));
+        }
+    }
+    let set = Arc::new(parse(&source)?);
+    state.lock().policies = Some((source, Arc::clone(&set)));
+    Ok(set)
+}
+
+pub(crate) fn check(
+    db: Db,
+    state: &State,
+    entity: &str,
+    op: &str,
+    record: &str,
+) -> Result<bool, Error> {
+    let set = applied(db, state)?;
+    let operation = Operation::parse(op).ok_or_else(|| {
+        Error::new(format!(
+            "dnr: unknown operation `{op}`: use create, read, update or delete"
+        ))
+    })?;
+    let target = set
+        .entity(entity)
+        .ok_or_else(|| Error::new(format!("dnr: unknown entity `{entity}`")))?;
+    let json: serde_json::Value = serde_json::from_str(record)
+        .map_err(|e| Error::new(format!("dnr: the record is not valid JSON: {e}")))?;
+    let row = Row::from_json(target, &json).map_err(|e| Error::new(format!("dnr: {e}")))?;
+    let ctx = state.lock().ctx.clone();
+    let decision = set
+        .decide(entity, operation, &ctx, &row)
+        .map_err(|e| Error::new(format!("dnr: {e}")))?;
+    Ok(decision.allowed)
+}
