@@ -1,0 +1,298 @@
+//! `CREATE EXTENSION dnr`: PostgreSQL row-level security driven by DNR
+//! policies.
+//!
+//! This crate is a thin adapter. The policy language, the reference evaluator
+//! and the SQL compiler live in `dnr-core`; the functions here convert
+//! arguments, call the core and turn its errors into PostgreSQL errors.
+//! Everything that is naturally SQL (the context readers and setters, the
+//! fill trigger, schema-per-tenant helpers, the bookkeeping of `apply`) is
+//! SQL and PL/pgSQL in `sql.rs`.
+//!
+//! Nothing here panics on input: every failure is reported with
+//! `ereport(ERROR)`, which PostgreSQL turns into an ordinary error that rolls
+//! back the caller's (sub)transaction.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use dnr_core::compile::{compile as compile_policies, Target};
+use dnr_core::{Operation, PolicySet, Row, TenantContext};
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+use pgrx::JsonB;
+
+mod sql;
+
+::pgrx::pg_module_magic!(name = c"dnr", version);
+
+/// The file name shown in rendered policy errors.
+const SOURCE_NAME: &str = "policy";
+
+/// Raises a PostgreSQL ERROR. Never returns: PostgreSQL unwinds to the
+/// caller's (sub)transaction.
+fn raise(code: PgSqlErrorCode, message: String, detail: Option<String>, hint: Option<&str>) -> ! {
+    let mut report = ErrorReport::new(code, message, "dnr");
+    if let Some(detail) = detail {
+        report = report.set_detail(detail);
+    }
+    if let Some(hint) = hint {
+        report = report.set_hint(hint);
+    }
+    report.report(PgLogLevel::ERROR);
+    // `report` at ERROR level does not return.
+    unreachable!("ereport(ERROR) returned")
+}
+
+fn invalid(message: String) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        message,
+        None,
+        None,
+    )
+}
+
+/// Parses a policy source, reporting every error with its line and column:
+/// the message lists them (`line:col: message; ...`), the detail shows them
+/// with the source line and a caret.
+fn parse_policy(source: &str) -> PolicySet {
+    match dnr_core::parse(source) {
+        Ok(set) => set,
+        Err(errors) => raise(
+            PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
+            format!("invalid policy: {errors}"),
+            Some(errors.render(source, SOURCE_NAME)),
+            None,
+        ),
+    }
+}
+
+fn compile_postgres(set: &PolicySet) -> String {
+    match compile_policies(set, Target::Postgres) {
+        Ok(sql) => sql,
+        Err(error) => raise(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("cannot compile policy for postgres: {error}"),
+            None,
+            None,
+        ),
+    }
+}
+
+fn spi_failed(what: &str, error: pgrx::spi::Error) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        format!("dnr: {what}: {error}"),
+        None,
+        None,
+    )
+}
+
+/// Validates role names and returns them as the comma-separated text stored
+/// in the `dnr.roles` setting (sorted, without duplicates). NULL is no roles;
+/// a NULL element or an invalid name is an error.
+#[pg_extern(immutable, parallel_safe)]
+fn roles_setting(roles: Option<Vec<Option<String>>>) -> String {
+    let mut valid = BTreeSet::new();
+    for role in roles.unwrap_or_default() {
+        let Some(role) = role else {
+            invalid("invalid role name: roles cannot be NULL".to_string());
+        };
+        match dnr_core::context::validate_role(&role) {
+            Ok(role) => {
+                valid.insert(role);
+            }
+            Err(error) => invalid(error.to_string()),
+        }
+    }
+    valid.into_iter().collect::<Vec<_>>().join(",")
+}
+
+/// The SQL that `dnr.apply(source)` would run, without running it.
+#[pg_extern(immutable, parallel_safe)]
+fn compile(source: &str) -> String {
+    compile_postgres(&parse_policy(source))
+}
+
+/// Applies a policy file in the caller's transaction: creates missing
+/// declared tables, enables and forces RLS, replaces DNR's policies (also
+/// removing DNR policies an earlier apply created that this source no longer
+/// has) and records the source for `dnr.check`. Any error rolls back all of
+/// it.
+#[pg_extern(volatile)]
+fn apply(source: &str) -> String {
+    let set = parse_policy(source);
+    let ddl = compile_postgres(&set);
+    let tables: Vec<String> = set.entities.iter().map(|e| e.table.clone()).collect();
+    let removed = Spi::get_one_with_args::<i32>(
+        "SELECT dnr._apply($1, $2, $3)",
+        &[source.into(), ddl.as_str().into(), tables.into()],
+    );
+    let removed = match removed {
+        Ok(removed) => removed.unwrap_or(0),
+        Err(error) => spi_failed("apply", error),
+    };
+    let entities = set
+        .entities
+        .iter()
+        .map(|e| format!("{} ({})", e.name, e.table))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut summary = format!(
+        "applied {} {}: {}",
+        set.entities.len(),
+        if set.entities.len() == 1 {
+            "entity"
+        } else {
+            "entities"
+        },
+        if entities.is_empty() {
+            "-".to_string()
+        } else {
+            entities
+        }
+    );
+    if removed > 0 {
+        summary.push_str(&format!(
+            "; removed {removed} stale DNR {}",
+            if removed == 1 { "policy" } else { "policies" }
+        ));
+    }
+    summary
+}
+
+thread_local! {
+    /// The last policy source `dnr.check` parsed, and its parse.
+    static CHECK_CACHE: RefCell<Option<(String, PolicySet)>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` on the parsed last applied source, parsing it only when it
+/// changed since the previous call in this backend.
+fn with_applied_policy<R>(source: &str, f: impl FnOnce(&PolicySet) -> R) -> R {
+    CHECK_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let fresh = matches!(cache.as_ref(), Some((cached, _)) if cached == source);
+        if !fresh {
+            *cache = Some((source.to_string(), parse_policy(source)));
+        }
+        match cache.as_ref() {
+            Some((_, set)) => f(set),
+            None => invalid("no policy parsed".to_string()),
+        }
+    })
+}
+
+/// The evaluator's answer: may the current context perform `op` on
+/// `record` of `entity`, under the policy last applied with `dnr.apply`?
+#[pg_extern(stable)]
+fn check(entity: &str, op: &str, record: JsonB) -> bool {
+    let Some(operation) = Operation::parse(op) else {
+        invalid(format!(
+            "unknown operation `{op}`: expected create, read, list, update or delete"
+        ));
+    };
+    let state = Spi::get_two::<String, Vec<Option<String>>>(
+        "SELECT (SELECT a.source FROM dnr.applied a ORDER BY a.id DESC LIMIT 1), \
+         ARRAY[pg_catalog.current_setting('dnr.tenant_id', true), \
+               pg_catalog.current_setting('dnr.user_id', true), \
+               pg_catalog.current_setting('dnr.roles', true)]",
+    );
+    let (source, settings) = match state {
+        Ok(state) => state,
+        Err(error) => spi_failed("check", error),
+    };
+    let Some(source) = source else {
+        raise(
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "no policy has been applied".to_string(),
+            None,
+            Some("call dnr.apply(source) first"),
+        );
+    };
+    let settings = settings.unwrap_or_default();
+    let setting = |i: usize| settings.get(i).cloned().flatten();
+    let context = context_from_settings(setting(0), setting(1), setting(2));
+    with_applied_policy(&source, |set| {
+        let Some(definition) = set.entity(entity) else {
+            invalid(format!("unknown entity `{entity}`"));
+        };
+        let row = match Row::from_json(definition, &record.0) {
+            Ok(row) => row,
+            Err(error) => invalid(format!("invalid record for `{entity}`: {error}")),
+        };
+        match set.decide(entity, operation, &context, &row) {
+            Ok(decision) => decision.allowed,
+            Err(error) => invalid(format!(
+                "cannot check `{entity}` {}: {error}",
+                operation.as_str()
+            )),
+        }
+    })
+}
+
+/// The context as the GUCs hold it; malformed values are errors, never
+/// "unset".
+fn context_from_settings(
+    tenant: Option<String>,
+    user: Option<String>,
+    roles: Option<String>,
+) -> TenantContext {
+    let tenant = match dnr_core::context::parse_optional_uuid(tenant.as_deref()) {
+        Ok(tenant) => tenant,
+        Err(error) => invalid(format!("invalid dnr.tenant_id setting: {error}")),
+    };
+    let user = match dnr_core::context::parse_optional_uuid(user.as_deref()) {
+        Ok(user) => user,
+        Err(error) => invalid(format!("invalid dnr.user_id setting: {error}")),
+    };
+    let roles = match dnr_core::context::parse_role_list(roles.as_deref().unwrap_or("")) {
+        Ok(roles) => roles,
+        Err(error) => invalid(format!("invalid dnr.roles setting: {error}")),
+    };
+    TenantContext {
+        tenant,
+        user,
+        roles,
+    }
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn roles_setting_sorts_and_dedups() {
+        let roles = vec![
+            Some("staff".to_string()),
+            Some("admin".to_string()),
+            Some("staff".to_string()),
+        ];
+        assert_eq!(crate::roles_setting(Some(roles)), "admin,staff");
+    }
+
+    #[pg_test]
+    fn context_round_trips_through_gucs() {
+        Spi::run("SELECT dnr.set_context('00000000-0000-0000-0000-00000000000a', NULL, '{admin}')")
+            .unwrap();
+        let tenant = Spi::get_one::<String>("SELECT dnr.current_tenant()::text").unwrap();
+        assert_eq!(
+            tenant.as_deref(),
+            Some("00000000-0000-0000-0000-00000000000a")
+        );
+        let admin = Spi::get_one::<bool>("SELECT dnr.has_role('admin')").unwrap();
+        assert_eq!(admin, Some(true));
+    }
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

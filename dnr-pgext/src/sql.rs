@@ -1,0 +1,398 @@
+//! The SQL half of the extension: tables, context readers and setters, the
+//! fill trigger, `apply`'s bookkeeping, tenant isolation without a policy
+//! file, the `dnr.policies` view and schema-per-tenant helpers.
+//!
+//! The readers are `LANGUAGE sql STABLE PARALLEL SAFE` one-liners so that
+//! PostgreSQL can inline them into policies and evaluate them once per
+//! statement. They read the same settings the `postgres-plain` compile target
+//! reads (`dnr.tenant_id`, `dnr.user_id`, `dnr.roles`), so both interoperate.
+//! An unset setting and the empty string a finished `SET LOCAL` leaves behind
+//! both read as NULL; a malformed value is an error, never "no tenant".
+//!
+//! Functions and types are schema-qualified so that a caller's `search_path`
+//! cannot redirect them.
+
+use pgrx::prelude::*;
+
+extension_sql!(
+    r#"
+-- Everything lives in schema dnr (created by CREATE EXTENSION from the
+-- control file). Ordinary roles may call the functions and read the
+-- registries; writing the registries is for roles that are granted it.
+GRANT USAGE ON SCHEMA dnr TO PUBLIC;
+
+-- Every source dnr.apply() applied, newest last; dnr.check() uses the newest.
+CREATE TABLE dnr.applied (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    applied_by name NOT NULL DEFAULT CURRENT_USER
+);
+
+-- Tables whose dnr_* policies DNR manages, and which function manages them.
+CREATE TABLE dnr.managed_tables (
+    tbl regclass PRIMARY KEY,
+    tenant_column name,
+    managed_by text NOT NULL CHECK (managed_by IN ('apply', 'isolation')),
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+
+-- Schema-per-tenant registry.
+CREATE TABLE dnr.tenants (
+    id uuid PRIMARY KEY,
+    name text NOT NULL,
+    schema_name name NOT NULL UNIQUE,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+
+GRANT SELECT ON dnr.applied, dnr.managed_tables, dnr.tenants TO PUBLIC;
+
+-- pg_dump keeps the registries' rows.
+SELECT pg_catalog.pg_extension_config_dump('dnr.applied', '');
+SELECT pg_catalog.pg_extension_config_dump('dnr.applied_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('dnr.managed_tables', '');
+SELECT pg_catalog.pg_extension_config_dump('dnr.tenants', '');
+"#,
+    name = "dnr_bootstrap",
+    bootstrap,
+);
+
+extension_sql!(
+    r#"
+------------------------------------------------------------------------------
+-- Context readers
+------------------------------------------------------------------------------
+
+CREATE FUNCTION dnr.current_tenant() RETURNS uuid
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT NULLIF(pg_catalog.current_setting('dnr.tenant_id', true), '')::pg_catalog.uuid $$;
+
+CREATE FUNCTION dnr.current_user_id() RETURNS uuid
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT NULLIF(pg_catalog.current_setting('dnr.user_id', true), '')::pg_catalog.uuid $$;
+
+CREATE FUNCTION dnr.current_roles() RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT COALESCE(pg_catalog.string_to_array(NULLIF(pg_catalog.current_setting('dnr.roles', true), ''), ','), '{}'::text[]) $$;
+
+-- Never NULL: false when no roles are set or the argument is NULL.
+CREATE FUNCTION dnr.has_role(role_name text) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT COALESCE($1 = ANY (pg_catalog.string_to_array(NULLIF(pg_catalog.current_setting('dnr.roles', true), ''), ',')), false) $$;
+
+CREATE FUNCTION dnr.authenticated() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT NULLIF(pg_catalog.current_setting('dnr.user_id', true), '')::pg_catalog.uuid IS NOT NULL $$;
+
+------------------------------------------------------------------------------
+-- Context setters: transaction-local unless local => false. uuid-typed
+-- arguments make injection through them impossible; role names are checked
+-- by dnr-core (dnr.roles_setting) before anything is set.
+------------------------------------------------------------------------------
+
+CREATE FUNCTION dnr.set_context(tenant uuid, user_id uuid DEFAULT NULL, roles text[] DEFAULT '{}', local boolean DEFAULT true)
+RETURNS void LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_roles text := dnr.roles_setting($3);
+    v_local boolean := COALESCE($4, true);
+BEGIN
+    PERFORM pg_catalog.set_config('dnr.tenant_id', COALESCE($1::text, ''), v_local),
+            pg_catalog.set_config('dnr.user_id', COALESCE($2::text, ''), v_local),
+            pg_catalog.set_config('dnr.roles', v_roles, v_local);
+END
+$$;
+
+CREATE FUNCTION dnr.set_tenant(tenant uuid, local boolean DEFAULT true)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('dnr.tenant_id', COALESCE($1::text, ''), COALESCE($2, true));
+END
+$$;
+
+CREATE FUNCTION dnr.set_user(user_id uuid, local boolean DEFAULT true)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('dnr.user_id', COALESCE($1::text, ''), COALESCE($2, true));
+END
+$$;
+
+CREATE FUNCTION dnr.set_roles(roles text[], local boolean DEFAULT true)
+RETURNS void LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_roles text := dnr.roles_setting($1);
+BEGIN
+    PERFORM pg_catalog.set_config('dnr.roles', v_roles, COALESCE($2, true));
+END
+$$;
+
+-- Clears the transaction's and the session's context.
+CREATE FUNCTION dnr.clear_context()
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('dnr.tenant_id', '', false),
+            pg_catalog.set_config('dnr.user_id', '', false),
+            pg_catalog.set_config('dnr.roles', '', false);
+END
+$$;
+
+------------------------------------------------------------------------------
+-- BEFORE INSERT trigger: fills a NULL tenant column (named by the trigger's
+-- argument) from the context. The fence still checks the result.
+------------------------------------------------------------------------------
+
+CREATE FUNCTION dnr.fill_tenant() RETURNS trigger
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_row jsonb;
+BEGIN
+    IF TG_NARGS <> 1 THEN
+        RAISE EXCEPTION 'dnr.fill_tenant() needs the tenant column name as its only argument';
+    END IF;
+    v_row := pg_catalog.to_jsonb(NEW);
+    IF NOT v_row ? TG_ARGV[0] THEN
+        RAISE EXCEPTION 'dnr.fill_tenant(): table % has no column %', TG_RELID::regclass, pg_catalog.quote_ident(TG_ARGV[0]);
+    END IF;
+    IF v_row -> TG_ARGV[0] = 'null'::jsonb THEN
+        NEW := pg_catalog.jsonb_populate_record(NEW, pg_catalog.jsonb_build_object(TG_ARGV[0], dnr.current_tenant()));
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- dnr.apply()'s bookkeeping (called by the Rust function after dnr-core has
+-- parsed and compiled the source): removes every dnr_* policy from tables an
+-- earlier apply managed and from the tables this source names, runs the
+-- compiled DDL, records the source. Returns how many DNR policies are gone
+-- for good (stale). Runs in the caller's transaction with the caller's
+-- privileges.
+------------------------------------------------------------------------------
+
+CREATE FUNCTION dnr._apply(source text, ddl text, tables text[])
+RETURNS integer LANGUAGE plpgsql
+SET client_min_messages = warning
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_old regclass[];
+    v_new regclass[];
+    v_before text[];
+    v_after text[];
+    v_table text;
+    r record;
+BEGIN
+    SELECT COALESCE(pg_catalog.array_agg(m.tbl), '{}') INTO v_old
+      FROM dnr.managed_tables m
+     WHERE m.managed_by = 'apply'
+       AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = m.tbl);
+
+    SELECT COALESCE(pg_catalog.array_agg(DISTINCT x.rel), '{}') INTO v_new
+      FROM pg_catalog.unnest($3) AS t(name),
+           LATERAL (SELECT pg_catalog.to_regclass(pg_catalog.quote_ident(t.name)) AS rel) x
+     WHERE x.rel IS NOT NULL;
+
+    SELECT COALESCE(pg_catalog.array_agg(p.polrelid::text || '/' || p.polname), '{}') INTO v_before
+      FROM pg_catalog.pg_policy p
+     WHERE (p.polrelid = ANY (v_old) OR p.polrelid = ANY (v_new))
+       AND pg_catalog.left(p.polname, 4) = 'dnr_';
+
+    FOR r IN
+        SELECT p.polname, p.polrelid::regclass AS tbl
+          FROM pg_catalog.pg_policy p
+         WHERE (p.polrelid = ANY (v_old) OR p.polrelid = ANY (v_new))
+           AND pg_catalog.left(p.polname, 4) = 'dnr_'
+    LOOP
+        EXECUTE pg_catalog.format('DROP POLICY %I ON %s', r.polname, r.tbl);
+    END LOOP;
+
+    -- tables no longer in the source keep RLS enabled (fail closed) but lose
+    -- DNR's trigger
+    FOR r IN SELECT o.tbl FROM pg_catalog.unnest(v_old) AS o(tbl) WHERE o.tbl <> ALL (v_new) LOOP
+        EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS dnr_fill_tenant ON %s', r.tbl);
+    END LOOP;
+
+    EXECUTE $2;
+
+    -- forget tables DNR applied before, and tables that were dropped since
+    DELETE FROM dnr.managed_tables m
+     WHERE m.managed_by = 'apply' OR m.tbl = ANY (v_new)
+        OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = m.tbl);
+    FOREACH v_table IN ARRAY $3 LOOP
+        INSERT INTO dnr.managed_tables (tbl, managed_by)
+        VALUES (pg_catalog.quote_ident(v_table)::regclass, 'apply')
+        ON CONFLICT (tbl) DO NOTHING;
+    END LOOP;
+    INSERT INTO dnr.applied (source) VALUES ($1);
+
+    SELECT COALESCE(pg_catalog.array_agg(p.polrelid::text || '/' || p.polname), '{}') INTO v_after
+      FROM pg_catalog.pg_policy p
+     WHERE pg_catalog.left(p.polname, 4) = 'dnr_';
+
+    RETURN (SELECT pg_catalog.count(*) FROM pg_catalog.unnest(v_before) b(k) WHERE b.k <> ALL (v_after));
+END
+$$;
+
+------------------------------------------------------------------------------
+-- The tenant fence alone, for a table without a policy file.
+------------------------------------------------------------------------------
+
+CREATE FUNCTION dnr.enable_tenant_isolation(tbl regclass, tenant_column name DEFAULT 'tenant_id')
+RETURNS text LANGUAGE plpgsql
+SET client_min_messages = warning
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_attnum smallint;
+    v_type regtype;
+    v_fence text;
+    r record;
+BEGIN
+    IF $1 IS NULL OR $2 IS NULL THEN
+        RAISE EXCEPTION 'dnr.enable_tenant_isolation: table and tenant column must not be NULL';
+    END IF;
+    SELECT a.attnum, a.atttypid::regtype INTO v_attnum, v_type
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = $1 AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table % has no column %', $1, pg_catalog.quote_ident($2)
+              USING ERRCODE = 'undefined_column';
+    END IF;
+    IF v_type <> 'pg_catalog.uuid'::regtype THEN
+        RAISE EXCEPTION 'tenant column % of table % is %, expected uuid', pg_catalog.quote_ident($2), $1, v_type
+              USING ERRCODE = 'datatype_mismatch';
+    END IF;
+
+    FOR r IN SELECT p.polname FROM pg_catalog.pg_policy p
+              WHERE p.polrelid = $1 AND pg_catalog.left(p.polname, 4) = 'dnr_' LOOP
+        EXECUTE pg_catalog.format('DROP POLICY %I ON %s', r.polname, $1);
+    END LOOP;
+
+    v_fence := pg_catalog.format('%I = (SELECT dnr.current_tenant())', $2);
+    EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', $1);
+    EXECUTE pg_catalog.format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', $1);
+    EXECUTE pg_catalog.format('CREATE POLICY dnr_fence ON %s AS RESTRICTIVE FOR ALL USING (%s) WITH CHECK (%s)', $1, v_fence, v_fence);
+    EXECUTE pg_catalog.format('CREATE POLICY dnr_tenant_all ON %s FOR ALL USING (%s) WITH CHECK (%s)', $1, v_fence, v_fence);
+    EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS dnr_fill_tenant ON %s', $1);
+    EXECUTE pg_catalog.format('CREATE TRIGGER dnr_fill_tenant BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION dnr.fill_tenant(%L)', $1, $2);
+    -- an index whose first key is the tenant column, unless one exists
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = $1 AND i.indkey[0] = v_attnum) THEN
+        EXECUTE pg_catalog.format('CREATE INDEX ON %s (%I)', $1, $2);
+    END IF;
+
+    INSERT INTO dnr.managed_tables (tbl, tenant_column, managed_by) VALUES ($1, $2, 'isolation')
+    ON CONFLICT (tbl) DO UPDATE
+       SET tenant_column = EXCLUDED.tenant_column, managed_by = 'isolation', updated_at = pg_catalog.clock_timestamp();
+
+    RETURN pg_catalog.format('tenant isolation enabled on %s by column %I', $1, $2);
+END
+$$;
+
+------------------------------------------------------------------------------
+-- The policies DNR manages.
+------------------------------------------------------------------------------
+
+CREATE VIEW dnr.policies AS
+SELECT c.oid::regclass AS tbl,
+       n.nspname AS schema_name,
+       c.relname AS table_name,
+       p.polname AS policy_name,
+       CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END AS kind,
+       CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                     WHEN 'd' THEN 'DELETE' ELSE 'ALL' END AS command,
+       pg_catalog.pg_get_expr(p.polqual, p.polrelid) AS using_expr,
+       pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid) AS check_expr,
+       c.relrowsecurity AS rls_enabled,
+       c.relforcerowsecurity AS rls_forced,
+       m.managed_by
+  FROM pg_catalog.pg_policy p
+  JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  LEFT JOIN dnr.managed_tables m ON m.tbl = c.oid
+ WHERE pg_catalog.left(p.polname, 4) = 'dnr_';
+
+GRANT SELECT ON dnr.policies TO PUBLIC;
+
+------------------------------------------------------------------------------
+-- Schema per tenant
+------------------------------------------------------------------------------
+
+CREATE FUNCTION dnr.create_tenant(id uuid, name text)
+RETURNS name LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_schema name;
+BEGIN
+    IF $1 IS NULL THEN
+        RAISE EXCEPTION 'tenant id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    v_schema := 'tenant_' || pg_catalog.replace($1::text, '-', '');
+    INSERT INTO dnr.tenants (id, name, schema_name) VALUES ($1, COALESCE($2, ''), v_schema);
+    EXECUTE pg_catalog.format('CREATE SCHEMA %I', v_schema);
+    RETURN v_schema;
+END
+$$;
+
+CREATE FUNCTION dnr.use_tenant(id uuid)
+RETURNS name LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_schema name;
+BEGIN
+    SELECT t.schema_name INTO v_schema FROM dnr.tenants t WHERE t.id = $1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown tenant %', $1 USING ERRCODE = 'no_data_found';
+    END IF;
+    PERFORM pg_catalog.set_config('search_path', pg_catalog.format('%I, public', v_schema), true),
+            pg_catalog.set_config('dnr.tenant_id', $1::text, true);
+    RETURN v_schema;
+END
+$$;
+
+-- Runs ddl in every tenant's schema, each in its own subtransaction: one
+-- tenant's failure is reported in its row and does not undo the others.
+CREATE FUNCTION dnr.migrate_tenants(ddl text)
+RETURNS TABLE (tenant_id uuid, schema_name name, ok boolean, error text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT r.id, r.schema_name AS nsp FROM dnr.tenants r ORDER BY r.created_at, r.id LOOP
+        tenant_id := t.id;
+        schema_name := t.nsp;
+        BEGIN
+            PERFORM pg_catalog.set_config('search_path', pg_catalog.format('%I', t.nsp), true);
+            EXECUTE ddl;
+            ok := true;
+            error := NULL;
+        EXCEPTION WHEN OTHERS THEN
+            ok := false;
+            error := SQLERRM;
+        END;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION dnr.drop_tenant(id uuid)
+RETURNS void LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_schema name;
+BEGIN
+    DELETE FROM dnr.tenants t WHERE t.id = $1 RETURNING t.schema_name INTO v_schema;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown tenant %', $1 USING ERRCODE = 'no_data_found';
+    END IF;
+    EXECUTE pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', v_schema);
+END
+$$;
+"#,
+    name = "dnr_sql",
+    finalize,
+);
