@@ -50,6 +50,10 @@ pub struct SqliteTable {
 pub struct SqliteColumn {
     pub name: String,
     pub primary_key: bool,
+    /// The column's DEFAULT expression as SQLite reports it (`dflt_value` of
+    /// `PRAGMA table_info`). A view has no defaults, so the insert trigger
+    /// applies it to a missing (NULL) value.
+    pub default: Option<String>,
 }
 
 struct Sqlite;
@@ -139,6 +143,9 @@ struct EntityCompiler<'a> {
     columns: Vec<String>,
     unique_keys: Vec<Vec<String>>,
     primary_key: Vec<String>,
+    /// DEFAULT expressions by column: the storage table's own, or the
+    /// declared ones for a table DNR creates.
+    defaults: BTreeMap<String, String>,
     tenant: Option<&'a str>,
     table: String,
     storage: String,
@@ -208,10 +215,23 @@ impl<'a> EntityCompiler<'a> {
                 (columns, unique_keys, primary_key)
             }
         };
+        let defaults = match existing {
+            Some(table) => table
+                .columns
+                .iter()
+                .filter_map(|c| c.default.clone().map(|d| (c.name.clone(), d)))
+                .collect(),
+            None => entity
+                .fields
+                .iter()
+                .filter_map(|f| f.default.as_ref().map(|d| (f.name.clone(), default_sql(d))))
+                .collect(),
+        };
         let compiler = EntityCompiler {
             set,
             entity,
             existing,
+            defaults,
             table: ident(&entity.table),
             storage: ident(&storage_table(&entity.table)),
             columns,
@@ -484,8 +504,9 @@ impl<'a> EntityCompiler<'a> {
     }
 
     /// How the trigger reads a column of the incoming row: uuids normalized
-    /// (or refused), and on insert a missing tenant filled from the context.
-    fn incoming(&self, name: &str, fill_tenant: bool) -> String {
+    /// (or refused), and on insert a missing tenant filled from the context
+    /// and other missing values from the column's default.
+    fn incoming(&self, name: &str, insert: bool) -> String {
         let raw = format!("NEW.{}", ident(name));
         let is_uuid = self
             .entity
@@ -497,8 +518,12 @@ impl<'a> EntityCompiler<'a> {
         } else {
             raw
         };
-        if fill_tenant && Some(name) == self.tenant {
+        if insert && Some(name) == self.tenant {
             format!("coalesce({value}, dnr_tenant())")
+        } else if let (true, Some(default)) = (insert, self.defaults.get(name)) {
+            // An insert through the view cannot tell a missing column from
+            // NULL: both take the column's default, as a missing one would.
+            format!("coalesce({value}, {default})")
         } else {
             value
         }
