@@ -200,7 +200,7 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
                     "dnr: the connection is locked: dnr_apply is refused",
                 ));
             }
-            policy::apply(db, state, text_arg(arg(0), "policy source")?).map(Value::Text)
+            policy::apply(db, state, &source_arg(arg(0))?).map(Value::Text)
         }
         Kind::Compile => {
             policy::compile(db, state, text_arg(arg(0), "policy source")?).map(Value::Text)
@@ -266,6 +266,16 @@ fn normalize_uuid(value: &Value) -> Result<Value, Error> {
             "dnr: `{}` is not a valid uuid",
             display(other)
         ))),
+    }
+}
+
+/// A policy source: text, or a blob of UTF-8 text (what the shell's
+/// `readfile()` returns).
+fn source_arg(value: &Value) -> Result<String, Error> {
+    match value {
+        Value::Blob(bytes) => String::from_utf8(bytes.clone())
+            .map_err(|_| Error::new("dnr: the policy source is a blob that is not UTF-8 text")),
+        other => text_arg(other, "policy source").map(str::to_string),
     }
 }
 

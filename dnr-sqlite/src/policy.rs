@@ -70,7 +70,7 @@ fn table(db: Db, name: &str) -> Result<SqliteTable, Error> {
     let mut columns = Vec::new();
     let mut primary_key: Vec<(i64, String)> = Vec::new();
     for row in db.query(
-        "SELECT name, pk FROM pragma_table_info(?1, 'main') ORDER BY cid",
+        "SELECT name, pk, dflt_value FROM pragma_table_info(?1, 'main') ORDER BY cid",
         &[name],
     )? {
         let (Some(Value::Text(column)), Some(pk)) = (row.first(), row.get(1)) else {
@@ -83,9 +83,16 @@ fn table(db: Db, name: &str) -> Result<SqliteTable, Error> {
         if position > 0 {
             primary_key.push((position, column.clone()));
         }
+        // The expression exactly as the table's schema spells it, in
+        // parentheses so that it stays one operand wherever it is used.
+        let default = match row.get(2) {
+            Some(Value::Text(expr)) => Some(format!("({expr})")),
+            _ => None,
+        };
         columns.push(SqliteColumn {
             name: column.clone(),
             primary_key: position > 0,
+            default,
         });
     }
     primary_key.sort();
