@@ -1,0 +1,67 @@
+// Runs conformance cases through the dnr-wasm package in Node: one JSON
+// request per stdin line, one JSON response per stdout line.
+import { createInterface } from "node:readline";
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+const dnr = require("../../dnr-wasm/pkg/node/dnr_wasm.js");
+
+async function runCase({ setup_policy, policy, case: c }) {
+  const db = await dnr.Database.open({ storage: "memory" });
+  try {
+    db.applyPolicies(setup_policy);
+    for (const seed of c.rows) {
+      db.setContext({ tenant: seed.tenant, user: null, roles: [] });
+      const v = seed.values;
+      db.exec(`INSERT INTO ${seed.table} (id, n, t, u, b) VALUES (?, ?, ?, ?, ?)`, [v.id, v.n, v.t, v.u, v.b]);
+    }
+    db.applyPolicies(policy);
+    const outcomes = [];
+    for (const step of c.steps) {
+      db.setContext({ tenant: step.ctx.tenant, user: step.ctx.user, roles: step.ctx.roles });
+      const a = step.action;
+      if (a.kind === "read") {
+        const rows = db.query(`SELECT id FROM ${a.table} ORDER BY id`);
+        outcomes.push({ rows: rows.map((r) => Number(r.id)) });
+      } else if (a.kind === "insert") {
+        const v = a.values;
+        try {
+          const changed = a.tenant
+            ? db.exec(`INSERT INTO ${a.table} (id, tenant_id, n, t, u, b) VALUES (?, ?, ?, ?, ?, ?)`, [v.id, a.tenant, v.n, v.t, v.u, v.b])
+            : db.exec(`INSERT INTO ${a.table} (id, n, t, u, b) VALUES (?, ?, ?, ?, ?)`, [v.id, v.n, v.t, v.u, v.b]);
+          if (changed !== 1) throw new Error(`insert changed ${changed} rows`);
+          outcomes.push("inserted");
+        } catch (e) {
+          if (/changed/.test(e.message)) throw e;
+          outcomes.push("refused");
+        }
+      } else if (a.kind === "update") {
+        try {
+          const changed = a.move_to
+            ? db.exec(`UPDATE ${a.table} SET n = ?, u = ?, tenant_id = ? WHERE id = ?`, [a.n, a.u, a.move_to, a.id])
+            : db.exec(`UPDATE ${a.table} SET n = ?, u = ? WHERE id = ?`, [a.n, a.u, a.id]);
+          outcomes.push(changed === 0 ? "skipped" : "updated");
+        } catch {
+          outcomes.push("refused");
+        }
+      } else {
+        const changed = db.exec(`DELETE FROM ${a.table} WHERE id = ?`, [a.id]);
+        outcomes.push(changed === 0 ? "skipped" : "deleted");
+      }
+    }
+    return outcomes;
+  } finally {
+    db.close();
+  }
+}
+
+const lines = createInterface({ input: process.stdin });
+for await (const line of lines) {
+  let response;
+  try {
+    response = { outcomes: await runCase(JSON.parse(line)) };
+  } catch (e) {
+    response = { error: String(e && e.message ? e.message : e) };
+  }
+  process.stdout.write(JSON.stringify(response) + "\n");
+}

@@ -1,0 +1,19 @@
+//! The engines under test. Each runs a whole case through its own
+//! enforcement: apply a permissive policy, write the seed rows through it,
+//! apply the policy under test (re-apply keeps rows), then run every step.
+
+pub mod node;
+pub mod postgres;
+pub mod sqlite;
+
+use crate::case::{Case, Outcome};
+
+pub trait Engine {
+    fn name(&self) -> &'static str;
+    fn run(&mut self, case: &Case) -> Result<Vec<Outcome>, String>;
+}
+
+/// Roles as the JSON array the SQLite and JS APIs take.
+pub fn roles_json(roles: &[String]) -> String {
+    serde_json::to_string(roles).unwrap_or_else(|_| "[]".into())
+}

@@ -1,0 +1,183 @@
+//! PostgreSQL 15: with the extension (`dnr.apply`) and with the
+//! `postgres-plain` output (no extension). Setup runs as the superuser; every
+//! step runs as an ordinary application role, which RLS applies to.
+
+use postgres::{Client, NoTls};
+
+use super::Engine;
+use crate::case::{Action, Case, Ctx, Outcome};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Extension,
+    Plain,
+}
+
+pub struct Postgres {
+    flavor: Flavor,
+    admin: Client,
+    app: Client,
+    app_role: String,
+}
+
+fn err(e: postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => e.to_string(),
+    }
+}
+
+impl Postgres {
+    /// `admin_url` and `app_url` are libpq-style connection strings for the
+    /// same database, as a superuser and as the application role.
+    pub fn connect(flavor: Flavor, admin_url: &str, app_url: &str, app_role: &str) -> Result<Postgres, String> {
+        let admin = Client::connect(admin_url, NoTls).map_err(err)?;
+        let app = Client::connect(app_url, NoTls).map_err(err)?;
+        Ok(Postgres { flavor, admin, app, app_role: app_role.into() })
+    }
+
+    fn apply(&mut self, schema: &str, source: &str) -> Result<(), String> {
+        match self.flavor {
+            Flavor::Extension => {
+                self.admin.query_one("SELECT dnr.apply($1)", &[&source]).map_err(|e| format!("dnr.apply: {}", err(e)))?;
+            }
+            Flavor::Plain => {
+                let set = dnr_core::parse(source).map_err(|e| e.to_string())?;
+                let sql = dnr_core::compile::compile(&set, dnr_core::compile::Target::PostgresPlain)
+                    .map_err(|e| e.to_string())?;
+                let sql = match std::env::var("DNR_CONFORMANCE_PLANT").as_deref() {
+                    // A deliberate bug, to show that the harness notices one:
+                    // forbid rules that are NULL now deny.
+                    Ok("null-forbid") => sql.replace(") IS NOT TRUE", ") IS FALSE"),
+                    _ => sql,
+                };
+                self.admin.batch_execute(&sql).map_err(|e| format!("plain SQL: {}", err(e)))?;
+            }
+        }
+        let tables: Vec<String> = dnr_core::parse(source)
+            .map_err(|e| e.to_string())?
+            .entities
+            .iter()
+            .map(|e| format!("{schema}.{}", e.table))
+            .collect();
+        self.admin
+            .batch_execute(&format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}",
+                tables.join(", "),
+                self.app_role
+            ))
+            .map_err(err)
+    }
+
+    fn set_context(&mut self, ctx: &Ctx) -> Result<(), String> {
+        match self.flavor {
+            Flavor::Extension => self.app.execute(
+                "SELECT dnr.set_context($1::text::uuid, $2::text::uuid, $3::text[], false)",
+                &[&ctx.tenant, &ctx.user, &ctx.roles],
+            ),
+            Flavor::Plain => self.app.execute(
+                "SELECT set_config('dnr.tenant_id', coalesce($1, ''), false), \
+                 set_config('dnr.user_id', coalesce($2, ''), false), \
+                 set_config('dnr.roles', $3, false)",
+                &[&ctx.tenant, &ctx.user, &ctx.roles.join(",")],
+            ),
+        }
+        .map(|_| ())
+        .map_err(err)
+    }
+
+    fn steps(&mut self, case: &Case) -> Result<Vec<Outcome>, String> {
+        self.apply(&schema_name(case), &case.setup_policy())?;
+        for seed in &case.rows {
+            self.set_context(&Ctx { tenant: seed.tenant.clone(), user: None, roles: vec![] })?;
+            let v = &seed.values;
+            self.app
+                .execute(
+                    &format!("INSERT INTO {} (id, n, t, u, b) VALUES ($1, $2, $3, $4::text::uuid, $5)", seed.table),
+                    &[&v.id, &v.n, &v.t, &v.u, &v.b],
+                )
+                .map_err(|e| format!("seeding {}: {}", seed.table, err(e)))?;
+        }
+        self.apply(&schema_name(case), &case.policy())?;
+        let mut outcomes = Vec::new();
+        for step in &case.steps {
+            self.set_context(&step.ctx)?;
+            outcomes.push(match &step.action {
+                Action::Read { table } => {
+                    let rows = self.app.query(&format!("SELECT id FROM {table} ORDER BY id"), &[]).map_err(err)?;
+                    Outcome::Rows(rows.iter().map(|r| r.get::<_, i64>(0)).collect())
+                }
+                Action::Insert { table, tenant, values: v } => {
+                    let params: [&(dyn postgres::types::ToSql + Sync); 6] = [&v.id, &v.n, &v.t, &v.u, &v.b, tenant];
+                    let result = self.app.execute(
+                        &format!(
+                            "INSERT INTO {table} (id, {} n, t, u, b) VALUES ($1, {} $2, $3, $4::text::uuid, $5)",
+                            if tenant.is_some() { "tenant_id," } else { "" },
+                            if tenant.is_some() { "$6::text::uuid," } else { "" }
+                        ),
+                        &params[..if tenant.is_some() { 6 } else { 5 }],
+                    );
+                    match result {
+                        Ok(1) => Outcome::Inserted,
+                        Ok(n) => return Err(format!("insert changed {n} rows")),
+                        Err(_) => Outcome::Refused,
+                    }
+                }
+                Action::Update { table, id, n, u, move_to } => {
+                    let result = match move_to {
+                        Some(tenant) => self.app.execute(
+                            &format!("UPDATE {table} SET n = $1, u = $2::text::uuid, tenant_id = $3::text::uuid WHERE id = $4"),
+                            &[n, u, tenant, id],
+                        ),
+                        None => self.app.execute(
+                            &format!("UPDATE {table} SET n = $1, u = $2::text::uuid WHERE id = $3"),
+                            &[n, u, id],
+                        ),
+                    };
+                    match result {
+                        Ok(0) => Outcome::Skipped,
+                        Ok(_) => Outcome::Updated,
+                        Err(_) => Outcome::Refused,
+                    }
+                }
+                Action::Delete { table, id } => {
+                    match self.app.execute(&format!("DELETE FROM {table} WHERE id = $1"), &[id]) {
+                        Ok(0) => Outcome::Skipped,
+                        Ok(_) => Outcome::Deleted,
+                        Err(e) => return Err(format!("delete raised: {}", err(e))),
+                    }
+                }
+            });
+        }
+        Ok(outcomes)
+    }
+}
+
+fn schema_name(case: &Case) -> String {
+    format!("conf_{}", case.seed)
+}
+
+impl Engine for Postgres {
+    fn name(&self) -> &'static str {
+        match self.flavor {
+            Flavor::Extension => "postgres-ext",
+            Flavor::Plain => "postgres-plain",
+        }
+    }
+
+    /// Each case gets its own schema, dropped afterwards.
+    fn run(&mut self, case: &Case) -> Result<Vec<Outcome>, String> {
+        let schema = schema_name(case);
+        self.admin
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; \
+                 GRANT USAGE ON SCHEMA {schema} TO {role}; SET search_path = {schema}, public",
+                role = self.app_role
+            ))
+            .map_err(err)?;
+        self.app.batch_execute(&format!("SET search_path = {schema}, public")).map_err(err)?;
+        let result = self.steps(case);
+        self.admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).map_err(err)?;
+        result
+    }
+}

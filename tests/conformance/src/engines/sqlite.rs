@@ -1,0 +1,123 @@
+//! The SQLite extension (`libdnr.so`) loaded into a real SQLite.
+
+use std::path::PathBuf;
+
+use rusqlite::{params, Connection, LoadExtensionGuard};
+
+use super::{roles_json, Engine};
+use crate::case::{Action, Case, Ctx, Outcome};
+
+pub struct Sqlite {
+    pub library: PathBuf,
+}
+
+fn err(e: rusqlite::Error) -> String {
+    e.to_string()
+}
+
+impl Sqlite {
+    fn open(&self) -> Result<Connection, String> {
+        let conn = Connection::open_in_memory().map_err(err)?;
+        // SAFETY: loading our own extension, built from this workspace.
+        unsafe {
+            let _guard = LoadExtensionGuard::new(&conn).map_err(err)?;
+            conn.load_extension(&self.library, Some("sqlite3_dnr_init")).map_err(err)?;
+        }
+        Ok(conn)
+    }
+}
+
+fn set_context(conn: &Connection, ctx: &Ctx) -> Result<(), String> {
+    conn.query_row(
+        "SELECT dnr_set_context(?1, ?2, ?3)",
+        params![ctx.tenant, ctx.user, roles_json(&ctx.roles)],
+        |_| Ok(()),
+    )
+    .map_err(err)
+}
+
+fn apply(conn: &Connection, source: &str) -> Result<(), String> {
+    conn.query_row("SELECT dnr_apply(?1)", [source], |_| Ok(())).map_err(|e| format!("dnr_apply: {e}"))
+}
+
+/// Runs a write and returns the rows it changed: SQLite reports 0 in
+/// `changes()` for writes through views, so count with `total_changes()`.
+fn write(conn: &Connection, sql: &str, values: &[&dyn rusqlite::ToSql]) -> Result<u64, rusqlite::Error> {
+    let before = conn.total_changes();
+    conn.execute(sql, values)?;
+    Ok(conn.total_changes() - before)
+}
+
+impl Engine for Sqlite {
+    fn name(&self) -> &'static str {
+        "sqlite-ext"
+    }
+
+    fn run(&mut self, case: &Case) -> Result<Vec<Outcome>, String> {
+        let conn = self.open()?;
+        apply(&conn, &case.setup_policy())?;
+        for seed in &case.rows {
+            set_context(&conn, &Ctx { tenant: seed.tenant.clone(), user: None, roles: vec![] })?;
+            let v = &seed.values;
+            conn.execute(
+                &format!("INSERT INTO {} (id, n, t, u, b) VALUES (?1, ?2, ?3, ?4, ?5)", seed.table),
+                params![v.id, v.n, v.t, v.u, v.b],
+            )
+            .map_err(|e| format!("seeding {}: {e}", seed.table))?;
+        }
+        apply(&conn, &case.policy())?;
+        let mut outcomes = Vec::new();
+        for step in &case.steps {
+            set_context(&conn, &step.ctx)?;
+            outcomes.push(match &step.action {
+                Action::Read { table } => {
+                    let mut statement = conn.prepare(&format!("SELECT id FROM {table} ORDER BY id")).map_err(err)?;
+                    let ids = statement.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(err)?;
+                    Outcome::Rows(ids)
+                }
+                Action::Insert { table, tenant, values: v } => {
+                    let result = match tenant {
+                        Some(tenant) => write(
+                            &conn,
+                            &format!("INSERT INTO {table} (id, tenant_id, n, t, u, b) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                            params![v.id, tenant, v.n, v.t, v.u, v.b],
+                        ),
+                        None => write(
+                            &conn,
+                            &format!("INSERT INTO {table} (id, n, t, u, b) VALUES (?1, ?2, ?3, ?4, ?5)"),
+                            params![v.id, v.n, v.t, v.u, v.b],
+                        ),
+                    };
+                    match result {
+                        Ok(1) => Outcome::Inserted,
+                        Ok(n) => return Err(format!("insert changed {n} rows")),
+                        Err(_) => Outcome::Refused,
+                    }
+                }
+                Action::Update { table, id, n, u, move_to } => {
+                    let result = match move_to {
+                        Some(tenant) => write(
+                            &conn,
+                            &format!("UPDATE {table} SET n = ?1, u = ?2, tenant_id = ?3 WHERE id = ?4"),
+                            params![n, u, tenant, id],
+                        ),
+                        None => write(&conn, &format!("UPDATE {table} SET n = ?1, u = ?2 WHERE id = ?3"), params![n, u, id]),
+                    };
+                    match result {
+                        Ok(0) => Outcome::Skipped,
+                        Ok(_) => Outcome::Updated,
+                        Err(_) => Outcome::Refused,
+                    }
+                }
+                Action::Delete { table, id } => {
+                    match write(&conn, &format!("DELETE FROM {table} WHERE id = ?1"), params![id]) {
+                        Ok(0) => Outcome::Skipped,
+                        Ok(_) => Outcome::Deleted,
+                        Err(e) => return Err(format!("delete raised: {e}")),
+                    }
+                }
+            });
+        }
+        Ok(outcomes)
+    }
+}

@@ -1,0 +1,117 @@
+//! The reference: dnr-core's evaluator, run over an in-memory copy of the
+//! tables. Engines must produce exactly these outcomes.
+
+use std::collections::BTreeMap;
+
+use dnr_core::value::parse_uuid;
+use dnr_core::{Operation, PolicySet, Row, TenantContext, Value};
+
+use crate::case::{Action, Case, Ctx, Outcome, Values};
+
+pub fn context(ctx: &Ctx) -> Result<TenantContext, String> {
+    let roles: Vec<&str> = ctx.roles.iter().map(String::as_str).collect();
+    TenantContext::parse(ctx.tenant.as_deref(), ctx.user.as_deref(), &roles).map_err(|e| e.to_string())
+}
+
+fn uuid(text: &str) -> Result<Value, String> {
+    parse_uuid(text).map(Value::Uuid).map_err(|e| e.to_string())
+}
+
+fn row(tenant: Option<&str>, values: &Values) -> Result<Row, String> {
+    let mut row = Row::new()
+        .with("id", Value::Int(values.id))
+        .with("n", values.n.map_or(Value::Null, Value::Int))
+        .with("t", values.t.clone().map_or(Value::Null, Value::Text))
+        .with("u", match &values.u {
+            Some(u) => uuid(u)?,
+            None => Value::Null,
+        })
+        .with("b", values.b.map_or(Value::Null, Value::Bool));
+    if let Some(tenant) = tenant {
+        row.set("tenant_id", uuid(tenant)?);
+    }
+    Ok(row)
+}
+
+pub fn run(case: &Case) -> Result<Vec<Outcome>, String> {
+    let policy = case.policy();
+    let set: PolicySet = dnr_core::parse(&policy).map_err(|e| e.render(&policy, "case.dnr"))?;
+    let mut tables: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+    for seed in &case.rows {
+        tables.entry(seed.table.clone()).or_default().push(row(seed.tenant.as_deref(), &seed.values)?);
+    }
+    let id_of = |row: &Row| match row.get("id") {
+        Value::Int(id) => *id,
+        _ => i64::MIN,
+    };
+    let mut outcomes = Vec::new();
+    for step in &case.steps {
+        let ctx = context(&step.ctx)?;
+        let entity = case.entity(step.action.table()).ok_or("step names an unknown table")?.name.clone();
+        let rows = tables.entry(step.action.table().to_string()).or_default();
+        let decide = |op, row: &Row| set.decide(&entity, op, &ctx, row).map(|d| d.allowed).map_err(|e| e.to_string());
+        let outcome = match &step.action {
+            Action::Read { .. } => {
+                let mut ids = Vec::new();
+                for row in rows.iter() {
+                    if decide(Operation::Read, row)? {
+                        ids.push(id_of(row));
+                    }
+                }
+                ids.sort_unstable();
+                Outcome::Rows(ids)
+            }
+            Action::Insert { tenant, values, .. } => {
+                let mut new = row(tenant.as_deref(), values)?;
+                if rows.iter().any(|r| id_of(r) == values.id) {
+                    Outcome::Refused // the primary key is taken, whoever owns it
+                } else if decide(Operation::Create, &new)? {
+                    if case.entity(step.action.table()).is_some_and(|e| e.scoped) && tenant.is_none() {
+                        if let Some(t) = ctx.tenant {
+                            new.set("tenant_id", Value::Uuid(t));
+                        }
+                    }
+                    rows.push(new);
+                    Outcome::Inserted
+                } else {
+                    Outcome::Refused
+                }
+            }
+            Action::Update { id, n, u, move_to, .. } => match rows.iter().position(|r| id_of(r) == *id) {
+                None => Outcome::Skipped,
+                Some(index) => {
+                    let old = rows[index].clone();
+                    let updatable = set.decide_update(&entity, &ctx, &old, &old).map_err(|e| e.to_string())?;
+                    if !updatable.allowed {
+                        Outcome::Skipped
+                    } else {
+                        let mut new = old.clone();
+                        new.set("n", n.map_or(Value::Null, Value::Int));
+                        new.set("u", match u {
+                            Some(u) => uuid(u)?,
+                            None => Value::Null,
+                        });
+                        if let Some(tenant) = move_to {
+                            new.set("tenant_id", uuid(tenant)?);
+                        }
+                        if set.decide_update(&entity, &ctx, &old, &new).map_err(|e| e.to_string())?.allowed {
+                            rows[index] = new;
+                            Outcome::Updated
+                        } else {
+                            Outcome::Refused
+                        }
+                    }
+                }
+            },
+            Action::Delete { id, .. } => match rows.iter().position(|r| id_of(r) == *id) {
+                Some(index) if decide(Operation::Delete, &rows[index])? => {
+                    rows.remove(index);
+                    Outcome::Deleted
+                }
+                _ => Outcome::Skipped,
+            },
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
