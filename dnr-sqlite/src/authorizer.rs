@@ -1,21 +1,26 @@
 //! `dnr_lock()`: from then on the connection runs untrusted SQL. The context
-//! setters refuse, and an authorizer refuses every statement that could reach
-//! a storage table other than through DNR's own views and triggers, change
-//! enforced objects, or step around the authorizer itself.
+//! setters refuse, and an authorizer refuses every statement of the user
+//! that reads or writes a storage table or `_dnr_meta` (whatever view or
+//! trigger it claims to be in: that name can be forged with a CTE), changes
+//! an enforced object, creates a persistent view or trigger (whose body could
+//! later run in a trusted connection), or steps around the authorizer
+//! (ATTACH, writable_schema, load_extension, raw pages). The enforced names
+//! keep working through the TEMP virtual tables of [`crate::vtab`], whose
+//! statements are DNR's own and pass.
 
 use std::collections::BTreeSet;
 use std::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::raw::{cstr, Db, Value};
-use crate::{ffi, functions, Error, Internal, State};
+use dnr_core::compile::quote::ident;
 
-/// What the authorizer protects: the enforced tables by lowercase name (the
-/// view's name; its storage table is `_dnr_<name>`). Every `_dnr_*` object
-/// is protected by its name alone, so a table enforced later by another
-/// connection is covered too; the view names are refreshed on lock and on
-/// every apply through this connection.
+use crate::raw::{cstr, Db, Value};
+use crate::{ffi, functions, vtab, Error, Internal, State};
+
+/// What the authorizer protects besides every `_dnr_*` object: the enforced
+/// tables' names (lowercase), refreshed on lock and on every apply through
+/// this connection.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Guard {
     pub enforced: BTreeSet<String>,
@@ -28,42 +33,67 @@ fn is_dnr(name: &str) -> bool {
         && name.as_bytes()[..PREFIX.len()].eq_ignore_ascii_case(PREFIX.as_bytes())
 }
 
-/// Reads the enforced tables: storage tables with a view of the bare name.
-fn enforced(db: Db) -> Result<BTreeSet<String>, Error> {
+/// The enforced tables: storage tables with a view of the bare name.
+fn enforced(db: Db) -> Result<Vec<String>, Error> {
     let rows = db.query(
-        "SELECT s.name FROM main.sqlite_master AS s JOIN main.sqlite_master AS v \
+        "SELECT v.name FROM main.sqlite_master AS s JOIN main.sqlite_master AS v \
          ON v.type = 'view' AND lower('_dnr_' || v.name) = lower(s.name) \
-         WHERE s.type = 'table' AND s.name LIKE '\\_dnr\\_%' ESCAPE '\\'",
+         WHERE s.type = 'table' AND s.name LIKE '\\_dnr\\_%' ESCAPE '\\' ORDER BY v.name",
         &[],
     )?;
     Ok(rows
         .into_iter()
         .filter_map(|row| match row.into_iter().next() {
-            Some(Value::Text(name)) => name.get(PREFIX.len()..).map(|n| n.to_ascii_lowercase()),
+            Some(Value::Text(name)) => Some(name),
             _ => None,
         })
         .collect())
 }
 
+/// Re-reads the enforced tables; on a locked connection also rebuilds the
+/// TEMP tables that stand in for them.
 pub(crate) fn refresh(db: Db, state: &State) -> Result<(), Error> {
-    let names = {
-        let _mutex = db.lock_mutex();
-        let _internal = Internal::enter(state);
-        enforced(db)?
+    let _mutex = db.lock_mutex();
+    let _internal = Internal::enter(state);
+    let names = enforced(db)?;
+    let locked = {
+        let mut inner = state.lock();
+        inner.guard.enforced = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        inner.locked
     };
-    state.lock().guard.enforced = names;
+    if locked {
+        sync_locked_tables(db, &names)?;
+    }
+    Ok(())
+}
+
+fn sync_locked_tables(db: Db, names: &[String]) -> Result<(), Error> {
+    let existing = db.query(
+        "SELECT name FROM temp.sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%dnr\\_locked%' ESCAPE '\\'",
+        &[],
+    )?;
+    for row in existing {
+        if let Some(Value::Text(name)) = row.first() {
+            db.exec(&format!("DROP TABLE temp.{}", ident(name)))?;
+        }
+    }
+    for name in names {
+        db.exec(&vtab::create_sql(name))?;
+    }
     Ok(())
 }
 
 pub(crate) fn lock(db: Db, state: &Arc<State>) -> Result<(), Error> {
-    refresh(db, state)?;
+    if state.lock().locked {
+        return Ok(());
+    }
     db.set_defensive()?;
     // SAFETY: the authorizer's data is the state, which lives as long as any
     // of the connection's DNR functions, that is until the connection closes;
     // SQLite calls no authorizer after that.
     unsafe { db.set_authorizer(Some(authorize), crate::state_ptr(state))? };
     state.lock().locked = true;
-    Ok(())
+    refresh(db, state)
 }
 
 unsafe extern "C" fn authorize(
@@ -102,26 +132,6 @@ unsafe extern "C" fn authorize(
     }
 }
 
-fn eq(a: Option<&str>, b: &str) -> bool {
-    a.is_some_and(|a| a.eq_ignore_ascii_case(b))
-}
-
-/// Whether `inner` (the innermost trigger or view) is DNR's own object for
-/// storage table `table`, and so may read it (`write` false) or write it.
-fn own_object(table: &str, inner: Option<&str>, write: bool) -> bool {
-    let Some(base) = table.get(PREFIX.len()..) else {
-        return false;
-    };
-    if base.eq_ignore_ascii_case("meta") {
-        return false;
-    }
-    let Some(inner) = inner else { return false };
-    let trigger = ["insert", "update", "delete"]
-        .iter()
-        .any(|op| inner.eq_ignore_ascii_case(&format!("{table}_{op}")));
-    trigger || (!write && inner.eq_ignore_ascii_case(base))
-}
-
 /// Names no untrusted statement may create or shadow: DNR's prefix and the
 /// enforced tables' names.
 fn reserved(guard: &Guard, name: Option<&str>) -> bool {
@@ -130,7 +140,7 @@ fn reserved(guard: &Guard, name: Option<&str>) -> bool {
 
 /// Tables whose contents no untrusted statement may read directly, whatever
 /// the storage: raw pages, and index samples that hold other tenants' keys.
-const RAW_TABLES: &[&str] = &["sqlite_dbpage", "sqlite_stat3", "sqlite_stat4"];
+const RAW_TABLES: &[&str] = &["sqlite_dbpage", "sqlite_stat3", "sqlite_stat4", "dbstat"];
 
 const PRAGMAS: &[&str] = &[
     "writable_schema",
@@ -147,26 +157,20 @@ pub(crate) fn decide(
     a1: Option<&str>,
     a2: Option<&str>,
     _db_name: Option<&str>,
-    inner: Option<&str>,
+    _inner: Option<&str>,
 ) -> bool {
     let code = |c: i64| i64::from(action) == c;
     let protected = |name: Option<&str>| reserved(guard, name);
     if code(ffi::SQLITE_READ as i64) {
         let table = a1.unwrap_or("");
-        if is_dnr(table) {
-            return own_object(table, inner, false);
-        }
-        return !RAW_TABLES.iter().any(|t| table.eq_ignore_ascii_case(t));
+        return !is_dnr(table) && !RAW_TABLES.iter().any(|t| table.eq_ignore_ascii_case(t));
     }
     if code(ffi::SQLITE_INSERT as i64)
         || code(ffi::SQLITE_UPDATE as i64)
         || code(ffi::SQLITE_DELETE as i64)
     {
         let table = a1.unwrap_or("");
-        if is_dnr(table) {
-            return own_object(table, inner, true);
-        }
-        return !eq(a1, "sqlite_dbpage");
+        return !is_dnr(table) && !RAW_TABLES.iter().any(|t| table.eq_ignore_ascii_case(t));
     }
     if code(ffi::SQLITE_FUNCTION as i64) {
         let name = a2.unwrap_or("");
@@ -185,12 +189,21 @@ pub(crate) fn decide(
     {
         return false;
     }
+    // A persistent view or trigger could later run in a trusted connection,
+    // where nothing stops its body from reading storage: refused outright.
+    if code(ffi::SQLITE_CREATE_VIEW as i64) || code(ffi::SQLITE_CREATE_TRIGGER as i64) {
+        return false;
+    }
+    if code(ffi::SQLITE_CREATE_VTABLE as i64) || code(ffi::SQLITE_DROP_VTABLE as i64) {
+        // a1 is the table, a2 the module.
+        let module = a2.unwrap_or("");
+        return !protected(a1) && !module.eq_ignore_ascii_case("dnr_locked");
+    }
     // (name, table) pairs: a1 is the object, a2 the table it is on.
     if code(ffi::SQLITE_CREATE_INDEX as i64)
         || code(ffi::SQLITE_CREATE_TEMP_INDEX as i64)
         || code(ffi::SQLITE_DROP_INDEX as i64)
         || code(ffi::SQLITE_DROP_TEMP_INDEX as i64)
-        || code(ffi::SQLITE_CREATE_TRIGGER as i64)
         || code(ffi::SQLITE_CREATE_TEMP_TRIGGER as i64)
         || code(ffi::SQLITE_DROP_TRIGGER as i64)
         || code(ffi::SQLITE_DROP_TEMP_TRIGGER as i64)
@@ -201,12 +214,9 @@ pub(crate) fn decide(
         || code(ffi::SQLITE_CREATE_TEMP_TABLE as i64)
         || code(ffi::SQLITE_DROP_TABLE as i64)
         || code(ffi::SQLITE_DROP_TEMP_TABLE as i64)
-        || code(ffi::SQLITE_CREATE_VIEW as i64)
         || code(ffi::SQLITE_CREATE_TEMP_VIEW as i64)
         || code(ffi::SQLITE_DROP_VIEW as i64)
         || code(ffi::SQLITE_DROP_TEMP_VIEW as i64)
-        || code(ffi::SQLITE_CREATE_VTABLE as i64)
-        || code(ffi::SQLITE_DROP_VTABLE as i64)
         || code(ffi::SQLITE_ANALYZE as i64)
     {
         return !protected(a1);

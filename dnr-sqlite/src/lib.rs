@@ -27,6 +27,7 @@ mod authorizer;
 mod functions;
 mod policy;
 pub mod raw;
+mod vtab;
 
 use dnr_core::TenantContext;
 use raw::Db;
@@ -152,6 +153,8 @@ pub unsafe fn register(db: *mut ffi::sqlite3) -> Result<Dnr, Error> {
     let state = state_for(db.as_ptr());
     // SAFETY: the connection is open; the functions keep `state` alive.
     unsafe { functions::register(db, &state)? };
+    // SAFETY: as above; the module's client data keeps `state` alive.
+    unsafe { vtab::register(db, &state)? };
     Ok(Dnr { db, state })
 }
 

@@ -286,6 +286,81 @@ impl Stmt {
         }
     }
 
+    /// Binds a value of the caller's statement (a virtual table's argument).
+    ///
+    /// # Safety
+    /// `value` must be a live `sqlite3_value`.
+    pub unsafe fn bind_raw(
+        &mut self,
+        index: usize,
+        value: *mut ffi::sqlite3_value,
+    ) -> Result<(), Error> {
+        let index = c_int::try_from(index).map_err(|_| Error::new("dnr: bad parameter index"))?;
+        // SAFETY: SQLite copies the value.
+        let rc = unsafe { ffi::sqlite3_bind_value(self.raw, index, value) };
+        if rc == ffi::SQLITE_OK as c_int {
+            Ok(())
+        } else {
+            Err(Error::new(self.db.errmsg()))
+        }
+    }
+
+    /// Binds an owned value.
+    pub fn bind(&mut self, index: usize, value: &Value) -> Result<(), Error> {
+        let i = c_int::try_from(index).map_err(|_| Error::new("dnr: bad parameter index"))?;
+        // SAFETY: SQLITE_TRANSIENT makes SQLite copy text and blobs at once.
+        let rc = unsafe {
+            match value {
+                Value::Null => ffi::sqlite3_bind_null(self.raw, i),
+                Value::Integer(n) => ffi::sqlite3_bind_int64(self.raw, i, *n),
+                Value::Real(x) => ffi::sqlite3_bind_double(self.raw, i, *x),
+                Value::Text(text) => {
+                    let n = c_int::try_from(text.len())
+                        .map_err(|_| Error::new("dnr: value too long"))?;
+                    ffi::sqlite3_bind_text(
+                        self.raw,
+                        i,
+                        text.as_ptr().cast(),
+                        n,
+                        ffi::SQLITE_TRANSIENT(),
+                    )
+                }
+                Value::Blob(blob) => {
+                    let n = c_int::try_from(blob.len())
+                        .map_err(|_| Error::new("dnr: value too long"))?;
+                    ffi::sqlite3_bind_blob(
+                        self.raw,
+                        i,
+                        blob.as_ptr().cast(),
+                        n,
+                        ffi::SQLITE_TRANSIENT(),
+                    )
+                }
+            }
+        };
+        if rc == ffi::SQLITE_OK as c_int {
+            Ok(())
+        } else {
+            Err(Error::new(self.db.errmsg()))
+        }
+    }
+
+    /// Resets the statement for another run and clears its bindings.
+    pub fn reset(&mut self) {
+        // SAFETY: the statement is live.
+        unsafe {
+            ffi::sqlite3_reset(self.raw);
+            ffi::sqlite3_clear_bindings(self.raw);
+        }
+    }
+
+    /// The current row's value of column `index`, for
+    /// `sqlite3_result_value`; valid until the next step or reset.
+    pub fn column_raw(&self, index: c_int) -> *mut ffi::sqlite3_value {
+        // SAFETY: the statement is live and has a row.
+        unsafe { ffi::sqlite3_column_value(self.raw, index) }
+    }
+
     /// Steps once: `true` when a row is ready, `false` when done.
     pub fn step(&mut self) -> Result<bool, Error> {
         // SAFETY: the statement is live until drop.

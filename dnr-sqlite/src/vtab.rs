@@ -1,0 +1,726 @@
+//! The enforced names of a locked connection.
+//!
+//! SQLite's authorizer names the innermost view or trigger of each access,
+//! but that name is whatever the statement's author wrote in its FROM
+//! clause: `WITH tasks AS (SELECT * FROM _dnr_tasks) SELECT * FROM tasks`
+//! reads storage "inside `tasks`" exactly as the real view does. So a locked
+//! connection lets no statement of its user touch a storage table at all.
+//! Instead each enforced table gets a TEMP virtual table of the same name
+//! (`temp.tasks`, which unqualified names find first) that runs DNR's own
+//! statements against the real view `main.tasks`: reads push the query's
+//! constraints down to the view (and so to its indexes), writes become
+//! INSERT/UPDATE/DELETE on the view, whose triggers check them. Those
+//! statements are DNR's own, prepared while the authorizer lets DNR through.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::sync::{Arc, OnceLock};
+
+use dnr_core::compile::quote::ident;
+use dnr_core::compile::sqlite::storage_table;
+
+use crate::raw::{self, Db, Stmt, Value};
+use crate::{ffi, Error, Internal, State};
+
+pub(crate) const MODULE: &CStr = c"dnr_locked";
+
+#[repr(C)]
+struct Table {
+    base: ffi::sqlite3_vtab,
+    db: Db,
+    state: Arc<State>,
+    /// The enforced table (the view `main.<name>`).
+    name: String,
+    columns: Vec<String>,
+    /// Columns that identify a row: the storage table's primary key, or all.
+    key: Vec<usize>,
+    /// Prepared reads by SQL text, reused across cursors.
+    pool: RefCell<HashMap<String, Vec<Stmt>>>,
+    /// Rows handed out with a rowid during a write transaction, by rowid,
+    /// so that xUpdate can find them again (the view has no rowid).
+    rows: RefCell<HashMap<i64, Vec<Value>>>,
+    writing: Cell<bool>,
+    next_rowid: Cell<i64>,
+}
+
+#[repr(C)]
+struct Cursor {
+    base: ffi::sqlite3_vtab_cursor,
+    stmt: Option<(String, Stmt)>,
+    has_row: bool,
+    rowid: i64,
+}
+
+/// Constraint operators pushed down to the view, with their SQL.
+const OPERATORS: &[(u32, &str)] = &[
+    (ffi::SQLITE_INDEX_CONSTRAINT_EQ as u32, "="),
+    (ffi::SQLITE_INDEX_CONSTRAINT_GT as u32, ">"),
+    (ffi::SQLITE_INDEX_CONSTRAINT_LE as u32, "<="),
+    (ffi::SQLITE_INDEX_CONSTRAINT_LT as u32, "<"),
+    (ffi::SQLITE_INDEX_CONSTRAINT_GE as u32, ">="),
+    (ffi::SQLITE_INDEX_CONSTRAINT_NE as u32, "<>"),
+    (ffi::SQLITE_INDEX_CONSTRAINT_IS as u32, "IS"),
+    (ffi::SQLITE_INDEX_CONSTRAINT_ISNOT as u32, "IS NOT"),
+];
+
+fn module() -> &'static ffi::sqlite3_module {
+    static MODULE_DEF: OnceLock<ModuleDef> = OnceLock::new();
+    &MODULE_DEF
+        .get_or_init(|| {
+            // SAFETY: an all-zero sqlite3_module is valid: every callback None.
+            let mut m: ffi::sqlite3_module = unsafe { std::mem::zeroed() };
+            m.iVersion = 1;
+            // Distinct xCreate and xConnect: the module is not eponymous.
+            m.xCreate = Some(x_create);
+            m.xConnect = Some(x_connect);
+            m.xBestIndex = Some(x_best_index);
+            m.xDisconnect = Some(x_disconnect);
+            m.xDestroy = Some(x_disconnect);
+            m.xOpen = Some(x_open);
+            m.xClose = Some(x_close);
+            m.xFilter = Some(x_filter);
+            m.xNext = Some(x_next);
+            m.xEof = Some(x_eof);
+            m.xColumn = Some(x_column);
+            m.xRowid = Some(x_rowid);
+            m.xUpdate = Some(x_update);
+            m.xBegin = Some(x_begin);
+            m.xSync = Some(x_noop);
+            m.xCommit = Some(x_end);
+            m.xRollback = Some(x_end);
+            ModuleDef(m)
+        })
+        .0
+}
+
+struct ModuleDef(ffi::sqlite3_module);
+// SAFETY: the module is plain data (an int and function pointers), never
+// mutated after initialization.
+unsafe impl Sync for ModuleDef {}
+// SAFETY: as above.
+unsafe impl Send for ModuleDef {}
+
+/// Registers the module; its client data keeps the state alive.
+///
+/// # Safety
+/// `db` must be an open connection.
+pub(crate) unsafe fn register(db: Db, state: &Arc<State>) -> Result<(), Error> {
+    unsafe extern "C" fn destroy(p: *mut c_void) {
+        if !p.is_null() {
+            // SAFETY: created by Box::into_raw below, destroyed once.
+            drop(unsafe { Box::from_raw(p.cast::<Arc<State>>()) });
+        }
+    }
+    let data = Box::into_raw(Box::new(Arc::clone(state))).cast::<c_void>();
+    // SAFETY: the module is 'static; on failure SQLite calls `destroy`.
+    let rc = unsafe {
+        ffi::sqlite3_create_module_v2(db.as_ptr(), MODULE.as_ptr(), module(), data, Some(destroy))
+    };
+    if rc == ffi::SQLITE_OK as c_int {
+        Ok(())
+    } else {
+        Err(Error::new(format!(
+            "dnr: cannot register the locked-table module: {}",
+            db.errmsg()
+        )))
+    }
+}
+
+fn hex(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<String> {
+    let text = text.trim().trim_matches('\'');
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
+/// The SQL that creates the locked table for enforced table `name`.
+pub(crate) fn create_sql(name: &str) -> String {
+    format!(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.{} USING {}('{}')",
+        ident(name),
+        "dnr_locked",
+        hex(name)
+    )
+}
+
+/// A declared type kept only when it is plain words, so that the declaration
+/// cannot be bent by an odd type name.
+fn safe_type(ty: &str) -> &str {
+    if ty
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '(' | ')' | ',' | '_'))
+    {
+        ty
+    } else {
+        ""
+    }
+}
+
+fn set_error(base: *mut ffi::sqlite3_vtab, message: &str) {
+    if base.is_null() {
+        return;
+    }
+    let Ok(len) = u64::try_from(message.len() + 1) else {
+        return;
+    };
+    // SAFETY: `base` is a live vtab; the message buffer is allocated with
+    // sqlite3_malloc, as SQLite frees it with sqlite3_free.
+    unsafe {
+        let buffer = ffi::sqlite3_malloc64(len).cast::<c_char>();
+        if buffer.is_null() {
+            return;
+        }
+        ptr::copy_nonoverlapping(message.as_ptr().cast::<c_char>(), buffer, message.len());
+        *buffer.add(message.len()) = 0;
+        ffi::sqlite3_free((*base).zErrMsg.cast());
+        (*base).zErrMsg = buffer;
+    }
+}
+
+/// Runs `f`, turning errors and panics into an SQLite error code and, where
+/// there is a vtab, its message.
+fn guarded(base: *mut ffi::sqlite3_vtab, f: impl FnOnce() -> Result<(), Error>) -> c_int {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => ffi::SQLITE_OK as c_int,
+        Ok(Err(error)) => {
+            set_error(base, error.message());
+            ffi::SQLITE_ERROR as c_int
+        }
+        Err(_) => {
+            set_error(base, "dnr: internal error (panic caught)");
+            ffi::SQLITE_ERROR as c_int
+        }
+    }
+}
+
+fn text(value: Option<&Value>) -> Option<&str> {
+    value.and_then(Value::as_text)
+}
+
+/// Builds the table object for `name` after checking that it is an enforced
+/// table: the module never reads anything but a DNR view.
+fn connect(db: Db, state: &Arc<State>, name: &str) -> Result<(Box<Table>, String), Error> {
+    let _internal = Internal::enter(state);
+    let storage = storage_table(name);
+    let kinds = db.query(
+        "SELECT (SELECT type FROM main.sqlite_master WHERE name = ?1 COLLATE NOCASE), \
+                (SELECT type FROM main.sqlite_master WHERE name = ?2 COLLATE NOCASE)",
+        &[name, &storage],
+    )?;
+    let row = kinds.first();
+    let enforced = text(row.and_then(|r| r.first())) == Some("view")
+        && text(row.and_then(|r| r.get(1))) == Some("table")
+        && !name
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("_dnr_"));
+    if !enforced {
+        return Err(Error::new(format!(
+            "dnr: `{name}` is not a table enforced by dnr"
+        )));
+    }
+    let mut columns = Vec::new();
+    let mut declared = Vec::new();
+    for row in db.query(
+        "SELECT name, type FROM pragma_table_info(?1, 'main') ORDER BY cid",
+        &[name],
+    )? {
+        let Some(column) = text(row.first()) else {
+            continue;
+        };
+        let ty = safe_type(text(row.get(1)).unwrap_or(""));
+        declared.push(format!("{} {ty}", ident(column)));
+        columns.push(column.to_string());
+    }
+    let mut key = Vec::new();
+    for row in db.query(
+        "SELECT name FROM pragma_table_info(?1, 'main') WHERE pk > 0 ORDER BY pk",
+        &[&storage],
+    )? {
+        if let Some(position) = text(row.first()).and_then(|c| columns.iter().position(|x| x == c))
+        {
+            key.push(position);
+        }
+    }
+    if key.is_empty() {
+        key = (0..columns.len()).collect();
+    }
+    let table = Box::new(Table {
+        // SAFETY: an all-zero sqlite3_vtab is what SQLite expects; it fills
+        // pModule and nRef itself.
+        base: unsafe { std::mem::zeroed() },
+        db,
+        state: Arc::clone(state),
+        name: name.to_string(),
+        columns,
+        key,
+        pool: RefCell::new(HashMap::new()),
+        rows: RefCell::new(HashMap::new()),
+        writing: Cell::new(false),
+        next_rowid: Cell::new(1),
+    });
+    Ok((table, format!("CREATE TABLE x({})", declared.join(", "))))
+}
+
+unsafe extern "C" fn x_create(
+    db: *mut ffi::sqlite3,
+    aux: *mut c_void,
+    argc: c_int,
+    argv: *const *const c_char,
+    out: *mut *mut ffi::sqlite3_vtab,
+    err: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: forwarded unchanged.
+    unsafe { x_connect(db, aux, argc, argv, out, err) }
+}
+
+unsafe extern "C" fn x_connect(
+    db: *mut ffi::sqlite3,
+    aux: *mut c_void,
+    argc: c_int,
+    argv: *const *const c_char,
+    out: *mut *mut ffi::sqlite3_vtab,
+    err: *mut *mut c_char,
+) -> c_int {
+    let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<(), Error> {
+        // SAFETY: SQLite passes the module's client data (an Arc<State>),
+        // `argc` argument strings and a live connection.
+        unsafe {
+            let state = &*aux.cast::<Arc<State>>();
+            let args: Vec<&str> = (0..usize::try_from(argc).unwrap_or(0))
+                .map(|i| raw::cstr(*argv.add(i)).unwrap_or(""))
+                .collect();
+            let name = args.get(3).and_then(|a| unhex(a)).ok_or_else(|| {
+                Error::new("dnr: dnr_locked takes the hex-encoded name of an enforced table")
+            })?;
+            let db = Db::from_raw(db);
+            let (table, declaration) = connect(db, state, &name)?;
+            let declaration = std::ffi::CString::new(declaration)
+                .map_err(|_| Error::new("dnr: column name with a NUL character"))?;
+            if ffi::sqlite3_declare_vtab(db.as_ptr(), declaration.as_ptr())
+                != ffi::SQLITE_OK as c_int
+            {
+                return Err(Error::new(format!(
+                    "dnr: cannot declare the locked table: {}",
+                    db.errmsg()
+                )));
+            }
+            *out = Box::into_raw(table).cast::<ffi::sqlite3_vtab>();
+            Ok(())
+        }
+    }));
+    match outcome {
+        Ok(Ok(())) => ffi::SQLITE_OK as c_int,
+        Ok(Err(error)) => {
+            if !err.is_null() {
+                let message = error.message();
+                if let Ok(len) = u64::try_from(message.len() + 1) {
+                    // SAFETY: buffer from sqlite3_malloc, NUL-terminated.
+                    unsafe {
+                        let buffer = ffi::sqlite3_malloc64(len).cast::<c_char>();
+                        if !buffer.is_null() {
+                            ptr::copy_nonoverlapping(
+                                message.as_ptr().cast::<c_char>(),
+                                buffer,
+                                message.len(),
+                            );
+                            *buffer.add(message.len()) = 0;
+                            *err = buffer;
+                        }
+                    }
+                }
+            }
+            ffi::SQLITE_ERROR as c_int
+        }
+        Err(_) => ffi::SQLITE_ERROR as c_int,
+    }
+}
+
+unsafe extern "C" fn x_disconnect(vtab: *mut ffi::sqlite3_vtab) -> c_int {
+    if !vtab.is_null() {
+        // SAFETY: created by Box::into_raw in x_connect; SQLite disconnects
+        // exactly once, after every cursor is closed.
+        drop(unsafe { Box::from_raw(vtab.cast::<Table>()) });
+    }
+    ffi::SQLITE_OK as c_int
+}
+
+/// Reads a plan ("column:operator,...") back.
+fn plan(idx_str: Option<&str>) -> Vec<(usize, &'static str)> {
+    idx_str
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|part| {
+            let (column, op) = part.split_once(':')?;
+            let op: u32 = op.parse().ok()?;
+            let sql = OPERATORS.iter().find(|(code, _)| *code == op)?.1;
+            Some((column.parse().ok()?, sql))
+        })
+        .collect()
+}
+
+unsafe extern "C" fn x_best_index(
+    vtab: *mut ffi::sqlite3_vtab,
+    info: *mut ffi::sqlite3_index_info,
+) -> c_int {
+    guarded(vtab, || {
+        // SAFETY: SQLite passes a live index_info with nConstraint entries in
+        // both arrays.
+        unsafe {
+            let info = &mut *info;
+            let n = usize::try_from(info.nConstraint).unwrap_or(0);
+            let mut parts = Vec::new();
+            let mut cost = 1_000_000.0_f64;
+            let mut argv_index: c_int = 0;
+            for i in 0..n {
+                let constraint = &*info.aConstraint.add(i);
+                let op = u32::from(constraint.op);
+                if constraint.usable == 0 || constraint.iColumn < 0 {
+                    continue;
+                }
+                let Some(&(code, _)) = OPERATORS.iter().find(|(code, _)| *code == op) else {
+                    continue;
+                };
+                argv_index += 1;
+                let usage = &mut *info.aConstraintUsage.add(i);
+                usage.argvIndex = argv_index;
+                // SQLite checks again: the pushed-down filter only narrows.
+                usage.omit = 0;
+                parts.push(format!("{}:{code}", constraint.iColumn));
+                cost /= if op == ffi::SQLITE_INDEX_CONSTRAINT_EQ as u32
+                    || op == ffi::SQLITE_INDEX_CONSTRAINT_IS as u32
+                {
+                    100.0
+                } else {
+                    4.0
+                };
+            }
+            let idx = parts.join(",");
+            let len = u64::try_from(idx.len() + 1).unwrap_or(1);
+            let buffer = ffi::sqlite3_malloc64(len).cast::<c_char>();
+            if buffer.is_null() {
+                return Err(Error::new("dnr: out of memory"));
+            }
+            ptr::copy_nonoverlapping(idx.as_ptr().cast::<c_char>(), buffer, idx.len());
+            *buffer.add(idx.len()) = 0;
+            info.idxStr = buffer;
+            info.needToFreeIdxStr = 1;
+            info.estimatedCost = cost.max(1.0);
+            info.estimatedRows = cost.max(1.0) as i64;
+            Ok(())
+        }
+    })
+}
+
+unsafe extern "C" fn x_open(
+    _vtab: *mut ffi::sqlite3_vtab,
+    out: *mut *mut ffi::sqlite3_vtab_cursor,
+) -> c_int {
+    let cursor = Box::new(Cursor {
+        // SAFETY: SQLite fills pVtab itself.
+        base: unsafe { std::mem::zeroed() },
+        stmt: None,
+        has_row: false,
+        rowid: 0,
+    });
+    // SAFETY: `out` is a valid out pointer.
+    unsafe { *out = Box::into_raw(cursor).cast() };
+    ffi::SQLITE_OK as c_int
+}
+
+/// # Safety
+/// `cursor` must be a cursor of this module whose pVtab is set.
+unsafe fn parts<'a>(cursor: *mut ffi::sqlite3_vtab_cursor) -> (&'a mut Cursor, &'a Table) {
+    // SAFETY: per the caller's contract.
+    unsafe {
+        let cursor = &mut *cursor.cast::<Cursor>();
+        let table = &*cursor.base.pVtab.cast::<Table>();
+        (cursor, table)
+    }
+}
+
+fn release(table: &Table, cursor: &mut Cursor) {
+    if let Some((sql, mut stmt)) = cursor.stmt.take() {
+        stmt.reset();
+        table.pool.borrow_mut().entry(sql).or_default().push(stmt);
+    }
+    cursor.has_row = false;
+}
+
+unsafe extern "C" fn x_close(cursor: *mut ffi::sqlite3_vtab_cursor) -> c_int {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: a cursor of this module, closed once.
+        unsafe {
+            let (c, table) = parts(cursor);
+            release(table, c);
+            drop(Box::from_raw(cursor.cast::<Cursor>()));
+        }
+    }));
+    if outcome.is_ok() {
+        ffi::SQLITE_OK as c_int
+    } else {
+        ffi::SQLITE_ERROR as c_int
+    }
+}
+
+fn step(table: &Table, cursor: &mut Cursor) -> Result<(), Error> {
+    let _internal = Internal::enter(&table.state);
+    cursor.has_row = match cursor.stmt.as_mut() {
+        Some((_, stmt)) => stmt.step()?,
+        None => false,
+    };
+    if cursor.has_row {
+        cursor.rowid = table.next_rowid.get();
+        table.next_rowid.set(cursor.rowid.wrapping_add(1));
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn x_filter(
+    cursor: *mut ffi::sqlite3_vtab_cursor,
+    _idx_num: c_int,
+    idx_str: *const c_char,
+    argc: c_int,
+    argv: *mut *mut ffi::sqlite3_value,
+) -> c_int {
+    // SAFETY: a live cursor of this module.
+    let (c, table) = unsafe { parts(cursor) };
+    let vtab = c.base.pVtab;
+    guarded(vtab, || {
+        release(table, c);
+        // SAFETY: idx_str is the string x_best_index made (or NULL).
+        let plan = plan(unsafe { raw::cstr(idx_str) });
+        let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
+        let mut sql = format!(
+            "SELECT {} FROM main.{}",
+            columns.join(", "),
+            ident(&table.name)
+        );
+        for (i, (column, op)) in plan.iter().enumerate() {
+            let name = table
+                .columns
+                .get(*column)
+                .ok_or_else(|| Error::new("dnr: bad plan"))?;
+            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+            sql.push_str(&format!("{} {op} ?{}", ident(name), i + 1));
+        }
+        let pooled = table.pool.borrow_mut().get_mut(&sql).and_then(Vec::pop);
+        let mut stmt = match pooled {
+            Some(stmt) => stmt,
+            None => {
+                let _internal = Internal::enter(&table.state);
+                table.db.prepare(&sql)?
+            }
+        };
+        let n = usize::try_from(argc).unwrap_or(0).min(plan.len());
+        for i in 0..n {
+            // SAFETY: SQLite passes argc live values.
+            unsafe { stmt.bind_raw(i + 1, *argv.add(i))? };
+        }
+        c.stmt = Some((sql, stmt));
+        step(table, c)
+    })
+}
+
+unsafe extern "C" fn x_next(cursor: *mut ffi::sqlite3_vtab_cursor) -> c_int {
+    // SAFETY: a live cursor of this module.
+    let (c, table) = unsafe { parts(cursor) };
+    let vtab = c.base.pVtab;
+    guarded(vtab, || step(table, c))
+}
+
+unsafe extern "C" fn x_eof(cursor: *mut ffi::sqlite3_vtab_cursor) -> c_int {
+    // SAFETY: a live cursor of this module.
+    let (c, _) = unsafe { parts(cursor) };
+    c_int::from(!c.has_row)
+}
+
+unsafe extern "C" fn x_column(
+    cursor: *mut ffi::sqlite3_vtab_cursor,
+    ctx: *mut ffi::sqlite3_context,
+    i: c_int,
+) -> c_int {
+    // SAFETY: a live cursor of this module positioned on a row; the value
+    // is copied by sqlite3_result_value.
+    unsafe {
+        let (c, _) = parts(cursor);
+        match c.stmt.as_ref() {
+            Some((_, stmt)) if c.has_row => ffi::sqlite3_result_value(ctx, stmt.column_raw(i)),
+            _ => ffi::sqlite3_result_null(ctx),
+        }
+    }
+    ffi::SQLITE_OK as c_int
+}
+
+unsafe extern "C" fn x_rowid(
+    cursor: *mut ffi::sqlite3_vtab_cursor,
+    out: *mut ffi::sqlite3_int64,
+) -> c_int {
+    // SAFETY: a live cursor of this module; `out` is valid.
+    let (c, table) = unsafe { parts(cursor) };
+    let vtab = c.base.pVtab;
+    guarded(vtab, || {
+        if table.writing.get() {
+            if let Some((_, stmt)) = c.stmt.as_ref() {
+                let row: Vec<Value> = (0..table.columns.len()).map(|i| stmt.column(i)).collect();
+                table.rows.borrow_mut().insert(c.rowid, row);
+            }
+        }
+        // SAFETY: valid out pointer.
+        unsafe { *out = c.rowid };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn x_begin(vtab: *mut ffi::sqlite3_vtab) -> c_int {
+    // SAFETY: a live vtab of this module.
+    let table = unsafe { &*vtab.cast::<Table>() };
+    table.rows.borrow_mut().clear();
+    table.writing.set(true);
+    ffi::SQLITE_OK as c_int
+}
+
+unsafe extern "C" fn x_end(vtab: *mut ffi::sqlite3_vtab) -> c_int {
+    // SAFETY: a live vtab of this module.
+    let table = unsafe { &*vtab.cast::<Table>() };
+    table.rows.borrow_mut().clear();
+    table.writing.set(false);
+    ffi::SQLITE_OK as c_int
+}
+
+unsafe extern "C" fn x_noop(_vtab: *mut ffi::sqlite3_vtab) -> c_int {
+    ffi::SQLITE_OK as c_int
+}
+
+/// Runs one of DNR's writes on the view, so that its triggers check it.
+fn write(table: &Table, sql: &str, values: &[Value]) -> Result<(), Error> {
+    let _internal = Internal::enter(&table.state);
+    let mut stmt = table.db.prepare(sql)?;
+    for (i, value) in values.iter().enumerate() {
+        stmt.bind(i + 1, value)?;
+    }
+    while stmt.step()? {}
+    Ok(())
+}
+
+/// `"k1" IS ?n AND ...` for the old row's key, with its values.
+fn key_match(table: &Table, old: &[Value], first: usize) -> (String, Vec<Value>) {
+    let mut parts = Vec::new();
+    let mut values = Vec::new();
+    for (i, &column) in table.key.iter().enumerate() {
+        let name = table
+            .columns
+            .get(column)
+            .map_or(String::new(), |c| ident(c));
+        parts.push(format!("{name} IS ?{}", first + i));
+        values.push(old.get(column).cloned().unwrap_or(Value::Null));
+    }
+    (parts.join(" AND "), values)
+}
+
+unsafe extern "C" fn x_update(
+    vtab: *mut ffi::sqlite3_vtab,
+    argc: c_int,
+    argv: *mut *mut ffi::sqlite3_value,
+    rowid: *mut ffi::sqlite3_int64,
+) -> c_int {
+    // SAFETY: a live vtab of this module.
+    let table = unsafe { &*vtab.cast::<Table>() };
+    guarded(vtab, || {
+        // SAFETY: SQLite passes argc live values.
+        let args: Vec<Value> = (0..usize::try_from(argc).unwrap_or(0))
+            .map(|i| unsafe { raw::value(*argv.add(i)) })
+            .collect();
+        let conflict = || {
+            // SAFETY: called from xUpdate, as required.
+            let mode = unsafe { ffi::sqlite3_vtab_on_conflict(table.db.as_ptr()) };
+            if mode == ffi::SQLITE_REPLACE as c_int {
+                "OR REPLACE "
+            } else if mode == ffi::SQLITE_IGNORE as c_int {
+                "OR IGNORE "
+            } else {
+                ""
+            }
+        };
+        let old = |rowid: &Value| -> Result<Vec<Value>, Error> {
+            let Value::Integer(id) = rowid else {
+                return Err(Error::new("dnr: row not found"));
+            };
+            table
+                .rows
+                .borrow()
+                .get(id)
+                .cloned()
+                .ok_or_else(|| Error::new("dnr: row not found"))
+        };
+        let view = ident(&table.name);
+        let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
+        if args.len() == 1 {
+            let old = old(&args[0])?;
+            let (matches, values) = key_match(table, &old, 1);
+            return write(
+                table,
+                &format!("DELETE FROM main.{view} WHERE {matches}"),
+                &values,
+            );
+        }
+        let new: Vec<Value> = args.iter().skip(2).cloned().collect();
+        if args.first() == Some(&Value::Null) {
+            if !matches!(args.get(1), Some(Value::Null) | None) {
+                return Err(Error::new(format!(
+                    "dnr: `{}` has no rowid to set",
+                    table.name
+                )));
+            }
+            if !rowid.is_null() {
+                let id = table.next_rowid.get();
+                table.next_rowid.set(id.wrapping_add(1));
+                // SAFETY: SQLite's out pointer for the new row's rowid.
+                unsafe { *rowid = id };
+            }
+            let marks: Vec<String> = (1..=new.len()).map(|i| format!("?{i}")).collect();
+            let sql = format!(
+                "INSERT {}INTO main.{view} ({}) VALUES ({})",
+                conflict(),
+                columns.join(", "),
+                marks.join(", ")
+            );
+            return write(table, &sql, &new);
+        }
+        if args.first() != args.get(1) {
+            return Err(Error::new(format!(
+                "dnr: `{}` has no rowid to set",
+                table.name
+            )));
+        }
+        let old = old(&args[0])?;
+        let sets: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ?{}", i + 1))
+            .collect();
+        let (matches, keys) = key_match(table, &old, new.len() + 1);
+        let sql = format!(
+            "UPDATE {}main.{view} SET {} WHERE {matches}",
+            conflict(),
+            sets.join(", ")
+        );
+        let mut values = new;
+        values.extend(keys);
+        write(table, &sql, &values)
+    })
+}
