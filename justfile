@@ -24,3 +24,11 @@ review:
 lint:
     cargo fmt --all --check
     cargo clippy -p dnr-core -p dnr-cli --all-targets -- -D warnings
+
+# Differential conformance with N generated cases (default 300).
+conformance N="300":
+    bash scripts/conformance-test.sh {{N}}
+
+# Replay one saved conformance case against every engine.
+conformance-replay FILE:
+    bash scripts/conformance-test.sh 0 --replay {{FILE}}

@@ -133,7 +133,7 @@ fn report(engine: &mut dyn Engine, case: Case) {
     }
     println!("--- first difference ---\n{detail}");
     match saved {
-        Ok(()) => println!("replay: cargo run -p dnr-conformance -- --replay {}", path.display()),
+        Ok(()) => println!("replay: bash scripts/conformance-test.sh 0 --replay {}", path.display()),
         Err(e) => println!("(could not save the case: {e})"),
     }
 }
