@@ -189,7 +189,7 @@ fn introspect(db: Db, set: &PolicySet) -> Result<(SqliteSchema, Vec<String>), Er
                 .is_some_and(|o| o.kind == "table");
             if !still && stored {
                 schema.no_longer_enforced.push(name.clone());
-                notes.push(format!("{name} (no longer enforced)"));
+                notes.push(format!("{name} (no longer enforced: rows handed back)"));
             }
         }
     }
@@ -232,15 +232,13 @@ pub(crate) fn apply(db: Db, state: &State, source: &str) -> Result<String, Error
         Ok(notes) => {
             db.exec("RELEASE dnr_apply")?;
             db.exec(&restore)?;
+            let count = set.entities.len();
             let mut inner = state.lock();
             inner.policies = Some((set.to_string(), Arc::new(set)));
             drop(inner);
             crate::authorizer::refresh(db, state)?;
-            Ok(format!(
-                "dnr: applied {} entities: {}",
-                notes.len(),
-                notes.join(", ")
-            ))
+            let noun = if count == 1 { "entity" } else { "entities" };
+            Ok(format!("dnr: applied {count} {noun}: {}", notes.join(", ")))
         }
         Err(error) => {
             // Leaves the database as it was; the original error is the one
