@@ -1,10 +1,6 @@
 //! `dnr demo`: two tenants on embedded SQLite, each seeing only its own rows.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-
-use dnr_core::context::parse_optional_uuid;
 use dnr_core::TenantContext;
-use rusqlite::functions::FunctionFlags;
 use rusqlite::{params, Connection};
 
 const POLICY: &str = include_str!("../../examples/tasks.dnr");
@@ -15,28 +11,23 @@ const ALICE: &str = "00000000-0000-4000-8000-0000000a11ce";
 const BOB: &str = "00000000-0000-4000-8000-000000000b0b";
 const CAROL: &str = "00000000-0000-4000-8000-0000000ca201";
 
-type Context = Arc<Mutex<TenantContext>>;
-
-/// The context, even if a panic elsewhere poisoned the lock (it holds plain data).
-fn lock(context: &Context) -> MutexGuard<'_, TenantContext> {
-    context.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 pub fn run() -> Result<(), String> {
     let conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
-    let context: Context = Arc::default();
-    register_context_functions(&conn, &context).map_err(|e| e.to_string())?;
-
-    let set = dnr_core::parse(POLICY).map_err(|e| e.render(POLICY, "examples/tasks.dnr"))?;
-    let sql = dnr_core::compile::compile(&set, dnr_core::compile::Target::Sqlite)
-        .map_err(|e| e.to_string())?;
-    conn.execute_batch(&format!("BEGIN;\n{sql}\nCOMMIT;"))
-        .map_err(|e| e.to_string())?;
-    println!("applied examples/tasks.dnr to an in-memory SQLite database\n");
+    // The same code path as `.load ./libdnr`: DNR's SQLite adapter registers
+    // its functions on this connection and enforces the policy.
+    // SAFETY: `conn` is open and outlives `dnr`, which is dropped first.
+    let dnr = unsafe { dnr_sqlite::register(conn.handle()) }.map_err(|e| e.to_string())?;
+    let summary = dnr.apply(POLICY).map_err(|e| e.to_string())?;
+    println!("applied examples/tasks.dnr to an in-memory SQLite database: {summary}");
+    // From here on, SQL on this connection can neither change the context
+    // nor reach the storage tables behind the enforced names.
+    dnr.lock().map_err(|e| e.to_string())?;
+    println!();
 
     let as_user = |tenant: &str, user: &str, roles: &[&str]| -> Result<(), String> {
-        *lock(&context) =
-            TenantContext::parse(Some(tenant), Some(user), roles).map_err(|e| e.to_string())?;
+        dnr.set_context(
+            TenantContext::parse(Some(tenant), Some(user), roles).map_err(|e| e.to_string())?,
+        );
         Ok(())
     };
     let insert = |id: &str, title: &str, owner: &str| {
@@ -97,7 +88,7 @@ pub fn run() -> Result<(), String> {
     show("bob (acme) as admin")?;
     as_user(GLOBEX, CAROL, &["admin"])?;
     show("carol (globex) as admin")?;
-    *lock(&context) = TenantContext::default();
+    dnr.set_context(TenantContext::default());
     show("nobody (no tenant in context)")?;
 
     println!("\ncarol (globex) tries to write into acme:");
@@ -121,45 +112,17 @@ pub fn run() -> Result<(), String> {
         conn.total_changes() - before
     );
 
+    for attempt in [
+        format!("SELECT dnr_set_tenant('{ACME}')"),
+        "SELECT title FROM _dnr_tasks".to_string(),
+    ] {
+        match conn.query_row(&attempt, [], |_| Ok(())) {
+            Err(e) => println!("    `{attempt}`: refused: {e}"),
+            Ok(()) => return Err(format!("`{attempt}` was allowed on a locked connection")),
+        }
+    }
+
     as_user(ACME, ALICE, &[])?;
     show("\nalice (acme), afterwards,")?;
-    Ok(())
-}
-
-/// The context readers the compiled policies call. The SQLite extension
-/// registers the same functions on every connection that loads it.
-fn register_context_functions(conn: &Connection, context: &Context) -> rusqlite::Result<()> {
-    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_INNOCUOUS;
-    let ctx = Arc::clone(context);
-    conn.create_scalar_function("dnr_tenant", 0, flags, move |_| {
-        Ok(lock(&ctx).tenant.map(|t| t.hyphenated().to_string()))
-    })?;
-    let ctx = Arc::clone(context);
-    conn.create_scalar_function("dnr_user", 0, flags, move |_| {
-        Ok(lock(&ctx).user.map(|u| u.hyphenated().to_string()))
-    })?;
-    let ctx = Arc::clone(context);
-    conn.create_scalar_function("dnr_has_role", 1, flags, move |f| {
-        let role: String = f.get(0)?;
-        Ok(lock(&ctx).has_role(&role))
-    })?;
-    let ctx = Arc::clone(context);
-    conn.create_scalar_function("dnr_authenticated", 0, flags, move |_| {
-        Ok(lock(&ctx).authenticated())
-    })?;
-    conn.create_scalar_function(
-        "dnr_uuid",
-        1,
-        flags | FunctionFlags::SQLITE_DETERMINISTIC,
-        |f| {
-            let text: Option<String> = f.get(0)?;
-            match parse_optional_uuid(text.as_deref()) {
-                Ok(uuid) => Ok(uuid.map(|u| u.hyphenated().to_string())),
-                Err(e) => Err(rusqlite::Error::UserFunctionError(
-                    format!("dnr: {e}").into(),
-                )),
-            }
-        },
-    )?;
     Ok(())
 }
