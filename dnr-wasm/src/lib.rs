@@ -1,1 +1,481 @@
-//! The npm package `dnr-wasm`: SQLite with DNR enforcement for browsers and Node.
+//! The npm package `dnr-wasm`: SQLite with DNR enforcement for browsers and
+//! Node, built with wasm-bindgen.
+//!
+//! A thin adapter: policies are parsed, compiled and evaluated by `dnr-core`;
+//! the SQLite side (context functions, apply, lock) is `dnr-sqlite`, the same
+//! code as the loadable extension, registered on the embedded connection.
+//! This crate converts arguments and results between JavaScript and Rust.
+
+mod convert;
+mod error;
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+mod opfs;
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+mod writes;
+
+use dnr_core::compile::{compile, Target};
+use dnr_core::{Operation, Row, TenantContext};
+use js_sys::{Array, Object};
+use rusqlite::fallible_iterator::FallibleIterator;
+use rusqlite::{Connection, OpenFlags};
+use wasm_bindgen::prelude::*;
+
+use crate::convert::set;
+use crate::error::Error;
+
+/// sqlite-wasm-rs builds SQLite with `SQLITE_THREADSAFE=0`, where
+/// `sqlite3_mutex_enter`/`_leave` are empty macros rather than functions,
+/// and `sqlite3_db_mutex` returns NULL. dnr-sqlite's connection guard links
+/// against both (calling them only for a non-NULL mutex), so without these
+/// no-ops the module would import them from `env` and fail to load.
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+mod single_threaded_sqlite {
+    use std::ffi::c_void;
+
+    #[no_mangle]
+    pub extern "C" fn sqlite3_mutex_enter(_mutex: *mut c_void) {}
+
+    #[no_mangle]
+    pub extern "C" fn sqlite3_mutex_leave(_mutex: *mut c_void) {}
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPES: &'static str = r#"
+/** Where `Database.open` keeps the database. */
+export interface OpenOptions {
+  /** `"memory"` (default) or `"opfs"` (browser, dedicated Worker only). */
+  storage?: "memory" | "opfs";
+  /** The database's name in OPFS (default `"dnr.db"`); ignored in memory. */
+  path?: string;
+}
+/** Who is asking. Ids are uuids; `null`, `undefined` or `""` mean unset. */
+export interface Context {
+  tenant?: string | null;
+  user?: string | null;
+  roles?: string[];
+}
+/** The evaluator's answer, with the rule or fence that decided it. */
+export interface Decision {
+  allowed: boolean;
+  reason: string;
+}
+export type CompileTarget = "postgres" | "postgres-plain" | "sqlite";
+/** One row: column name to value (number, bigint, string, Uint8Array or null). */
+export type Row = Record<string, unknown>;
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn console_error(message: &str);
+}
+
+/// Runs when the module is instantiated: a panic (a bug, never an input
+/// error) is logged with its message before WebAssembly traps with
+/// `unreachable`, instead of leaving only the trap.
+#[wasm_bindgen(start)]
+pub fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error(&format!(
+            "dnr-wasm: internal error, please report: {info}; this module instance must not be used any more"
+        ));
+    }));
+}
+
+/// An embedded SQLite database with DNR's enforcement, locked: SQL run
+/// through `exec`/`query` cannot change the context, reach the storage
+/// tables behind enforced views, or alter enforced objects.
+#[wasm_bindgen]
+pub struct Database {
+    /// `None` once closed. Field order matters: `dnr` must not outlive `conn`.
+    inner: Option<Open>,
+}
+
+struct Open {
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    writes: writes::WriteCounter,
+    dnr: dnr_sqlite::Dnr,
+    conn: Connection,
+}
+
+#[wasm_bindgen]
+impl Database {
+    /// Opens a database (in memory unless `storage: "opfs"`), registers DNR
+    /// on it and locks it.
+    pub async fn open(
+        #[wasm_bindgen(unchecked_param_type = "OpenOptions")] opts: JsValue,
+    ) -> Result<Database, JsValue> {
+        let options = OpenOptions::from_js(&opts)?;
+        let conn = match options.storage {
+            Storage::Memory => Connection::open_in_memory().map_err(Error::from)?,
+            Storage::Opfs => open_opfs(&options.path).await?,
+        };
+        Ok(Database {
+            inner: Some(Open::new(conn)?),
+        })
+    }
+
+    /// Sets the context policies read. Ids must be uuids; roles are names.
+    #[wasm_bindgen(js_name = setContext)]
+    pub fn set_context(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Context")] ctx: JsValue,
+    ) -> Result<(), JsValue> {
+        let ctx = context_from_js(&ctx)?;
+        self.live()?.dnr.set_context(ctx);
+        Ok(())
+    }
+
+    /// Clears the context: no tenant, no user, no roles.
+    #[wasm_bindgen(js_name = clearContext)]
+    pub fn clear_context(&self) -> Result<(), JsValue> {
+        self.live()?.dnr.set_context(TenantContext::default());
+        Ok(())
+    }
+
+    /// Enforces a policy source on this database (creating declared tables
+    /// that do not exist yet); returns a summary. Applying again replaces
+    /// the earlier policies.
+    #[wasm_bindgen(js_name = applyPolicies)]
+    pub fn apply_policies(&self, source: &str) -> Result<String, JsValue> {
+        let open = self.live()?;
+        // Parsed here too, so that errors carry their line and column.
+        dnr_core::parse(source).map_err(|e| Error::policy(&e))?;
+        Ok(open
+            .dnr
+            .apply(source)
+            .map_err(|e| Error::new(e.message()))?)
+    }
+
+    /// Runs one or more statements (parameters need exactly one) and returns
+    /// the number of rows inserted, updated or deleted, including writes
+    /// made through enforced views.
+    pub fn exec(
+        &self,
+        sql: &str,
+        #[wasm_bindgen(unchecked_param_type = "unknown[]")] params: JsValue,
+    ) -> Result<f64, JsValue> {
+        let open = self.live()?;
+        let params = convert::params(&params)?;
+        Ok(open.exec(sql, &params)? as f64)
+    }
+
+    /// Runs one statement and returns its rows as plain objects.
+    #[wasm_bindgen(unchecked_return_type = "Row[]")]
+    pub fn query(
+        &self,
+        sql: &str,
+        #[wasm_bindgen(unchecked_param_type = "unknown[]")] params: JsValue,
+    ) -> Result<Array, JsValue> {
+        let open = self.live()?;
+        let params = convert::params(&params)?;
+        Ok(open.query(sql, &params)?)
+    }
+
+    /// Closes the database; later calls throw. Closing twice is allowed.
+    pub fn close(&mut self) -> Result<(), JsValue> {
+        match self.inner.take() {
+            Some(open) => open.close().map_err(JsValue::from),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Database {
+    fn live(&self) -> Result<&Open, Error> {
+        self.inner
+            .as_ref()
+            .ok_or_else(|| Error::new("the database is closed"))
+    }
+}
+
+impl Open {
+    fn new(conn: Connection) -> Result<Open, Error> {
+        // SAFETY: `conn` is open, and `Open` keeps it open for as long as
+        // `dnr` exists (`close` drops `dnr` first).
+        let dnr =
+            unsafe { dnr_sqlite::register(conn.handle()) }.map_err(|e| Error::new(e.message()))?;
+        dnr.lock().map_err(|e| Error::new(e.message()))?;
+        Ok(Open {
+            // SAFETY: as above; `close` drops the counter before the connection.
+            #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+            writes: unsafe { writes::WriteCounter::install(conn.handle()) },
+            dnr,
+            conn,
+        })
+    }
+
+    fn exec(&self, sql: &str, params: &[rusqlite::types::Value]) -> Result<u64, Error> {
+        let before = self.written();
+        let mut batch = rusqlite::Batch::new(&self.conn, sql);
+        let mut statements = 0usize;
+        while let Some(mut stmt) = batch.next()? {
+            statements += 1;
+            if !params.is_empty() && statements > 1 {
+                return Err(Error::new(
+                    "parameters need a single statement; run the others separately",
+                ));
+            }
+            bind(&mut stmt, params)?;
+            let mut rows = stmt.raw_query();
+            while rows.next()?.is_some() {}
+        }
+        if statements == 0 && !params.is_empty() {
+            return Err(Error::new("no statement to bind the parameters to"));
+        }
+        Ok(self.written().saturating_sub(before))
+    }
+
+    /// Rows written into tables so far, by statements and their triggers
+    /// (see `writes.rs`): a write through an enforced view counts the rows
+    /// its triggers wrote into the storage table.
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    fn written(&self) -> u64 {
+        self.writes.get()
+    }
+
+    /// Natively (never shipped; for `cargo check` and clippy on the host).
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+    fn written(&self) -> u64 {
+        self.conn.total_changes()
+    }
+
+    fn query(&self, sql: &str, params: &[rusqlite::types::Value]) -> Result<Array, Error> {
+        let mut stmt = self.conn.prepare(sql)?;
+        bind(&mut stmt, params)?;
+        let names: Vec<JsValue> = stmt.column_names().map(JsValue::from_str).collect();
+        let out = Array::new();
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next()? {
+            let object = Object::new();
+            for (index, name) in names.iter().enumerate() {
+                set(&object, name, &convert::value(row.get_ref(index)?));
+            }
+            out.push(&object);
+        }
+        Ok(out)
+    }
+
+    fn close(self) -> Result<(), Error> {
+        #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+        let Open { writes, dnr, conn } = self;
+        #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+        drop(writes);
+        #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+        let Open { dnr, conn } = self;
+        drop(dnr);
+        conn.close().map_err(|(_, e)| Error::from(e))
+    }
+}
+
+fn bind(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: &[rusqlite::types::Value],
+) -> Result<(), Error> {
+    let expected = stmt.parameter_count();
+    if expected != params.len() {
+        return Err(Error::new(format!(
+            "the statement has {expected} parameter(s), {} given",
+            params.len()
+        )));
+    }
+    for (index, value) in params.iter().enumerate() {
+        stmt.raw_bind_parameter(index + 1, value)?;
+    }
+    Ok(())
+}
+
+enum Storage {
+    Memory,
+    Opfs,
+}
+
+struct OpenOptions {
+    storage: Storage,
+    path: String,
+}
+
+impl OpenOptions {
+    fn from_js(opts: &JsValue) -> Result<OpenOptions, Error> {
+        if opts.is_undefined() || opts.is_null() {
+            return Ok(OpenOptions {
+                storage: Storage::Memory,
+                path: DEFAULT_PATH.into(),
+            });
+        }
+        if !opts.is_object() {
+            return Err(Error::new("open options must be an object"));
+        }
+        for key in convert::keys(opts) {
+            if key != "storage" && key != "path" {
+                return Err(Error::new(format!(
+                    "unknown open option `{key}`: expected `storage` or `path`"
+                )));
+            }
+        }
+        let storage = match convert::optional_string(opts, "storage")?.as_deref() {
+            None | Some("memory") => Storage::Memory,
+            Some("opfs") => Storage::Opfs,
+            Some(other) => {
+                return Err(Error::new(format!(
+                    "unknown storage `{other}`: expected `memory` or `opfs`"
+                )))
+            }
+        };
+        let path = convert::optional_string(opts, "path")?.unwrap_or_else(|| DEFAULT_PATH.into());
+        if path.is_empty() || path.contains('\0') {
+            return Err(Error::new(format!("invalid database path `{path}`")));
+        }
+        Ok(OpenOptions { storage, path })
+    }
+}
+
+const DEFAULT_PATH: &str = "dnr.db";
+
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+async fn open_opfs(path: &str) -> Result<Connection, Error> {
+    opfs::install().await?;
+    // OPFS paths are absolute in the pool's namespace.
+    let name = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
+    Ok(Connection::open_with_flags_and_vfs(
+        name,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        opfs::VFS_NAME,
+    )?)
+}
+
+#[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+async fn open_opfs(_path: &str) -> Result<Connection, Error> {
+    let _ = OpenFlags::SQLITE_OPEN_READ_WRITE;
+    Err(Error::new("OPFS storage exists only in the browser"))
+}
+
+fn context_from_js(ctx: &JsValue) -> Result<TenantContext, Error> {
+    if ctx.is_undefined() || ctx.is_null() {
+        return Ok(TenantContext::default());
+    }
+    if !ctx.is_object() {
+        return Err(Error::new(
+            "the context must be an object { tenant, user, roles }",
+        ));
+    }
+    for key in convert::keys(ctx) {
+        if !matches!(key.as_str(), "tenant" | "user" | "roles") {
+            return Err(Error::new(format!(
+                "unknown context key `{key}`: expected `tenant`, `user` or `roles`"
+            )));
+        }
+    }
+    let tenant = convert::optional_string(ctx, "tenant")?;
+    let user = convert::optional_string(ctx, "user")?;
+    let roles_value =
+        js_sys::Reflect::get(ctx, &JsValue::from_str("roles")).unwrap_or(JsValue::UNDEFINED);
+    let mut roles: Vec<String> = Vec::new();
+    if !roles_value.is_undefined() && !roles_value.is_null() {
+        if !Array::is_array(&roles_value) {
+            return Err(Error::new("`roles` must be an array of strings"));
+        }
+        for role in Array::from(&roles_value).iter() {
+            roles.push(
+                role.as_string()
+                    .ok_or_else(|| Error::new("`roles` must be an array of strings"))?,
+            );
+        }
+    }
+    let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
+    TenantContext::parse(tenant.as_deref(), user.as_deref(), &roles)
+        .map_err(|e| Error::new(e.to_string()))
+}
+
+/// The SQL that enforces `source` on `target` (a dry run, as `dnr compile`).
+#[wasm_bindgen(js_name = compilePolicies)]
+pub fn compile_policies(
+    source: &str,
+    #[wasm_bindgen(unchecked_param_type = "CompileTarget")] target: &str,
+) -> Result<String, JsValue> {
+    let target = Target::parse(target).ok_or_else(|| {
+        Error::new(format!(
+            "unknown target `{target}`: expected `postgres`, `postgres-plain` or `sqlite`"
+        ))
+    })?;
+    let set = dnr_core::parse(source).map_err(|e| Error::policy(&e))?;
+    Ok(compile(&set, target).map_err(|e| Error::new(e.to_string()))?)
+}
+
+/// The reference evaluator's answer for one record: may `ctx` perform `op`
+/// on `record` of `entity` under the policies in `source`?
+#[wasm_bindgen(unchecked_return_type = "Decision")]
+pub fn check(
+    source: &str,
+    entity: &str,
+    op: &str,
+    #[wasm_bindgen(unchecked_param_type = "Context")] ctx: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] record: JsValue,
+) -> Result<JsValue, JsValue> {
+    let policies = dnr_core::parse(source).map_err(|e| Error::policy(&e))?;
+    let operation = Operation::parse(op).ok_or_else(|| {
+        Error::new(format!(
+            "unknown operation `{op}`: expected `create`, `read`, `update` or `delete`"
+        ))
+    })?;
+    let declared = policies
+        .entity(entity)
+        .ok_or_else(|| Error::new(format!("unknown entity `{entity}`")))?;
+    let ctx = context_from_js(&ctx)?;
+    let json = record_json(&record)?;
+    let row = Row::from_json(declared, &json).map_err(|e| Error::new(e.to_string()))?;
+    let decision = policies
+        .decide(entity, operation, &ctx, &row)
+        .map_err(|e| Error::new(e.to_string()))?;
+    let out = Object::new();
+    set(
+        &out,
+        &"allowed".into(),
+        &JsValue::from_bool(decision.allowed),
+    );
+    set(&out, &"reason".into(), &JsValue::from_str(&decision.reason));
+    Ok(out.into())
+}
+
+/// A JS record as JSON for the evaluator. Numbers keep the type they bind
+/// as in SQL (integral → integer), bigints stay exact integers.
+fn record_json(record: &JsValue) -> Result<serde_json::Value, Error> {
+    if !record.is_object() || Array::is_array(record) {
+        return Err(Error::new("the record must be a plain object"));
+    }
+    let mut map = serde_json::Map::new();
+    for key in convert::keys(record) {
+        let value =
+            js_sys::Reflect::get(record, &JsValue::from_str(&key)).unwrap_or(JsValue::UNDEFINED);
+        let json = match convert::param(0, &value) {
+            Ok(rusqlite::types::Value::Null) => serde_json::Value::Null,
+            Ok(rusqlite::types::Value::Integer(i)) if value.as_bool().is_some() => {
+                serde_json::Value::Bool(i != 0)
+            }
+            Ok(rusqlite::types::Value::Integer(i)) => serde_json::Value::from(i),
+            Ok(rusqlite::types::Value::Real(f)) => serde_json::Number::from_f64(f)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
+            Ok(rusqlite::types::Value::Text(text)) => serde_json::Value::String(text),
+            Ok(rusqlite::types::Value::Blob(_)) => {
+                return Err(Error::new(format!(
+                    "record field `{key}`: binary values cannot be checked"
+                )))
+            }
+            // Nested objects and arrays (json fields) as their JSON text.
+            Err(_) => js_sys::JSON::stringify(&value)
+                .ok()
+                .and_then(|s| s.as_string())
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .ok_or_else(|| {
+                    Error::new(format!("record field `{key}` cannot be read as JSON"))
+                })?,
+        };
+        map.insert(key, json);
+    }
+    Ok(serde_json::Value::Object(map))
+}

@@ -1,0 +1,2 @@
+// Types of the package's main entry (browser and Node alike).
+export * from "./dnr_wasm.js";

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds the npm package into dnr-wasm/pkg/: the release .wasm (its own cargo
+# invocation, so that no other crate's SQLite features unify with it),
+# wasm-bindgen's ES module glue, and the hand-written entries from
+# dnr-wasm/js/ (package.json, Node and browser entries, the OPFS Worker,
+# the database-per-tenant helper, types, README).
+#
+#   DNR_WASM_PROFILE=dev scripts/wasm-build.sh   # faster, unoptimized
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/wasm-lib.sh
+
+wasm_ensure_build_tools
+
+profile=${DNR_WASM_PROFILE:-release}
+case "$profile" in
+  release) cargo_profile=(--release) ;;
+  dev) cargo_profile=() ;;
+  *) echo "DNR_WASM_PROFILE must be release or dev" >&2; exit 2 ;;
+esac
+dir=$([ "$profile" = dev ] && echo debug || echo release)
+
+wasm_log "cargo build --target wasm32-unknown-unknown -p dnr-wasm ($profile)"
+cargo build "${cargo_profile[@]}" --target wasm32-unknown-unknown -p dnr-wasm
+
+out=dnr-wasm/pkg
+rm -rf "$out"
+mkdir -p "$out"
+wasm_log "wasm-bindgen --target web -> $out"
+wasm-bindgen --target web --out-dir "$out" --out-name dnr_wasm \
+  "target/wasm32-unknown-unknown/$dir/dnr_wasm.wasm"
+cp dnr-wasm/js/* "$out/"
+
+size=$(stat -c %s "$out/dnr_wasm_bg.wasm")
+gz=$(gzip -9 -c "$out/dnr_wasm_bg.wasm" | wc -c)
+wasm_log "built $out (dnr_wasm_bg.wasm: $size bytes, $gz gzipped)"
