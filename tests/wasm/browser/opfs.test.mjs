@@ -1,0 +1,75 @@
+// The package in real headless Chromium: a page uses it in a dedicated
+// Worker with OPFS storage. Tenant A writes, the page reloads, and the rows
+// are read back; tenant B sees nothing of A's.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { startServer } from "./server.mjs";
+
+const CHROMIUM = process.env.DNR_CHROMIUM ?? "/usr/bin/chromium";
+let server;
+let context;
+let profile;
+
+before(async () => {
+  server = await startServer();
+  profile = await mkdtemp(path.join(tmpdir(), "dnr-chromium-"));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await context?.close();
+  await server?.close();
+  if (profile) await rm(profile, { recursive: true, force: true });
+});
+
+async function run(page, url) {
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  await page.goto(url);
+  await page.waitForFunction(() => window.dnrResult !== undefined, null, { timeout: 60_000 });
+  const result = await page.evaluate(() => window.dnrResult);
+  assert.equal(result.ok, true, `page failed: ${result.error} ${errors.join("; ")}`);
+  return result.result;
+}
+
+test("OPFS: written as tenant A, read back after a reload; tenant B sees none of it", async () => {
+  const page = await context.newPage();
+  const logs = [];
+  page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`));
+
+  const written = await run(page, `${server.url}/?phase=write`);
+  assert.equal(written.summary, "string");
+  assert.equal(written.written, 5);
+  assert.match(written.refused ?? "", /would not be readable|refused/);
+
+  // A reload: a new page, a new Worker, the same OPFS.
+  const read = await run(page, `${server.url}/?phase=read`);
+  assert.deepEqual(read.acme, ["acme 1", "acme 2", "acme 3"], logs.join("\n"));
+  assert.deepEqual(read.acmeAdmin, ["acme 1", "acme 2", "acme 3"]);
+  assert.deepEqual(read.globex, ["globex 1"]);
+  assert.deepEqual(read.globexAsAlice, []);
+  assert.equal(read.noContext, 0);
+  assert.notEqual(read.lockedStorage, "allowed");
+  assert.notEqual(read.lockedContext, "allowed");
+  assert.deepEqual(read.acmeFile, ["acme own file"]);
+  assert.deepEqual(read.globexFile, []);
+  assert.deepEqual(read.globexFileAsAcme, []);
+  await page.close();
+});
