@@ -57,7 +57,7 @@ test("OPFS: written as tenant A, read back after a reload; tenant B sees none of
   const written = await run(page, `${server.url}/?phase=write`);
   assert.equal(written.summary, "string");
   assert.equal(written.written, 5);
-  assert.match(written.refused ?? "", /would not be readable|refused/);
+  assert.match(written.refused ?? "", /create on `Task` refused by the tenant fence/);
 
   // A reload: a new page, a new Worker, the same OPFS.
   const read = await run(page, `${server.url}/?phase=read`);

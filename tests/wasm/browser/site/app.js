@@ -57,7 +57,9 @@ async function write(dnr) {
   }
   await db.setContext({ tenant: GLOBEX, user: BOB });
   written += await db.exec(INSERT, [4, BOB, "globex 1"]);
-  const refused = await db.exec(INSERT, [5, BOB, "into acme"]).then(() => null, (e) => e.message);
+  const refused = await db
+    .exec("INSERT INTO tasks (tenant_id, id, owner_id, title) VALUES (?, 5, ?, 'into acme')", [ACME, BOB])
+    .then(() => null, (e) => e.message);
   await db.close();
 
   // Database per tenant: each tenant's rows in its own OPFS file.
