@@ -32,3 +32,7 @@ conformance N="300":
 # Replay one saved conformance case against every engine.
 conformance-replay FILE:
     bash scripts/conformance-test.sh 0 --replay {{FILE}}
+
+# Every benchmark; writes bench/RESULTS.md with ratios to same-run baselines.
+bench:
+    bash scripts/bench.sh

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every benchmark and writes bench/RESULTS.md. Each figure is a ratio to
+# a baseline measured in the same run (the machine is shared and noisy;
+# absolute times drift, ratios much less).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$PATH"
+mkdir -p bench
+out=bench/RESULTS.md
+{
+  echo "# DNR benchmark results"
+  echo
+  echo "Produced by \`just bench\` (scripts/bench.sh) in one run on $(date -u +%Y-%m-%d) on $(uname -m), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM."
+  echo
+  echo "## Core (dnr-core)"
+  echo
+  echo "| measure | value | baseline | ratio to baseline |"
+  echo "|---|---|---|---|"
+  cargo bench -q -p dnr-core --bench core 2>/dev/null | grep '^|'
+} >"$out.tmp"
+for part in pg sqlite wasm; do
+  script=scripts/$part-bench.sh
+  if [ -f "$script" ]; then
+    echo "==> $script" >&2
+    rm -f "bench/$part.md"
+    bash "$script" >&2
+    if [ -f "bench/$part.md" ]; then
+      { echo; cat "bench/$part.md"; } >>"$out.tmp"
+    else
+      { echo; echo "## $part"; echo; echo "(no results: $script wrote no bench/$part.md)"; } >>"$out.tmp"
+    fi
+  fi
+done
+mv "$out.tmp" "$out"
+cat "$out"
