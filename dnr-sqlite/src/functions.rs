@@ -94,32 +94,94 @@ pub(crate) unsafe fn register(db: Db, state: &Arc<State>) -> Result<(), Error> {
     Ok(())
 }
 
-unsafe extern "C" fn dispatch(
-    ctx: *mut ffi::sqlite3_context,
-    argc: c_int,
-    argv: *mut *mut ffi::sqlite3_value,
-) {
+unsafe extern "C" fn dispatch(ctx: *mut ffi::sqlite3_context, argc: c_int, argv: *mut *mut ffi::sqlite3_value) {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: SQLite passes the user data registered with this callback,
         // a live context, and `argc` live values.
         unsafe {
             let func = &*ffi::sqlite3_user_data(ctx).cast::<Func>();
+            if fast(func, ctx, argc, argv) {
+                return None;
+            }
             let db = Db::from_raw(ffi::sqlite3_context_db_handle(ctx));
             let n = usize::try_from(argc).unwrap_or(0);
             let args: Vec<Value> = if argv.is_null() {
                 Vec::new()
             } else {
-                std::slice::from_raw_parts(argv, n)
-                    .iter()
-                    .map(|&v| raw::value(v))
-                    .collect()
+                std::slice::from_raw_parts(argv, n).iter().map(|&v| raw::value(v)).collect()
             };
-            call(func, db, &args)
+            Some(call(func, db, &args))
         }
     }));
-    let result = outcome.unwrap_or_else(|_| Err(Error::new("dnr: internal error (panic caught)")));
+    let result = match outcome {
+        Ok(None) => return,
+        Ok(Some(result)) => result,
+        Err(_) => Err(Error::new("dnr: internal error (panic caught)")),
+    };
     // SAFETY: `ctx` is the live context of this call.
     unsafe { raw::set_result(ctx, result) };
+}
+
+/// The functions compiled views and triggers call for every row, answered
+/// without allocating. Returns false when the general path must answer.
+///
+/// # Safety
+/// As for `dispatch`.
+unsafe fn fast(func: &Func, ctx: *mut ffi::sqlite3_context, argc: c_int, argv: *mut *mut ffi::sqlite3_value) -> bool {
+    // SAFETY: per the caller's contract; text is copied by SQLite
+    // (SQLITE_TRANSIENT) while the state's lock is held.
+    unsafe {
+        let text_result = |text: Option<&str>| match text {
+            Some(text) => match c_int::try_from(text.len()) {
+                Ok(n) => ffi::sqlite3_result_text(ctx, text.as_ptr().cast(), n, ffi::SQLITE_TRANSIENT()),
+                Err(_) => ffi::sqlite3_result_error_toobig(ctx),
+            },
+            None => ffi::sqlite3_result_null(ctx),
+        };
+        match func.kind {
+            Kind::Tenant => text_result(func.state.lock().tenant_text.as_deref()),
+            Kind::User => text_result(func.state.lock().user_text.as_deref()),
+            Kind::Authenticated => ffi::sqlite3_result_int(ctx, c_int::from(func.state.lock().ctx.authenticated())),
+            Kind::Uuid if argc == 1 && !argv.is_null() => {
+                let value = *argv;
+                let kind = ffi::sqlite3_value_type(value);
+                if kind == ffi::SQLITE_NULL as c_int {
+                    ffi::sqlite3_result_null(ctx);
+                } else if kind == ffi::SQLITE_TEXT as c_int && is_canonical(value) {
+                    // Already canonical: the value itself, unchanged.
+                    ffi::sqlite3_result_value(ctx, value);
+                } else {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Lowercase, hyphenated, 36 characters: the one spelling DNR stores.
+///
+/// # Safety
+/// `value` must be a live text value.
+unsafe fn is_canonical(value: *mut ffi::sqlite3_value) -> bool {
+    // SAFETY: per the caller's contract; the bytes are read before any
+    // other call on the value.
+    let bytes = unsafe {
+        let p = ffi::sqlite3_value_text(value);
+        let n = ffi::sqlite3_value_bytes(value);
+        if p.is_null() || n != 36 {
+            return false;
+        }
+        std::slice::from_raw_parts(p, 36)
+    };
+    bytes.iter().enumerate().all(|(i, &b)| {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            b == b'-'
+        } else {
+            b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
+        }
+    })
 }
 
 fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
