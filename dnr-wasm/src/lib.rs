@@ -196,6 +196,7 @@ impl Open {
         let dnr =
             unsafe { dnr_sqlite::register(conn.handle()) }.map_err(|e| Error::new(e.message()))?;
         dnr.lock().map_err(|e| Error::new(e.message()))?;
+        conn.set_prepared_statement_cache_capacity(64);
         Ok(Open {
             // SAFETY: as above; `close` drops the counter before the connection.
             #[cfg(all(target_family = "wasm", target_os = "unknown"))]
@@ -207,21 +208,24 @@ impl Open {
 
     fn exec(&self, sql: &str, params: &[rusqlite::types::Value]) -> Result<u64, Error> {
         let before = self.written();
-        let mut batch = rusqlite::Batch::new(&self.conn, sql);
-        let mut statements = 0usize;
-        while let Some(mut stmt) = batch.next()? {
-            statements += 1;
-            if !params.is_empty() && statements > 1 {
-                return Err(Error::new(
-                    "parameters need a single statement; run the others separately",
-                ));
-            }
+        if !params.is_empty() {
+            // One statement, from the cache: apps run the same writes often.
+            let mut stmt = self.conn.prepare_cached(sql).map_err(|e| match e {
+                rusqlite::Error::MultipleStatement => {
+                    Error::new("parameters need a single statement; run the others separately")
+                }
+                other => Error::from(other),
+            })?;
             bind(&mut stmt, params)?;
             let mut rows = stmt.raw_query();
             while rows.next()?.is_some() {}
+            drop(rows);
+            return Ok(self.written().saturating_sub(before));
         }
-        if statements == 0 && !params.is_empty() {
-            return Err(Error::new("no statement to bind the parameters to"));
+        let mut batch = rusqlite::Batch::new(&self.conn, sql);
+        while let Some(mut stmt) = batch.next()? {
+            let mut rows = stmt.raw_query();
+            while rows.next()?.is_some() {}
         }
         Ok(self.written().saturating_sub(before))
     }
@@ -241,7 +245,7 @@ impl Open {
     }
 
     fn query(&self, sql: &str, params: &[rusqlite::types::Value]) -> Result<Array, Error> {
-        let mut stmt = self.conn.prepare(sql)?;
+        let mut stmt = self.conn.prepare_cached(sql)?;
         bind(&mut stmt, params)?;
         let names: Vec<JsValue> = stmt.column_names().map(JsValue::from_str).collect();
         let out = Array::new();

@@ -1,0 +1,235 @@
+// Figures for the WASM package, next to the native SQLite extension:
+//   - the .wasm's size, raw and gzipped;
+//   - time to open a database and apply a policy;
+//   - rows/second for inserts and for an enforced query, in Node, through
+//     dnr-wasm and through target/release/libdnr.so loaded into
+//     better-sqlite3 (same workload, same run).
+// Run by scripts/wasm-bench.sh, which builds what is missing first.
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { gzipSync } from "node:zlib";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const wasmFile = path.join(root, "dnr-wasm/pkg/dnr_wasm_bg.wasm");
+const extension = path.join(root, "target/release/libdnr");
+const ROWS_PER_TENANT = Number(process.env.DNR_BENCH_ROWS ?? 10_000);
+const QUERY_REPEAT = 5;
+const OPEN_REPEAT = 10;
+// The first round runs while V8 still executes the module with its baseline
+// compiler (Liftoff); later rounds run tiered-up code, as a long-lived app
+// does. Both are reported.
+const ROUNDS = Number(process.env.DNR_BENCH_ROUNDS ?? 3);
+
+const POLICIES = `
+tenancy:
+  mode: row_level
+
+entity Task:
+  table: tasks
+  id: int pk
+  owner_id: uuid
+  title: str(200)
+  status: enum[todo,doing,done]
+  priority: int
+  access:
+    create: authenticated
+    read: owner_id = current_user or role(admin)
+    update: owner_id = current_user
+    delete: owner_id = current_user and status != 'done'
+`;
+const ACME = "11111111-1111-4111-8111-111111111111";
+const GLOBEX = "22222222-2222-4222-8222-222222222222";
+const ALICE = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
+const BOB = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
+const INSERT = "INSERT INTO tasks (id, owner_id, title, status, priority) VALUES (?, ?, ?, ?, ?)";
+const QUERY = "SELECT id, owner_id, title, status, priority FROM tasks WHERE priority >= ?";
+const STATUSES = ["todo", "doing", "done"];
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const ms = (x) => `${x.toFixed(2)} ms`;
+const rate = (n, t) => Math.round(n / (t / 1000));
+
+function time(fn) {
+  const start = performance.now();
+  const result = fn();
+  return [performance.now() - start, result];
+}
+
+// The same steps for both engines, given `run(sql, params)`, `all(sql, params)`
+// and `context(ctx)`.
+function workload({ run, all, context }) {
+  let id = 0;
+  let insertMs = 0;
+  for (const [tenant, user] of [[ACME, ALICE], [GLOBEX, BOB]]) {
+    context({ tenant, user, roles: [] });
+    const [t] = time(() => {
+      run("BEGIN");
+      for (let i = 0; i < ROWS_PER_TENANT; i++) {
+        id += 1;
+        run(INSERT, [id, user, `task ${id}`, STATUSES[id % 3], id % 10]);
+      }
+      run("COMMIT");
+    });
+    insertMs += t;
+  }
+  // Alice sees her tenant's rows; the filter on the other tenant's rows runs
+  // in the view's WHERE clause.
+  context({ tenant: ACME, user: ALICE, roles: [] });
+  let returned = 0;
+  const times = [];
+  for (let i = 0; i < QUERY_REPEAT; i++) {
+    const [t, rows] = time(() => all(QUERY, [0]));
+    times.push(t);
+    returned = rows.length;
+  }
+  if (returned !== ROWS_PER_TENANT) throw new Error(`expected ${ROWS_PER_TENANT} rows, got ${returned}`);
+  const queryMs = median(times);
+  return {
+    inserts: id,
+    insertMs,
+    insertRate: rate(id, insertMs),
+    queryRows: returned,
+    queryMs,
+    queryRate: rate(returned, queryMs),
+  };
+}
+
+async function wasm() {
+  const [loadMs, mod] = await (async () => {
+    const start = performance.now();
+    const m = await import(path.join(root, "dnr-wasm/pkg/node.js"));
+    return [performance.now() - start, m];
+  })();
+  const { Database } = mod;
+  const opens = [];
+  for (let i = 0; i < OPEN_REPEAT; i++) {
+    const start = performance.now();
+    const db = await Database.open();
+    db.applyPolicies(POLICIES);
+    opens.push(performance.now() - start);
+    db.close();
+  }
+  const rounds = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const db = await Database.open();
+    db.applyPolicies(POLICIES);
+    rounds.push(workload({
+      run: (sql, params) => db.exec(sql, params),
+      all: (sql, params) => db.query(sql, params),
+      context: (ctx) => db.setContext(ctx),
+    }));
+    db.close();
+  }
+  return { loadMs, openApplyMs: median(opens), cold: rounds[0], ...rounds[rounds.length - 1] };
+}
+
+function native() {
+  const require = createRequire(path.join(root, "tests/wasm/bench/package.json"));
+  const Sqlite = require("better-sqlite3");
+  const open = () => {
+    const db = new Sqlite(":memory:");
+    db.loadExtension(extension);
+    return db;
+  };
+  const opens = [];
+  for (let i = 0; i < OPEN_REPEAT; i++) {
+    const start = performance.now();
+    const db = open();
+    db.prepare("SELECT dnr_apply(?)").pluck().get(POLICIES);
+    opens.push(performance.now() - start);
+    db.close();
+  }
+  const rounds = [];
+  let version;
+  for (let round = 0; round < ROUNDS; round++) {
+    const db = open();
+    db.prepare("SELECT dnr_apply(?)").pluck().get(POLICIES);
+    const statements = new Map();
+    const prepared = (sql) => {
+      if (!statements.has(sql)) statements.set(sql, db.prepare(sql));
+      return statements.get(sql);
+    };
+    const setContext = db.prepare("SELECT dnr_set_context(?, ?, ?)");
+    rounds.push(workload({
+      run: (sql, params = []) => prepared(sql).run(...params),
+      all: (sql, params = []) => prepared(sql).all(...params),
+      context: ({ tenant, user, roles }) => setContext.get(tenant, user, roles.join(",")),
+    }));
+    version = db.prepare("SELECT sqlite_version()").pluck().get();
+    db.close();
+  }
+  return { sqlite: version, openApplyMs: median(opens), cold: rounds[0], ...rounds[rounds.length - 1] };
+}
+
+// The same workload natively with every connection locked, as dnr-wasm's
+// are: a locked connection cannot change its context, so each tenant gets
+// its own connection to one database file (in /dev/shm where it exists).
+function nativeLocked() {
+  const require = createRequire(path.join(root, "tests/wasm/bench/package.json"));
+  const Sqlite = require("better-sqlite3");
+  const dir = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
+  const rounds = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const file = path.join(dir, `dnr-bench-${process.pid}-${round}.db`);
+    const connections = new Map();
+    const connect = (ctx) => {
+      const key = `${ctx.tenant}/${ctx.user}`;
+      if (!connections.has(key)) {
+        const db = new Sqlite(file);
+        db.loadExtension(extension);
+        db.pragma("journal_mode = MEMORY");
+        db.pragma("synchronous = OFF");
+        if (connections.size === 0) db.prepare("SELECT dnr_apply(?)").pluck().get(POLICIES);
+        db.prepare("SELECT dnr_set_context(?, ?, ?)").get(ctx.tenant, ctx.user, ctx.roles.join(","));
+        db.prepare("SELECT dnr_lock()").get();
+        connections.set(key, { db, statements: new Map() });
+      }
+      return connections.get(key);
+    };
+    let current;
+    const prepared = (sql) => {
+      if (!current.statements.has(sql)) current.statements.set(sql, current.db.prepare(sql));
+      return current.statements.get(sql);
+    };
+    try {
+      rounds.push(workload({
+        run: (sql, params = []) => prepared(sql).run(...params),
+        all: (sql, params = []) => prepared(sql).all(...params),
+        context: (ctx) => { current = connect(ctx); },
+      }));
+    } finally {
+      for (const { db } of connections.values()) db.close();
+      rmSync(file, { force: true });
+    }
+  }
+  return { cold: rounds[0], ...rounds[rounds.length - 1] };
+}
+
+const bytes = readFileSync(wasmFile);
+const size = { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+const w = await wasm();
+const n = native();
+const l = nativeLocked();
+
+const kb = (b) => `${(b / 1024).toFixed(0)} KiB`;
+console.log(`dnr-wasm figures (Node ${process.version}, ${ROWS_PER_TENANT * 2} rows, 2 tenants)`);
+console.log(`  .wasm size:                 ${kb(size.raw)} raw, ${kb(size.gzip)} gzipped`);
+console.log(`  module load (node.js):      ${ms(w.loadMs)}`);
+console.log(`  open + apply policy:        wasm ${ms(w.openApplyMs)}   native ${ms(n.openApplyMs)}`);
+const line = (label, a, b) =>
+  console.log(`  ${label.padEnd(29)} wasm ${String(a).padStart(7)} rows/s   native ${String(b).padStart(7)} rows/s   native/wasm ${(b / a).toFixed(2)}x`);
+console.log("  against native, locked connections (as in dnr-wasm):");
+line("inserts (enforced view):", w.insertRate, l.insertRate);
+line("enforced query:", w.queryRate, l.queryRate);
+line("inserts, first round:", w.cold.insertRate, l.cold.insertRate);
+line("enforced query, first round:", w.cold.queryRate, l.cold.queryRate);
+console.log("  against native, one unlocked in-memory connection:");
+line("inserts (enforced view):", w.insertRate, n.insertRate);
+line("enforced query:", w.queryRate, n.queryRate);
+console.log(`  (round ${ROUNDS} of ${ROUNDS}; the first round runs before V8 tiers up the wasm code)`);
+console.log(`  native = target/release/libdnr.so in better-sqlite3 (SQLite ${n.sqlite})`);
+console.log(JSON.stringify({ size, wasm: w, native: n, nativeLocked: l }));
