@@ -94,7 +94,11 @@ pub(crate) unsafe fn register(db: Db, state: &Arc<State>) -> Result<(), Error> {
     Ok(())
 }
 
-unsafe extern "C" fn dispatch(ctx: *mut ffi::sqlite3_context, argc: c_int, argv: *mut *mut ffi::sqlite3_value) {
+unsafe extern "C" fn dispatch(
+    ctx: *mut ffi::sqlite3_context,
+    argc: c_int,
+    argv: *mut *mut ffi::sqlite3_value,
+) {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: SQLite passes the user data registered with this callback,
         // a live context, and `argc` live values.
@@ -108,7 +112,10 @@ unsafe extern "C" fn dispatch(ctx: *mut ffi::sqlite3_context, argc: c_int, argv:
             let args: Vec<Value> = if argv.is_null() {
                 Vec::new()
             } else {
-                std::slice::from_raw_parts(argv, n).iter().map(|&v| raw::value(v)).collect()
+                std::slice::from_raw_parts(argv, n)
+                    .iter()
+                    .map(|&v| raw::value(v))
+                    .collect()
             };
             Some(call(func, db, &args))
         }
@@ -127,13 +134,20 @@ unsafe extern "C" fn dispatch(ctx: *mut ffi::sqlite3_context, argc: c_int, argv:
 ///
 /// # Safety
 /// As for `dispatch`.
-unsafe fn fast(func: &Func, ctx: *mut ffi::sqlite3_context, argc: c_int, argv: *mut *mut ffi::sqlite3_value) -> bool {
+unsafe fn fast(
+    func: &Func,
+    ctx: *mut ffi::sqlite3_context,
+    argc: c_int,
+    argv: *mut *mut ffi::sqlite3_value,
+) -> bool {
     // SAFETY: per the caller's contract; text is copied by SQLite
     // (SQLITE_TRANSIENT) while the state's lock is held.
     unsafe {
         let text_result = |text: Option<&str>| match text {
             Some(text) => match c_int::try_from(text.len()) {
-                Ok(n) => ffi::sqlite3_result_text(ctx, text.as_ptr().cast(), n, ffi::SQLITE_TRANSIENT()),
+                Ok(n) => {
+                    ffi::sqlite3_result_text(ctx, text.as_ptr().cast(), n, ffi::SQLITE_TRANSIENT())
+                }
                 Err(_) => ffi::sqlite3_result_error_toobig(ctx),
             },
             None => ffi::sqlite3_result_null(ctx),
@@ -141,7 +155,9 @@ unsafe fn fast(func: &Func, ctx: *mut ffi::sqlite3_context, argc: c_int, argv: *
         match func.kind {
             Kind::Tenant => text_result(func.state.lock().tenant_text.as_deref()),
             Kind::User => text_result(func.state.lock().user_text.as_deref()),
-            Kind::Authenticated => ffi::sqlite3_result_int(ctx, c_int::from(func.state.lock().ctx.authenticated())),
+            Kind::Authenticated => {
+                ffi::sqlite3_result_int(ctx, c_int::from(func.state.lock().ctx.authenticated()))
+            }
             Kind::Uuid if argc == 1 && !argv.is_null() => {
                 let value = *argv;
                 let kind = ffi::sqlite3_value_type(value);

@@ -50,6 +50,9 @@ struct Table {
 struct Cursor {
     base: ffi::sqlite3_vtab_cursor,
     stmt: Option<(String, Stmt)>,
+    /// For each column of the table, its position in the running
+    /// statement's result, or None when the query does not use it.
+    selected: Vec<Option<c_int>>,
     has_row: bool,
     rowid: i64,
 }
@@ -359,10 +362,18 @@ unsafe extern "C" fn x_disconnect(vtab: *mut ffi::sqlite3_vtab) -> c_int {
     ffi::SQLITE_OK as c_int
 }
 
-/// Reads a plan ("column:operator,...") back.
-fn plan(idx_str: Option<&str>) -> Vec<(usize, &'static str)> {
-    idx_str
-        .unwrap_or("")
+/// A plan as x_best_index writes it: the columns the query uses (SQLite's
+/// `colUsed` mask) and the constraints pushed down.
+struct Plan {
+    used: u64,
+    constraints: Vec<(usize, &'static str)>,
+}
+
+/// Reads a plan ("mask;column:operator,...") back.
+fn plan(idx_str: Option<&str>) -> Plan {
+    let text = idx_str.unwrap_or("");
+    let (mask, rest) = text.split_once(';').unwrap_or(("", text));
+    let constraints = rest
         .split(',')
         .filter_map(|part| {
             let (column, op) = part.split_once(':')?;
@@ -370,7 +381,18 @@ fn plan(idx_str: Option<&str>) -> Vec<(usize, &'static str)> {
             let sql = OPERATORS.iter().find(|(code, _)| *code == op)?.1;
             Some((column.parse().ok()?, sql))
         })
-        .collect()
+        .collect();
+    Plan {
+        used: mask.parse().unwrap_or(u64::MAX),
+        constraints,
+    }
+}
+
+/// Whether column `i` is used according to SQLite's `colUsed` mask (bit 63
+/// stands for every column from the 64th on).
+fn uses(mask: u64, i: usize) -> bool {
+    let bit = i.min(63);
+    mask & (1u64 << bit) != 0
 }
 
 unsafe extern "C" fn x_best_index(
@@ -409,7 +431,7 @@ unsafe extern "C" fn x_best_index(
                     4.0
                 };
             }
-            let idx = parts.join(",");
+            let idx = format!("{};{}", info.colUsed, parts.join(","));
             let len = u64::try_from(idx.len() + 1).unwrap_or(1);
             let buffer = ffi::sqlite3_malloc64(len).cast::<c_char>();
             if buffer.is_null() {
@@ -434,6 +456,7 @@ unsafe extern "C" fn x_open(
         // SAFETY: SQLite fills pVtab itself.
         base: unsafe { std::mem::zeroed() },
         stmt: None,
+        selected: Vec::new(),
         has_row: false,
         rowid: 0,
     });
@@ -504,13 +527,28 @@ unsafe extern "C" fn x_filter(
         release(table, c);
         // SAFETY: idx_str is the string x_best_index made (or NULL).
         let plan = plan(unsafe { raw::cstr(idx_str) });
-        let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
+        // Only the columns the query uses, and the key (xUpdate finds rows
+        // by it): a count(*) then reads an index only.
+        let mut columns = Vec::new();
+        c.selected = (0..table.columns.len())
+            .map(|i| {
+                if uses(plan.used, i) || table.key.contains(&i) {
+                    columns.push(ident(&table.columns[i]));
+                    c_int::try_from(columns.len() - 1).ok()
+                } else {
+                    None
+                }
+            })
+            .collect();
+        if columns.is_empty() {
+            columns.push("1".into());
+        }
         let mut sql = format!(
             "SELECT {} FROM main.{}",
             columns.join(", "),
             ident(&table.name)
         );
-        for (i, (column, op)) in plan.iter().enumerate() {
+        for (i, (column, op)) in plan.constraints.iter().enumerate() {
             let name = table
                 .columns
                 .get(*column)
@@ -526,7 +564,9 @@ unsafe extern "C" fn x_filter(
                 table.db.prepare(&sql)?
             }
         };
-        let n = usize::try_from(argc).unwrap_or(0).min(plan.len());
+        let n = usize::try_from(argc)
+            .unwrap_or(0)
+            .min(plan.constraints.len());
         for i in 0..n {
             // SAFETY: SQLite passes argc live values.
             unsafe { stmt.bind_raw(i + 1, *argv.add(i))? };
@@ -558,8 +598,13 @@ unsafe extern "C" fn x_column(
     // is copied by sqlite3_result_value.
     unsafe {
         let (c, _) = parts(cursor);
-        match c.stmt.as_ref() {
-            Some((_, stmt)) if c.has_row => ffi::sqlite3_result_value(ctx, stmt.column_raw(i)),
+        let position = usize::try_from(i)
+            .ok()
+            .and_then(|i| c.selected.get(i).copied().flatten());
+        match (c.stmt.as_ref(), position) {
+            (Some((_, stmt)), Some(position)) if c.has_row => {
+                ffi::sqlite3_result_value(ctx, stmt.column_raw(position));
+            }
             _ => ffi::sqlite3_result_null(ctx),
         }
     }
@@ -576,7 +621,14 @@ unsafe extern "C" fn x_rowid(
     guarded(vtab, || {
         if table.writing.get() {
             if let Some((_, stmt)) = c.stmt.as_ref() {
-                let row: Vec<Value> = (0..table.columns.len()).map(|i| stmt.column(i)).collect();
+                let row: Vec<Value> = c
+                    .selected
+                    .iter()
+                    .map(|p| match p.and_then(|p| usize::try_from(p).ok()) {
+                        Some(p) => stmt.column(p),
+                        None => Value::Null,
+                    })
+                    .collect();
                 table.rows.borrow_mut().insert(c.rowid, row);
             }
         }

@@ -1,0 +1,419 @@
+//! `scripts/sqlite-bench.sh`: the cost of DNR's enforcement in SQLite.
+//!
+//! One file database, 1,000,000 rows over 1,000 tenants, twice: in a plain
+//! table queried with a hand-written `WHERE tenant_id = ?`, and behind the
+//! enforced name (the policy has only the tenant fence and `read: true`, so
+//! both sides ask for the same rows). Same indexes on both sides: the primary
+//! key and one on `tenant_id`. The extension is the built
+//! `target/release/libdnr.so`, loaded with `load_extension` as a host would.
+//!
+//! Usage: bench [DB_PATH] [ROWS] [TENANTS]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection};
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const POLICY: &str = "tenancy:
+  mode: row_level
+  column: tenant_id
+
+entity Task:
+  table: tasks
+  id: int pk
+  owner_id: uuid
+  title: str
+  priority: int
+  access:
+    read: true
+    create: true
+";
+
+fn tenant(i: u64) -> String {
+    format!("{:08x}-0000-4000-8000-{:012x}", i + 1, i + 1)
+}
+
+/// A small deterministic generator (xorshift), so runs are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+fn open(path: &str) -> Result<Connection> {
+    let library = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/libdnr");
+    if !library.with_extension("so").exists() {
+        return Err(format!(
+            "{}.so is missing: cargo build --release -p dnr-sqlite-ext",
+            library.display()
+        )
+        .into());
+    }
+    let conn = Connection::open(path)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -200000;",
+    )?;
+    // SAFETY: DNR's own extension, built from this workspace.
+    unsafe {
+        conn.load_extension_enable()?;
+        conn.load_extension(&library, None::<&str>)?;
+        conn.load_extension_disable()?;
+    }
+    Ok(conn)
+}
+
+fn load(conn: &Connection, rows: u64, tenants: u64) -> Result {
+    conn.execute_batch(
+        "CREATE TABLE plain_tasks (tenant_id TEXT NOT NULL, id INTEGER PRIMARY KEY, owner_id TEXT, title TEXT, priority INTEGER);
+         CREATE INDEX plain_tasks_tenant_idx ON plain_tasks (tenant_id);",
+    )?;
+    conn.query_row("SELECT dnr_apply(?1)", [POLICY], |_| Ok(()))?;
+    let tx = conn.unchecked_transaction()?;
+    {
+        // Bulk load as trusted code does: straight into both tables' storage.
+        let mut plain = tx.prepare("INSERT INTO plain_tasks VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        let mut stored = tx.prepare("INSERT INTO _dnr_tasks (tenant_id, id, owner_id, title, priority) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for id in 0..rows {
+            // Interleaved, as rows of many tenants arrive over time.
+            let t = tenant(id % tenants);
+            let owner = tenant(1_000_000 + rng.below(50));
+            let title = format!("task {id}");
+            let priority = i64::try_from(rng.below(1000))?;
+            let id = i64::try_from(id)?;
+            plain.execute(params![t, id, owner, title, priority])?;
+            stored.execute(params![t, id, owner, title, priority])?;
+        }
+    }
+    tx.commit()?;
+    conn.execute_batch("ANALYZE")?;
+    Ok(())
+}
+
+struct Case {
+    name: &'static str,
+    /// Lower-quartile time of one query (or one row) on each side: robust
+    /// to the other work a shared machine does meanwhile.
+    enforced: Duration,
+    plain: Duration,
+    unit: &'static str,
+    count: u64,
+}
+
+fn quartile(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples.get(samples.len() / 4).copied().unwrap_or_default()
+}
+
+/// Runs `iterations` queries per side; each iteration picks a tenant and
+/// the enforced side switches the context first (untimed, as a request
+/// would set it once).
+fn read_case(
+    conn: &Connection,
+    name: &'static str,
+    enforced_sql: &str,
+    plain_sql: &str,
+    rows: u64,
+    tenants: u64,
+    iterations: u64,
+) -> Result<Case> {
+    let mut enforced = Vec::new();
+    let mut plain = Vec::new();
+    let mut e_stmt = conn.prepare(enforced_sql)?;
+    let mut p_stmt = conn.prepare(plain_sql)?;
+    let mut set = conn.prepare("SELECT dnr_set_tenant(?1)")?;
+    let mut rng = Rng(42);
+    let (mut e_sum, mut p_sum) = (0i64, 0i64);
+    for round in 0..iterations * 2 {
+        let t = rng.below(tenants);
+        let tenant_id = tenant(t);
+        // An id of this tenant's rows (id % tenants == t).
+        let id = i64::try_from(
+            (rng.below(rows / tenants.max(1)) * tenants + t).min(rows.saturating_sub(1)),
+        )?;
+        let low = i64::try_from(rng.below(900))?;
+        let high = low + 100;
+        set.query_row([&tenant_id], |_| Ok(()))?;
+        // Alternate which side goes first, so caches favour neither.
+        for side in [round % 2 == 0, round % 2 == 1] {
+            let started = Instant::now();
+            let total: i64 = if side {
+                let mut rows = e_stmt.query(params![id, low, high])?;
+                let mut sum = 0;
+                while let Some(row) = rows.next()? {
+                    sum += row.get::<_, i64>(0)?;
+                }
+                sum
+            } else {
+                let mut rows = p_stmt.query(params![id, low, high, tenant_id])?;
+                let mut sum = 0;
+                while let Some(row) = rows.next()? {
+                    sum += row.get::<_, i64>(0)?;
+                }
+                sum
+            };
+            let elapsed = started.elapsed();
+            if side {
+                enforced.push(elapsed);
+                e_sum += total;
+            } else {
+                plain.push(elapsed);
+                p_sum += total;
+            }
+        }
+    }
+    if e_sum != p_sum {
+        return Err(format!("{name}: the enforced query returned other rows than the plain one ({e_sum} != {p_sum})").into());
+    }
+    Ok(Case {
+        name,
+        enforced: quartile(enforced),
+        plain: quartile(plain),
+        unit: "queries",
+        count: iterations * 2,
+    })
+}
+
+fn insert_case(conn: &Connection, rows: u64, first_id: u64) -> Result<Case> {
+    let tenants = 100;
+    let mut enforced = Vec::new();
+    let mut plain = Vec::new();
+    let batch = 1000;
+    let mut id = first_id;
+    let mut set = conn.prepare("SELECT dnr_set_tenant(?1)")?;
+    for b in 0..rows / batch {
+        let tenant_id = tenant(10_000 + b % tenants);
+        set.query_row([&tenant_id], |_| Ok(()))?;
+        for side in [b % 2 == 0, b % 2 == 1] {
+            let started = Instant::now();
+            let tx = conn.unchecked_transaction()?;
+            {
+                let mut stmt = if side {
+                    tx.prepare_cached(
+                        "INSERT INTO tasks (id, owner_id, title, priority) VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                } else {
+                    tx.prepare_cached("INSERT INTO plain_tasks (tenant_id, id, owner_id, title, priority) VALUES (?5, ?1, ?2, ?3, ?4)")?
+                };
+                for i in 0..batch {
+                    let this = i64::try_from(id + i)?;
+                    if side {
+                        stmt.execute(params![
+                            this,
+                            tenant(1_000_000 + i % 50),
+                            format!("new {this}"),
+                            7
+                        ])?;
+                    } else {
+                        stmt.execute(params![
+                            this,
+                            tenant(1_000_000 + i % 50),
+                            format!("new {this}"),
+                            7,
+                            tenant_id
+                        ])?;
+                    }
+                }
+            }
+            tx.commit()?;
+            // Per row, for this batch.
+            let per_row = started.elapsed() / u32::try_from(batch)?;
+            if side {
+                enforced.push(per_row);
+            } else {
+                plain.push(per_row);
+            }
+        }
+        id += batch;
+    }
+    Ok(Case {
+        name: "insert, 1,000 rows per transaction",
+        enforced: quartile(enforced),
+        plain: quartile(plain),
+        unit: "rows",
+        count: rows / batch * batch,
+    })
+}
+
+/// The same reads on a locked connection (one tenant for the connection's
+/// life), where the enforced name is DNR's TEMP virtual table.
+fn locked_cases(path: &str, rows: u64, tenants: u64, iterations: u64) -> Result<Vec<Case>> {
+    let conn = open(path)?;
+    let t = 7 % tenants.max(1);
+    let tenant_id = tenant(t);
+    conn.query_row("SELECT dnr_set_tenant(?1)", [&tenant_id], |_| Ok(()))?;
+    conn.query_row("SELECT dnr_lock()", [], |_| Ok(()))?;
+    let mut cases = Vec::new();
+    let queries: [(&'static str, &str, &str, u64); 2] = [
+        (
+            "locked connection: point lookup by id",
+            "SELECT priority FROM tasks WHERE id = ?1",
+            "SELECT priority FROM plain_tasks WHERE id = ?1 AND tenant_id = ?2",
+            iterations,
+        ),
+        (
+            "locked connection: tenant-wide count(*)",
+            "SELECT count(*) FROM tasks WHERE ?1 IS NOT NULL",
+            "SELECT count(*) FROM plain_tasks WHERE ?1 IS NOT NULL AND tenant_id = ?2",
+            iterations / 5,
+        ),
+    ];
+    for (name, enforced_sql, plain_sql, n) in queries {
+        let mut e_stmt = conn.prepare(enforced_sql)?;
+        let mut p_stmt = conn.prepare(plain_sql)?;
+        let (mut enforced, mut plain) = (Vec::new(), Vec::new());
+        let (mut e_sum, mut p_sum) = (0i64, 0i64);
+        let mut rng = Rng(7);
+        for round in 0..n * 2 {
+            let id = i64::try_from(
+                (rng.below(rows / tenants.max(1)) * tenants + t).min(rows.saturating_sub(1)),
+            )?;
+            for side in [round % 2 == 0, round % 2 == 1] {
+                let started = Instant::now();
+                let value: i64 = if side {
+                    e_stmt.query_row(params![id], |r| r.get(0))?
+                } else {
+                    p_stmt.query_row(params![id, tenant_id], |r| r.get(0))?
+                };
+                if side {
+                    enforced.push(started.elapsed());
+                    e_sum += value;
+                } else {
+                    plain.push(started.elapsed());
+                    p_sum += value;
+                }
+            }
+        }
+        if e_sum != p_sum {
+            return Err(format!(
+                "{name}: the locked query returned other rows ({e_sum} != {p_sum})"
+            )
+            .into());
+        }
+        cases.push(Case {
+            name,
+            enforced: quartile(enforced),
+            plain: quartile(plain),
+            unit: "queries",
+            count: n * 2,
+        });
+    }
+    Ok(cases)
+}
+
+fn main() -> Result {
+    let args: Vec<String> = std::env::args().collect();
+    let path = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "target/sqlite-bench/bench.db".into());
+    let rows: u64 = args
+        .get(2)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
+    let tenants: u64 = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(1_000);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    }
+    if let Some(dir) = std::path::Path::new(&path).parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let conn = open(&path)?;
+    let started = Instant::now();
+    load(&conn, rows, tenants)?;
+    eprintln!(
+        "loaded {rows} rows x 2 over {tenants} tenants in {:.1?}",
+        started.elapsed()
+    );
+
+    let iterations = 5_000;
+    let mut cases = vec![
+        read_case(
+            &conn,
+            "point lookup by id",
+            "SELECT priority FROM tasks WHERE id = ?1 AND ?2 IS NOT NULL AND ?3 IS NOT NULL",
+            "SELECT priority FROM plain_tasks WHERE id = ?1 AND ?2 IS NOT NULL AND ?3 IS NOT NULL AND tenant_id = ?4",
+            rows,
+            tenants,
+            iterations,
+        )?,
+        read_case(
+            &conn,
+            "tenant-wide count(*)",
+            "SELECT count(*) FROM tasks WHERE ?1 IS NOT NULL AND ?2 IS NOT NULL AND ?3 IS NOT NULL",
+            "SELECT count(*) FROM plain_tasks WHERE ?1 IS NOT NULL AND ?2 IS NOT NULL AND ?3 IS NOT NULL AND tenant_id = ?4",
+            rows,
+            tenants,
+            iterations / 5,
+        )?,
+        read_case(
+            &conn,
+            "range: priority BETWEEN, ~10% of a tenant",
+            "SELECT id FROM tasks WHERE ?1 IS NOT NULL AND priority BETWEEN ?2 AND ?3",
+            "SELECT id FROM plain_tasks WHERE ?1 IS NOT NULL AND priority BETWEEN ?2 AND ?3 AND tenant_id = ?4",
+            rows,
+            tenants,
+            iterations / 5,
+        )?,
+    ];
+    cases.push(insert_case(&conn, 100_000, rows + 1)?);
+    cases.extend(locked_cases(&path, rows, tenants, iterations)?);
+
+    let mut out = String::new();
+    out.push_str("# SQLite: cost of DNR enforcement\n\n");
+    out.push_str(&format!(
+        "{rows} rows over {tenants} tenants in one file database (WAL), the same rows in a plain table \
+         queried with a hand-written `WHERE tenant_id = ?` and behind the enforced name \
+         (policy: tenant fence, `read: true`, `create: true`). Same indexes on both sides (primary key, \
+         `tenant_id`). The extension is `target/release/libdnr.so` loaded into a rusqlite host; the \
+         context is switched per query outside the timed part. Times are lower quartiles (per query; per \
+         row of 1,000-row batches for inserts), both sides interleaved, because the machine is shared. Produced by `scripts/sqlite-bench.sh`.\n\n"
+    ));
+    out.push_str(
+        "| case | plain + `WHERE tenant_id = ?` | through the enforced name | ratio | target |\n",
+    );
+    out.push_str("|---|---|---|---|---|\n");
+    for case in &cases {
+        let per = |d: Duration| d.as_secs_f64() * 1e6;
+        let ratio = case.enforced.as_secs_f64() / case.plain.as_secs_f64().max(1e-9);
+        let target = if case.unit == "rows" { 1.5 } else { 1.10 };
+        let verdict = if case.name.starts_with("locked") {
+            "(no target)"
+        } else if ratio <= target {
+            "ok"
+        } else {
+            "over"
+        };
+        let unit = if case.unit == "rows" {
+            "µs/row"
+        } else {
+            "µs/query"
+        };
+        out.push_str(&format!(
+            "| {} ({} {}) | {:.2} {unit} | {:.2} {unit} | {:.2}× | ≤ {:.2}× {verdict} |\n",
+            case.name,
+            case.count,
+            case.unit,
+            per(case.plain),
+            per(case.enforced),
+            ratio,
+            target
+        ));
+    }
+    print!("{out}");
+    std::fs::create_dir_all("bench")?;
+    std::fs::write("bench/sqlite.md", out)?;
+    Ok(())
+}
