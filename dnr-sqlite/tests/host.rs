@@ -325,3 +325,93 @@ fn view_agrees_with_the_evaluator() -> Result {
     }
     Ok(())
 }
+
+/// The locked path (TEMP virtual tables in front of the views) agrees with
+/// the evaluator too, for reads and for inserts (each tried and rolled back).
+#[test]
+fn locked_connections_agree_with_the_evaluator() -> Result {
+    let source = policies()?;
+    let set = dnr_core::parse(&source).map_err(|e| e.to_string())?;
+    let dir = std::env::temp_dir().join(format!("dnr-sqlite-locked-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("locked.db").to_string_lossy().into_owned();
+    let _ = std::fs::remove_file(&path);
+    let tenants = [Some(TENANT_A), Some(TENANT_B), None];
+    let owners = [Some(ALICE), Some(BOB), None];
+    let mut rows: Vec<(i64, Row)> = Vec::new();
+    {
+        let conn = open_with_extension(&path)?;
+        conn.query_row("SELECT dnr_apply(?1)", [&source], |_| Ok(()))?;
+        let mut id = 0;
+        for tenant in tenants.iter().flatten() {
+            for owner in owners {
+                id += 1;
+                conn.execute(
+                    "INSERT INTO _dnr_tasks (tenant_id, id, owner_id, title) VALUES (?1, ?2, ?3, 't')",
+                    params![tenant, id, owner],
+                )?;
+                let text = |v: Option<&str>| v.map_or(Value::Null, |s| Value::Text(s.to_string()));
+                rows.push((
+                    id,
+                    Row::new()
+                        .with("tenant_id", text(Some(tenant)))
+                        .with("owner_id", text(owner)),
+                ));
+            }
+        }
+    }
+    let mut checked = 0;
+    for tenant in tenants {
+        for user in [Some(ALICE), Some(BOB), None] {
+            for roles in ["", "admin"] {
+                let conn = open_with_extension(&path)?;
+                set_context(&conn, tenant, user, roles)?;
+                conn.query_row("SELECT dnr_lock()", [], |_| Ok(()))?;
+                let role_list: Vec<&str> = roles.split(',').filter(|r| !r.is_empty()).collect();
+                let ctx = TenantContext::parse(tenant, user, &role_list)?;
+                let shown: BTreeSet<i64> =
+                    ids(&conn, "SELECT id FROM tasks")?.into_iter().collect();
+                let mut allowed = BTreeSet::new();
+                for (id, row) in &rows {
+                    if set.decide("Task", Operation::Read, &ctx, row)?.allowed {
+                        allowed.insert(*id);
+                    }
+                }
+                assert_eq!(
+                    shown, allowed,
+                    "read: tenant {tenant:?} user {user:?} roles {roles:?}"
+                );
+                for written_tenant in [Some(TENANT_A), Some(TENANT_B), None] {
+                    for owner in owners {
+                        let mut row = Row::new()
+                            .with("id", Value::Int(100))
+                            .with("title", Value::Text("n".into()));
+                        if let Some(t) = written_tenant {
+                            row.set("tenant_id", Value::Text(t.into()));
+                        }
+                        row.set(
+                            "owner_id",
+                            owner.map_or(Value::Null, |o| Value::Text(o.into())),
+                        );
+                        let expected = set.decide("Task", Operation::Create, &ctx, &row)?.allowed;
+                        conn.execute_batch("SAVEPOINT try")?;
+                        let outcome = conn.execute(
+                            "INSERT INTO tasks (tenant_id, id, owner_id, title) VALUES (?1, 100, ?2, 'n')",
+                            params![written_tenant, owner],
+                        );
+                        conn.execute_batch("ROLLBACK TO try; RELEASE try")?;
+                        assert_eq!(
+                            outcome.is_ok(),
+                            expected,
+                            "create: ctx {tenant:?}/{user:?}/{roles:?}, row {written_tenant:?}/{owner:?}: {outcome:?}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 3 * 3 * 2 * 9);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
