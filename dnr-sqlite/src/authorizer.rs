@@ -191,7 +191,14 @@ pub(crate) fn decide(
     }
     // A persistent view or trigger could later run in a trusted connection,
     // where nothing stops its body from reading storage: refused outright.
-    if code(ffi::SQLITE_CREATE_VIEW as i64) || code(ffi::SQLITE_CREATE_TRIGGER as i64) {
+    // So every persistent view and trigger is trusted code's, and none may
+    // be dropped either (an enforced view applied by another connection
+    // after this lock is not in this connection's list of names).
+    if code(ffi::SQLITE_CREATE_VIEW as i64)
+        || code(ffi::SQLITE_CREATE_TRIGGER as i64)
+        || code(ffi::SQLITE_DROP_VIEW as i64)
+        || code(ffi::SQLITE_DROP_TRIGGER as i64)
+    {
         return false;
     }
     if code(ffi::SQLITE_CREATE_VTABLE as i64) || code(ffi::SQLITE_DROP_VTABLE as i64) {
@@ -205,7 +212,6 @@ pub(crate) fn decide(
         || code(ffi::SQLITE_DROP_INDEX as i64)
         || code(ffi::SQLITE_DROP_TEMP_INDEX as i64)
         || code(ffi::SQLITE_CREATE_TEMP_TRIGGER as i64)
-        || code(ffi::SQLITE_DROP_TRIGGER as i64)
         || code(ffi::SQLITE_DROP_TEMP_TRIGGER as i64)
     {
         return !protected(a1) && !protected(a2);
@@ -215,7 +221,6 @@ pub(crate) fn decide(
         || code(ffi::SQLITE_DROP_TABLE as i64)
         || code(ffi::SQLITE_DROP_TEMP_TABLE as i64)
         || code(ffi::SQLITE_CREATE_TEMP_VIEW as i64)
-        || code(ffi::SQLITE_DROP_VIEW as i64)
         || code(ffi::SQLITE_DROP_TEMP_VIEW as i64)
         || code(ffi::SQLITE_ANALYZE as i64)
     {

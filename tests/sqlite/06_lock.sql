@@ -107,3 +107,20 @@ SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-00
 SELECT id, title, code FROM tasks ORDER BY id;
 SELECT count(*) FROM notes;
 SELECT name FROM sqlite_master WHERE name IN ('peek', 'spy', 'spy3', 'stolen') ORDER BY name;
+.print '# a table enforced by another connection after the lock is protected too'
+.open target/sqlite-tests/lock2.db
+.load ./target/release/libdnr
+CREATE TABLE keep (x);
+CREATE VIEW keep_view AS SELECT * FROM keep;
+SELECT dnr_set_tenant('aaaaaaaa-0000-0000-0000-000000000001');
+SELECT dnr_lock();
+.shell sqlite3 target/sqlite-tests/lock2.db ".load ./target/release/libdnr" "SELECT dnr_apply(readfile('tests/sqlite/tasks.dnr'))"
+DROP VIEW tasks;
+DROP VIEW main.tasks;
+DROP VIEW keep_view;
+DROP TRIGGER _dnr_tasks_insert;
+SELECT * FROM _dnr_tasks;
+SELECT count(*) FROM tasks;
+CREATE TEMP VIEW mine AS SELECT 1 AS one;
+SELECT * FROM mine;
+DROP VIEW mine;
