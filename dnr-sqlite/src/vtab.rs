@@ -479,7 +479,10 @@ unsafe fn parts<'a>(cursor: *mut ffi::sqlite3_vtab_cursor) -> (&'a mut Cursor, &
 fn release(table: &Table, cursor: &mut Cursor) {
     if let Some((sql, mut stmt)) = cursor.stmt.take() {
         stmt.reset();
-        table.pool.borrow_mut().entry(sql).or_default().push(stmt);
+        // Never panics: a pool that is busy just drops the statement.
+        if let Ok(mut pool) = table.pool.try_borrow_mut() {
+            pool.entry(sql).or_default().push(stmt);
+        }
     }
     cursor.has_row = false;
 }
@@ -556,7 +559,11 @@ unsafe extern "C" fn x_filter(
             sql.push_str(if i == 0 { " WHERE " } else { " AND " });
             sql.push_str(&format!("{} {op} ?{}", ident(name), i + 1));
         }
-        let pooled = table.pool.borrow_mut().get_mut(&sql).and_then(Vec::pop);
+        let pooled = table
+            .pool
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut pool| pool.get_mut(&sql).and_then(Vec::pop));
         let mut stmt = match pooled {
             Some(stmt) => stmt,
             None => {
@@ -629,7 +636,11 @@ unsafe extern "C" fn x_rowid(
                         None => Value::Null,
                     })
                     .collect();
-                table.rows.borrow_mut().insert(c.rowid, row);
+                table
+                    .rows
+                    .try_borrow_mut()
+                    .map_err(|_| Error::new("dnr: locked table busy"))?
+                    .insert(c.rowid, row);
             }
         }
         // SAFETY: valid out pointer.
@@ -641,7 +652,9 @@ unsafe extern "C" fn x_rowid(
 unsafe extern "C" fn x_begin(vtab: *mut ffi::sqlite3_vtab) -> c_int {
     // SAFETY: a live vtab of this module.
     let table = unsafe { &*vtab.cast::<Table>() };
-    table.rows.borrow_mut().clear();
+    if let Ok(mut rows) = table.rows.try_borrow_mut() {
+        rows.clear();
+    }
     table.writing.set(true);
     ffi::SQLITE_OK as c_int
 }
@@ -649,7 +662,9 @@ unsafe extern "C" fn x_begin(vtab: *mut ffi::sqlite3_vtab) -> c_int {
 unsafe extern "C" fn x_end(vtab: *mut ffi::sqlite3_vtab) -> c_int {
     // SAFETY: a live vtab of this module.
     let table = unsafe { &*vtab.cast::<Table>() };
-    table.rows.borrow_mut().clear();
+    if let Ok(mut rows) = table.rows.try_borrow_mut() {
+        rows.clear();
+    }
     table.writing.set(false);
     ffi::SQLITE_OK as c_int
 }
@@ -714,7 +729,8 @@ unsafe extern "C" fn x_update(
             };
             table
                 .rows
-                .borrow()
+                .try_borrow()
+                .map_err(|_| Error::new("dnr: locked table busy"))?
                 .get(id)
                 .cloned()
                 .ok_or_else(|| Error::new("dnr: row not found"))
