@@ -322,6 +322,10 @@ unsafe extern "C" fn x_connect(
                     db.errmsg()
                 )));
             }
+            // It shows only what the view shows under the current context:
+            // safe in TEMP views and triggers even with trusted_schema=OFF.
+            // (SQLITE_VTAB_INNOCUOUS takes no further argument.)
+            ffi::sqlite3_vtab_config(db.as_ptr(), ffi::SQLITE_VTAB_INNOCUOUS as c_int);
             *out = Box::into_raw(table).cast::<ffi::sqlite3_vtab>();
             Ok(())
         }
