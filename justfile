@@ -36,3 +36,15 @@ conformance-replay FILE:
 # Every benchmark; writes bench/RESULTS.md with ratios to same-run baselines.
 bench:
     bash scripts/bench.sh
+
+# Build the npm package into dnr-wasm/pkg.
+wasm:
+    bash scripts/wasm-build.sh
+
+# Node and headless Chromium tests of the npm package.
+test-wasm:
+    bash scripts/wasm-test.sh
+
+# WASM vs the native extension (size, open+apply, inserts, enforced query).
+bench-wasm:
+    bash scripts/wasm-bench.sh
