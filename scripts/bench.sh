@@ -24,12 +24,17 @@ for part in pg sqlite wasm; do
   if [ -f "$script" ]; then
     echo "==> $script" >&2
     rm -f "bench/$part.md"
-    bash "$script" >&2
+    log=$(mktemp)
+    if ! bash "$script" | tee "$log" >&2; then
+      echo "warning: $script failed" >&2
+    fi
     if [ -f "bench/$part.md" ]; then
       { echo; cat "bench/$part.md"; } >>"$out.tmp"
     else
-      { echo; echo "## $part"; echo; echo "(no results: $script wrote no bench/$part.md)"; } >>"$out.tmp"
+      # Scripts that only print: keep their report verbatim.
+      { echo; echo "## $part"; echo; echo '```'; cat "$log"; echo '```'; } >>"$out.tmp"
     fi
+    rm -f "$log"
   fi
 done
 mv "$out.tmp" "$out"

@@ -1,10 +1,7 @@
 // Runs conformance cases through the dnr-wasm package in Node: one JSON
 // request per stdin line, one JSON response per stdout line.
 import { createInterface } from "node:readline";
-import { createRequire } from "node:module";
-
-const require = createRequire(import.meta.url);
-const dnr = require("../../dnr-wasm/pkg/node/dnr_wasm.js");
+import * as dnr from "../../dnr-wasm/pkg/node.js";
 
 async function runCase({ setup_policy, policy, case: c }) {
   const db = await dnr.Database.open({ storage: "memory" });
