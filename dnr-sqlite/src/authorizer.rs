@@ -68,6 +68,17 @@ pub(crate) fn refresh(db: Db, state: &State) -> Result<(), Error> {
 }
 
 fn sync_locked_tables(db: Db, names: &[String]) -> Result<(), Error> {
+    drop_locked_tables(db)?;
+    for name in names {
+        db.exec(&vtab::create_sql(name))?;
+    }
+    Ok(())
+}
+
+/// Drops the TEMP tables standing in for enforced tables (an apply on a
+/// locked connection does this first: they shadow the names it changes;
+/// `refresh` builds them again).
+pub(crate) fn drop_locked_tables(db: Db) -> Result<(), Error> {
     let existing = db.query(
         "SELECT name FROM temp.sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%dnr\\_locked%' ESCAPE '\\'",
         &[],
@@ -76,9 +87,6 @@ fn sync_locked_tables(db: Db, names: &[String]) -> Result<(), Error> {
         if let Some(Value::Text(name)) = row.first() {
             db.exec(&format!("DROP TABLE temp.{}", ident(name)))?;
         }
-    }
-    for name in names {
-        db.exec(&vtab::create_sql(name))?;
     }
     Ok(())
 }

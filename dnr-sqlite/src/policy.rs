@@ -213,6 +213,10 @@ pub(crate) fn apply(db: Db, state: &State, source: &str) -> Result<String, Error
         .into_iter()
         .next()
         .and_then(|r| r.into_iter().next());
+    if state.lock().locked {
+        // Rebuilt by `refresh` below, whatever the outcome.
+        crate::authorizer::drop_locked_tables(db)?;
+    }
     db.exec("SAVEPOINT dnr_apply")?;
     let outcome = introspect(db, &set).and_then(|(schema, notes)| {
         let sql = sqlite::compile(&set, &schema).map_err(|e| Error::new(format!("dnr: {e}")))?;
@@ -245,6 +249,7 @@ pub(crate) fn apply(db: Db, state: &State, source: &str) -> Result<String, Error
             // worth reporting.
             let _ = db.exec("ROLLBACK TO dnr_apply; RELEASE dnr_apply");
             let _ = db.exec(&restore);
+            let _ = crate::authorizer::refresh(db, state);
             Err(error)
         }
     }

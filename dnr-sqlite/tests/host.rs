@@ -195,6 +195,18 @@ fn in_process_registration_and_host_context() -> Result {
         "read",
         &format!(r#"{{"tenant_id":"{TENANT_A}","owner_id":"{ALICE}"}}"#)
     )?);
+    // The host may apply again on a locked connection; the locked tables
+    // follow, and a broken source leaves them working.
+    dnr.apply(&policies()?)?;
+    assert_eq!(ids(&conn, "SELECT id FROM tasks")?, vec![1]);
+    assert!(dnr.apply("entity T:\n  access:\n    raed: true\n").is_err());
+    let missing = policies()?.replace(
+        "read: true\n    write: role(admin)",
+        "read: nope = 1\n    write: role(admin)",
+    );
+    assert!(dnr.apply(&missing).is_err());
+    assert_eq!(ids(&conn, "SELECT id FROM tasks")?, vec![1]);
+    assert!(ids(&conn, "SELECT id FROM _dnr_tasks").is_err());
     // Registering twice (loading the extension twice) keeps the lock.
     // SAFETY: as above.
     let again = unsafe { dnr_sqlite::register(conn.handle())? };
