@@ -55,18 +55,36 @@ pub struct Step {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
-    Read { table: String },
+    Read {
+        table: String,
+    },
     /// `tenant: None` leaves the tenant column out (filled from the context).
-    Insert { table: String, tenant: Option<String>, values: Values },
+    Insert {
+        table: String,
+        tenant: Option<String>,
+        values: Values,
+    },
     /// Sets `n` and `u`, and the tenant column when `move_to` is given.
-    Update { table: String, id: i64, n: Option<i64>, u: Option<String>, move_to: Option<String> },
-    Delete { table: String, id: i64 },
+    Update {
+        table: String,
+        id: i64,
+        n: Option<i64>,
+        u: Option<String>,
+        move_to: Option<String>,
+    },
+    Delete {
+        table: String,
+        id: i64,
+    },
 }
 
 impl Action {
     pub fn table(&self) -> &str {
         match self {
-            Action::Read { table } | Action::Insert { table, .. } | Action::Update { table, .. } | Action::Delete { table, .. } => table,
+            Action::Read { table }
+            | Action::Insert { table, .. }
+            | Action::Update { table, .. }
+            | Action::Delete { table, .. } => table,
         }
     }
 }
@@ -84,8 +102,14 @@ pub enum Outcome {
     Refused,
 }
 
-pub const TENANTS: [&str; 2] = ["11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"];
-pub const USERS: [&str; 2] = ["aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"];
+pub const TENANTS: [&str; 2] = [
+    "11111111-1111-4111-8111-111111111111",
+    "22222222-2222-4222-8222-222222222222",
+];
+pub const USERS: [&str; 2] = [
+    "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa",
+    "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb",
+];
 pub const ROLES: [&str; 2] = ["admin", "staff"];
 const TEXTS: [&str; 7] = ["", "a", "B", "b", "ab", "Z", "é"];
 
@@ -104,7 +128,10 @@ impl Case {
     fn policy_text(&self, permissive: bool) -> String {
         let mut out = String::from("tenancy:\n  mode: row_level\n  column: tenant_id\n");
         for entity in &self.entities {
-            out.push_str(&format!("\nentity {}:\n  table: {}\n", entity.name, entity.table));
+            out.push_str(&format!(
+                "\nentity {}:\n  table: {}\n",
+                entity.name, entity.table
+            ));
             if !entity.scoped {
                 out.push_str("  tenant: none\n");
             }
@@ -196,10 +223,20 @@ fn condition(rng: &mut Rng, scoped: bool, depth: u32) -> String {
         8 => format!("u = {}", quoted(*rng.pick(&USERS))),
         9 => format!("b = {}", rng.pick(&["true", "false"])),
         10 => {
-            let items: Vec<String> = (0..1 + rng.below(3)).map(|_| (rng.below(5) as i64 - 1).to_string()).collect();
-            format!("n {}in [{}]", if rng.chance(50) { "not " } else { "" }, items.join(", "))
+            let items: Vec<String> = (0..1 + rng.below(3))
+                .map(|_| (rng.below(5) as i64 - 1).to_string())
+                .collect();
+            format!(
+                "n {}in [{}]",
+                if rng.chance(50) { "not " } else { "" },
+                items.join(", ")
+            )
         }
-        11 => format!("{} is {}null", rng.pick(&["n", "t", "u", "b"]), if rng.chance(50) { "not " } else { "" }),
+        11 => format!(
+            "{} is {}null",
+            rng.pick(&["n", "t", "u", "b"]),
+            if rng.chance(50) { "not " } else { "" }
+        ),
         _ if scoped => format!("tenant_id {} current_tenant", rng.pick(&["=", "!="])),
         _ => format!("t {} {}", rng.pick(&["in", "not in"]), "['a', 'b']"),
     }
@@ -210,7 +247,13 @@ fn values(rng: &mut Rng, id: i64) -> Values {
     let t = rng.pick(&TEXTS).to_string();
     let u = rng.pick(&USERS).to_string();
     let b = rng.chance(50);
-    Values { id, n: maybe(rng, 20, n), t: maybe(rng, 20, t), u: maybe(rng, 25, u), b: maybe(rng, 20, b) }
+    Values {
+        id,
+        n: maybe(rng, 20, n),
+        t: maybe(rng, 20, t),
+        u: maybe(rng, 25, u),
+        b: maybe(rng, 20, b),
+    }
 }
 
 fn context(rng: &mut Rng) -> Ctx {
@@ -218,8 +261,16 @@ fn context(rng: &mut Rng) -> Ctx {
     let tenant = maybe(rng, 15, tenant);
     let user = rng.pick(&USERS).to_string();
     let user = maybe(rng, 25, user);
-    let roles = ROLES.iter().filter(|_| rng.chance(30)).map(|r| r.to_string()).collect();
-    Ctx { tenant, user, roles }
+    let roles = ROLES
+        .iter()
+        .filter(|_| rng.chance(30))
+        .map(|r| r.to_string())
+        .collect();
+    Ctx {
+        tenant,
+        user,
+        roles,
+    }
 }
 
 pub fn generate(seed: u64) -> Case {
@@ -237,21 +288,38 @@ pub fn generate(seed: u64) -> Case {
             for _ in 0..permits.min(2) {
                 // Plenty of plain `true` rules, so that writes get through
                 // often enough to exercise the later steps.
-                let rule = if rng.chance(35) { "true".to_string() } else { condition(&mut rng, scoped, 0) };
+                let rule = if rng.chance(35) {
+                    "true".to_string()
+                } else {
+                    condition(&mut rng, scoped, 0)
+                };
                 rules.push(("access".to_string(), key.to_string(), rule));
             }
             if key != "list" && key != "write" && rng.chance(20) {
-                rules.push(("forbid".to_string(), key.to_string(), condition(&mut rng, scoped, 1)));
+                rules.push((
+                    "forbid".to_string(),
+                    key.to_string(),
+                    condition(&mut rng, scoped, 1),
+                ));
             }
         }
-        entities.push(EntitySpec { name: format!("E{index}"), table: format!("conf_e{index}"), scoped, rules });
+        entities.push(EntitySpec {
+            name: format!("E{index}"),
+            table: format!("conf_e{index}"),
+            scoped,
+            rules,
+        });
     }
     let mut next_id = 1;
     let mut rows = Vec::new();
     for entity in &entities {
         for _ in 0..4 + rng.below(6) {
             let tenant = entity.scoped.then(|| rng.pick(&TENANTS).to_string());
-            rows.push(SeedRow { table: entity.table.clone(), tenant, values: values(&mut rng, next_id) });
+            rows.push(SeedRow {
+                table: entity.table.clone(),
+                tenant,
+                values: values(&mut rng, next_id),
+            });
             next_id += 1;
         }
     }
@@ -259,26 +327,66 @@ pub fn generate(seed: u64) -> Case {
     for _ in 0..10 + rng.below(10) {
         let entity = rng.pick(&entities).clone();
         let table = entity.table.clone();
-        let existing: Vec<i64> = rows.iter().filter(|r| r.table == table).map(|r| r.values.id).collect();
-        let some_id = |rng: &mut Rng| if rng.chance(85) && !existing.is_empty() { *rng.pick(&existing) } else { 999 };
+        let existing: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.table == table)
+            .map(|r| r.values.id)
+            .collect();
+        let some_id = |rng: &mut Rng| {
+            if rng.chance(85) && !existing.is_empty() {
+                *rng.pick(&existing)
+            } else {
+                999
+            }
+        };
         let action = match rng.below(6) {
             0 | 1 => Action::Read { table },
             2 => {
                 // Sometimes reuse an id that exists, possibly in another tenant.
-                let id = if rng.chance(20) { some_id(&mut rng) } else { next_id };
+                let id = if rng.chance(20) {
+                    some_id(&mut rng)
+                } else {
+                    next_id
+                };
                 next_id += 1;
-                let tenant = if entity.scoped && rng.chance(40) { Some(rng.pick(&TENANTS).to_string()) } else { None };
-                Action::Insert { table, tenant, values: values(&mut rng, id) }
+                let tenant = if entity.scoped && rng.chance(40) {
+                    Some(rng.pick(&TENANTS).to_string())
+                } else {
+                    None
+                };
+                Action::Insert {
+                    table,
+                    tenant,
+                    values: values(&mut rng, id),
+                }
             }
             3 | 4 => {
                 let id = some_id(&mut rng);
                 let v = values(&mut rng, id);
-                let move_to = (entity.scoped && rng.chance(25)).then(|| rng.pick(&TENANTS).to_string());
-                Action::Update { table, id, n: v.n, u: v.u, move_to }
+                let move_to =
+                    (entity.scoped && rng.chance(25)).then(|| rng.pick(&TENANTS).to_string());
+                Action::Update {
+                    table,
+                    id,
+                    n: v.n,
+                    u: v.u,
+                    move_to,
+                }
             }
-            _ => Action::Delete { table, id: some_id(&mut rng) },
+            _ => Action::Delete {
+                table,
+                id: some_id(&mut rng),
+            },
         };
-        steps.push(Step { ctx: context(&mut rng), action });
+        steps.push(Step {
+            ctx: context(&mut rng),
+            action,
+        });
     }
-    Case { seed, entities, rows, steps }
+    Case {
+        seed,
+        entities,
+        rows,
+        steps,
+    }
 }

@@ -26,7 +26,11 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { seeds: 50, start: 1, replay: Vec::new() };
+    let mut args = Args {
+        seeds: 50,
+        start: 1,
+        replay: Vec::new(),
+    };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or(format!("{arg} needs a value"));
@@ -43,16 +47,28 @@ fn parse_args() -> Result<Args, String> {
 fn engines() -> Result<Vec<Box<dyn Engine>>, String> {
     let mut list: Vec<Box<dyn Engine>> = Vec::new();
     if let Ok(library) = std::env::var("DNR_SQLITE_LIB") {
-        list.push(Box::new(engines::sqlite::Sqlite { library: library.into() }));
+        list.push(Box::new(engines::sqlite::Sqlite {
+            library: library.into(),
+        }));
     }
     if let (Ok(host), Ok(port)) = (std::env::var("DNR_PG_HOST"), std::env::var("DNR_PG_PORT")) {
-        for (flavor, db) in [(engines::postgres::Flavor::Extension, "dnr_conf_ext"), (engines::postgres::Flavor::Plain, "dnr_conf_plain")] {
+        for (flavor, db) in [
+            (engines::postgres::Flavor::Extension, "dnr_conf_ext"),
+            (engines::postgres::Flavor::Plain, "dnr_conf_plain"),
+        ] {
             let url = |user: &str| format!("host={host} port={port} user={user} dbname={db}");
-            list.push(Box::new(engines::postgres::Postgres::connect(flavor, &url("postgres"), &url("dnr_conf_app"), "dnr_conf_app")?));
+            list.push(Box::new(engines::postgres::Postgres::connect(
+                flavor,
+                &url("postgres"),
+                &url("dnr_conf_app"),
+                "dnr_conf_app",
+            )?));
         }
     }
     if let Ok(runner) = std::env::var("DNR_NODE_RUNNER") {
-        list.push(Box::new(engines::node::Node::start(std::path::Path::new(&runner))?));
+        list.push(Box::new(engines::node::Node::start(std::path::Path::new(
+            &runner,
+        ))?));
     }
     Ok(list)
 }
@@ -76,7 +92,12 @@ fn disagreement(engine: &mut dyn Engine, case: &Case) -> Result<Option<String>, 
         }
     }
     if expected.len() != actual.len() {
-        return Ok(Some(format!("{} returned {} outcomes for {} steps", engine.name(), actual.len(), expected.len())));
+        return Ok(Some(format!(
+            "{} returned {} outcomes for {} steps",
+            engine.name(),
+            actual.len(),
+            expected.len()
+        )));
     }
     Ok(None)
 }
@@ -121,19 +142,38 @@ fn shrink(engine: &mut dyn Engine, mut case: Case) -> Case {
 
 fn report(engine: &mut dyn Engine, case: Case) {
     let small = shrink(engine, case);
-    let detail = disagreement(engine, &small).ok().flatten().unwrap_or_default();
+    let detail = disagreement(engine, &small)
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("failures");
     let path = dir.join(format!("seed-{}-{}.json", small.seed, engine.name()));
-    let saved = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(&path, serde_json::to_string_pretty(&small).unwrap_or_default()));
-    println!("\nDISAGREEMENT ({}), shrunk to:\n--- policy ---\n{}", engine.name(), small.policy());
+    let saved = std::fs::create_dir_all(&dir).and_then(|()| {
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&small).unwrap_or_default(),
+        )
+    });
+    println!(
+        "\nDISAGREEMENT ({}), shrunk to:\n--- policy ---\n{}",
+        engine.name(),
+        small.policy()
+    );
     println!("--- seed rows ---");
     for row in &small.rows {
-        println!("{} tenant={:?} {}", row.table, row.tenant, serde_json::to_string(&row.values).unwrap_or_default());
+        println!(
+            "{} tenant={:?} {}",
+            row.table,
+            row.tenant,
+            serde_json::to_string(&row.values).unwrap_or_default()
+        );
     }
     println!("--- first difference ---\n{detail}");
     match saved {
-        Ok(()) => println!("replay: bash scripts/conformance-test.sh 0 --replay {}", path.display()),
+        Ok(()) => println!(
+            "replay: bash scripts/conformance-test.sh 0 --replay {}",
+            path.display()
+        ),
         Err(e) => println!("(could not save the case: {e})"),
     }
 }
@@ -141,10 +181,15 @@ fn report(engine: &mut dyn Engine, case: Case) {
 fn regression_cases() -> Result<Vec<Case>, String> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("regressions");
     let mut cases = Vec::new();
-    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(cases) };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(cases);
+    };
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
-    for path in paths.into_iter().filter(|p| p.extension().is_some_and(|x| x == "json")) {
+    for path in paths
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+    {
         cases.push(read_case(&path)?);
     }
     Ok(cases)
@@ -159,7 +204,10 @@ fn run() -> Result<bool, String> {
     let args = parse_args()?;
     let mut engines = engines()?;
     if engines.is_empty() {
-        return Err("no engine configured (set DNR_SQLITE_LIB, DNR_PG_HOST/DNR_PG_PORT, DNR_NODE_RUNNER)".into());
+        return Err(
+            "no engine configured (set DNR_SQLITE_LIB, DNR_PG_HOST/DNR_PG_PORT, DNR_NODE_RUNNER)"
+                .into(),
+        );
     }
     let names: Vec<&str> = engines.iter().map(|e| e.name()).collect();
     println!("engines: reference evaluator vs {}", names.join(", "));
@@ -208,7 +256,10 @@ fn run() -> Result<bool, String> {
     let outcomes_checked = steps * engines.len();
     let mix: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
     println!("reference outcomes: {}", mix.join(", "));
-    println!("{outcomes_checked} outcomes compared ({steps} steps x {} engines)", engines.len());
+    println!(
+        "{outcomes_checked} outcomes compared ({steps} steps x {} engines)",
+        engines.len()
+    );
     println!("conformance: {passed} passed, {failed} failed");
     Ok(failed == 0)
 }
@@ -223,4 +274,3 @@ fn main() -> ExitCode {
         }
     }
 }
-

@@ -10,7 +10,8 @@ use crate::case::{Action, Case, Ctx, Outcome, Values};
 
 pub fn context(ctx: &Ctx) -> Result<TenantContext, String> {
     let roles: Vec<&str> = ctx.roles.iter().map(String::as_str).collect();
-    TenantContext::parse(ctx.tenant.as_deref(), ctx.user.as_deref(), &roles).map_err(|e| e.to_string())
+    TenantContext::parse(ctx.tenant.as_deref(), ctx.user.as_deref(), &roles)
+        .map_err(|e| e.to_string())
 }
 
 fn uuid(text: &str) -> Result<Value, String> {
@@ -22,10 +23,13 @@ fn row(tenant: Option<&str>, values: &Values) -> Result<Row, String> {
         .with("id", Value::Int(values.id))
         .with("n", values.n.map_or(Value::Null, Value::Int))
         .with("t", values.t.clone().map_or(Value::Null, Value::Text))
-        .with("u", match &values.u {
-            Some(u) => uuid(u)?,
-            None => Value::Null,
-        })
+        .with(
+            "u",
+            match &values.u {
+                Some(u) => uuid(u)?,
+                None => Value::Null,
+            },
+        )
         .with("b", values.b.map_or(Value::Null, Value::Bool));
     if let Some(tenant) = tenant {
         row.set("tenant_id", uuid(tenant)?);
@@ -38,7 +42,10 @@ pub fn run(case: &Case) -> Result<Vec<Outcome>, String> {
     let set: PolicySet = dnr_core::parse(&policy).map_err(|e| e.render(&policy, "case.dnr"))?;
     let mut tables: BTreeMap<String, Vec<Row>> = BTreeMap::new();
     for seed in &case.rows {
-        tables.entry(seed.table.clone()).or_default().push(row(seed.tenant.as_deref(), &seed.values)?);
+        tables
+            .entry(seed.table.clone())
+            .or_default()
+            .push(row(seed.tenant.as_deref(), &seed.values)?);
     }
     let id_of = |row: &Row| match row.get("id") {
         Value::Int(id) => *id,
@@ -47,9 +54,17 @@ pub fn run(case: &Case) -> Result<Vec<Outcome>, String> {
     let mut outcomes = Vec::new();
     for step in &case.steps {
         let ctx = context(&step.ctx)?;
-        let entity = case.entity(step.action.table()).ok_or("step names an unknown table")?.name.clone();
+        let entity = case
+            .entity(step.action.table())
+            .ok_or("step names an unknown table")?
+            .name
+            .clone();
         let rows = tables.entry(step.action.table().to_string()).or_default();
-        let decide = |op, row: &Row| set.decide(&entity, op, &ctx, row).map(|d| d.allowed).map_err(|e| e.to_string());
+        let decide = |op, row: &Row| {
+            set.decide(&entity, op, &ctx, row)
+                .map(|d| d.allowed)
+                .map_err(|e| e.to_string())
+        };
         let outcome = match &step.action {
             Action::Read { .. } => {
                 let mut ids = Vec::new();
@@ -66,7 +81,9 @@ pub fn run(case: &Case) -> Result<Vec<Outcome>, String> {
                 if rows.iter().any(|r| id_of(r) == values.id) {
                     Outcome::Refused // the primary key is taken, whoever owns it
                 } else if decide(Operation::Create, &new)? {
-                    if case.entity(step.action.table()).is_some_and(|e| e.scoped) && tenant.is_none() {
+                    if case.entity(step.action.table()).is_some_and(|e| e.scoped)
+                        && tenant.is_none()
+                    {
                         if let Some(t) = ctx.tenant {
                             new.set("tenant_id", Value::Uuid(t));
                         }
@@ -77,24 +94,35 @@ pub fn run(case: &Case) -> Result<Vec<Outcome>, String> {
                     Outcome::Refused
                 }
             }
-            Action::Update { id, n, u, move_to, .. } => match rows.iter().position(|r| id_of(r) == *id) {
+            Action::Update {
+                id, n, u, move_to, ..
+            } => match rows.iter().position(|r| id_of(r) == *id) {
                 None => Outcome::Skipped,
                 Some(index) => {
                     let old = rows[index].clone();
-                    let updatable = set.decide_update(&entity, &ctx, &old, &old).map_err(|e| e.to_string())?;
+                    let updatable = set
+                        .decide_update(&entity, &ctx, &old, &old)
+                        .map_err(|e| e.to_string())?;
                     if !updatable.allowed {
                         Outcome::Skipped
                     } else {
                         let mut new = old.clone();
                         new.set("n", n.map_or(Value::Null, Value::Int));
-                        new.set("u", match u {
-                            Some(u) => uuid(u)?,
-                            None => Value::Null,
-                        });
+                        new.set(
+                            "u",
+                            match u {
+                                Some(u) => uuid(u)?,
+                                None => Value::Null,
+                            },
+                        );
                         if let Some(tenant) = move_to {
                             new.set("tenant_id", uuid(tenant)?);
                         }
-                        if set.decide_update(&entity, &ctx, &old, &new).map_err(|e| e.to_string())?.allowed {
+                        if set
+                            .decide_update(&entity, &ctx, &old, &new)
+                            .map_err(|e| e.to_string())?
+                            .allowed
+                        {
                             rows[index] = new;
                             Outcome::Updated
                         } else {

@@ -24,7 +24,11 @@ impl Node {
             .map_err(|e| format!("cannot start node: {e}"))?;
         let stdin = child.stdin.take().ok_or("no stdin")?;
         let stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
-        Ok(Node { child, stdin, stdout })
+        Ok(Node {
+            child,
+            stdin,
+            stdout,
+        })
     }
 }
 
@@ -54,15 +58,24 @@ impl Engine for Node {
     }
 
     fn run(&mut self, case: &Case) -> Result<Vec<Outcome>, String> {
-        let request = Request { setup_policy: case.setup_policy(), policy: case.policy(), case };
+        let request = Request {
+            setup_policy: case.setup_policy(),
+            policy: case.policy(),
+            case,
+        };
         let line = serde_json::to_string(&request).map_err(|e| e.to_string())?;
-        writeln!(self.stdin, "{line}").and_then(|()| self.stdin.flush()).map_err(|e| format!("node: {e}"))?;
+        writeln!(self.stdin, "{line}")
+            .and_then(|()| self.stdin.flush())
+            .map_err(|e| format!("node: {e}"))?;
         let mut answer = String::new();
-        self.stdout.read_line(&mut answer).map_err(|e| format!("node: {e}"))?;
+        self.stdout
+            .read_line(&mut answer)
+            .map_err(|e| format!("node: {e}"))?;
         if answer.is_empty() {
             return Err("node runner exited".into());
         }
-        let response: Response = serde_json::from_str(&answer).map_err(|e| format!("node answered {answer:?}: {e}"))?;
+        let response: Response =
+            serde_json::from_str(&answer).map_err(|e| format!("node answered {answer:?}: {e}"))?;
         match (response.outcomes, response.error) {
             (Some(outcomes), None) => Ok(outcomes),
             (_, Some(error)) => Err(error),

@@ -30,28 +30,43 @@ fn err(e: postgres::Error) -> String {
 impl Postgres {
     /// `admin_url` and `app_url` are libpq-style connection strings for the
     /// same database, as a superuser and as the application role.
-    pub fn connect(flavor: Flavor, admin_url: &str, app_url: &str, app_role: &str) -> Result<Postgres, String> {
+    pub fn connect(
+        flavor: Flavor,
+        admin_url: &str,
+        app_url: &str,
+        app_role: &str,
+    ) -> Result<Postgres, String> {
         let admin = Client::connect(admin_url, NoTls).map_err(err)?;
         let app = Client::connect(app_url, NoTls).map_err(err)?;
-        Ok(Postgres { flavor, admin, app, app_role: app_role.into() })
+        Ok(Postgres {
+            flavor,
+            admin,
+            app,
+            app_role: app_role.into(),
+        })
     }
 
     fn apply(&mut self, schema: &str, source: &str) -> Result<(), String> {
         match self.flavor {
             Flavor::Extension => {
-                self.admin.query_one("SELECT dnr.apply($1)", &[&source]).map_err(|e| format!("dnr.apply: {}", err(e)))?;
+                self.admin
+                    .query_one("SELECT dnr.apply($1)", &[&source])
+                    .map_err(|e| format!("dnr.apply: {}", err(e)))?;
             }
             Flavor::Plain => {
                 let set = dnr_core::parse(source).map_err(|e| e.to_string())?;
-                let sql = dnr_core::compile::compile(&set, dnr_core::compile::Target::PostgresPlain)
-                    .map_err(|e| e.to_string())?;
+                let sql =
+                    dnr_core::compile::compile(&set, dnr_core::compile::Target::PostgresPlain)
+                        .map_err(|e| e.to_string())?;
                 let sql = match std::env::var("DNR_CONFORMANCE_PLANT").as_deref() {
                     // A deliberate bug, to show that the harness notices one:
                     // forbid rules that are NULL now deny.
                     Ok("null-forbid") => sql.replace(") IS NOT TRUE", ") IS FALSE"),
                     _ => sql,
                 };
-                self.admin.batch_execute(&sql).map_err(|e| format!("plain SQL: {}", err(e)))?;
+                self.admin
+                    .batch_execute(&sql)
+                    .map_err(|e| format!("plain SQL: {}", err(e)))?;
             }
         }
         let tables: Vec<String> = dnr_core::parse(source)
@@ -89,11 +104,18 @@ impl Postgres {
     fn steps(&mut self, case: &Case) -> Result<Vec<Outcome>, String> {
         self.apply(&schema_name(case), &case.setup_policy())?;
         for seed in &case.rows {
-            self.set_context(&Ctx { tenant: seed.tenant.clone(), user: None, roles: vec![] })?;
+            self.set_context(&Ctx {
+                tenant: seed.tenant.clone(),
+                user: None,
+                roles: vec![],
+            })?;
             let v = &seed.values;
             self.app
                 .execute(
-                    &format!("INSERT INTO {} (id, n, t, u, b) VALUES ($1, $2, $3, $4::text::uuid, $5)", seed.table),
+                    &format!(
+                        "INSERT INTO {} (id, n, t, u, b) VALUES ($1, $2, $3, $4::text::uuid, $5)",
+                        seed.table
+                    ),
                     &[&v.id, &v.n, &v.t, &v.u, &v.b],
                 )
                 .map_err(|e| format!("seeding {}: {}", seed.table, err(e)))?;
@@ -175,9 +197,13 @@ impl Engine for Postgres {
                 role = self.app_role
             ))
             .map_err(err)?;
-        self.app.batch_execute(&format!("SET search_path = {schema}, public")).map_err(err)?;
+        self.app
+            .batch_execute(&format!("SET search_path = {schema}, public"))
+            .map_err(err)?;
         let result = self.steps(case);
-        self.admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).map_err(err)?;
+        self.admin
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .map_err(err)?;
         result
     }
 }

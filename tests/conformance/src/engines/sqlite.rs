@@ -21,7 +21,8 @@ impl Sqlite {
         // SAFETY: loading our own extension, built from this workspace.
         unsafe {
             let _guard = LoadExtensionGuard::new(&conn).map_err(err)?;
-            conn.load_extension(&self.library, Some("sqlite3_dnr_init")).map_err(err)?;
+            conn.load_extension(&self.library, Some("sqlite3_dnr_init"))
+                .map_err(err)?;
         }
         Ok(conn)
     }
@@ -37,12 +38,17 @@ fn set_context(conn: &Connection, ctx: &Ctx) -> Result<(), String> {
 }
 
 fn apply(conn: &Connection, source: &str) -> Result<(), String> {
-    conn.query_row("SELECT dnr_apply(?1)", [source], |_| Ok(())).map_err(|e| format!("dnr_apply: {e}"))
+    conn.query_row("SELECT dnr_apply(?1)", [source], |_| Ok(()))
+        .map_err(|e| format!("dnr_apply: {e}"))
 }
 
 /// Runs a write and returns the rows it changed: SQLite reports 0 in
 /// `changes()` for writes through views, so count with `total_changes()`.
-fn write(conn: &Connection, sql: &str, values: &[&dyn rusqlite::ToSql]) -> Result<u64, rusqlite::Error> {
+fn write(
+    conn: &Connection,
+    sql: &str,
+    values: &[&dyn rusqlite::ToSql],
+) -> Result<u64, rusqlite::Error> {
     let before = conn.total_changes();
     conn.execute(sql, values)?;
     Ok(conn.total_changes() - before)
@@ -57,10 +63,20 @@ impl Engine for Sqlite {
         let conn = self.open()?;
         apply(&conn, &case.setup_policy())?;
         for seed in &case.rows {
-            set_context(&conn, &Ctx { tenant: seed.tenant.clone(), user: None, roles: vec![] })?;
+            set_context(
+                &conn,
+                &Ctx {
+                    tenant: seed.tenant.clone(),
+                    user: None,
+                    roles: vec![],
+                },
+            )?;
             let v = &seed.values;
             conn.execute(
-                &format!("INSERT INTO {} (id, n, t, u, b) VALUES (?1, ?2, ?3, ?4, ?5)", seed.table),
+                &format!(
+                    "INSERT INTO {} (id, n, t, u, b) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    seed.table
+                ),
                 params![v.id, v.n, v.t, v.u, v.b],
             )
             .map_err(|e| format!("seeding {}: {e}", seed.table))?;
