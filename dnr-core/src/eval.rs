@@ -52,7 +52,8 @@ impl PolicySet {
     /// The decision for `op` on one row. For `Update` the row is taken as
     /// both the old and the new version; use [`PolicySet::decide_update`]
     /// when they differ. For `Create` a missing tenant column is filled from
-    /// the context first, as every engine does on insert.
+    /// the context and missing defaulted fields take their defaults first,
+    /// as every engine does on insert.
     pub fn decide(
         &self,
         entity: &str,
@@ -70,7 +71,7 @@ impl PolicySet {
         };
         Ok(match op {
             Operation::Read => judge.visible(row),
-            Operation::Create => judge.create(&judge.fill_tenant(row)),
+            Operation::Create => judge.create(&judge.fill_on_create(row)),
             Operation::Update => judge.update(row, row),
             Operation::Delete => judge.delete(row),
         })
@@ -102,13 +103,23 @@ struct Judge<'a> {
 }
 
 impl Judge<'_> {
-    fn fill_tenant(&self, row: &Row) -> Row {
+    /// What every engine stores for an inserted row: a missing or NULL
+    /// tenant column takes the current tenant, and a missing or NULL field
+    /// with a declared default takes the default.
+    fn fill_on_create(&self, row: &Row) -> Row {
         let mut row = row.clone();
         if let (Some(column), Some(tenant)) =
             (tenant_column(self.set, self.entity), self.ctx.tenant)
         {
             if row.is_missing_or_null(column) {
                 row.set(column, Value::Uuid(tenant));
+            }
+        }
+        for field in &self.entity.fields {
+            if let Some(default) = &field.default {
+                if row.is_missing_or_null(&field.name) {
+                    row.set(&field.name, Value::from_literal(default));
+                }
             }
         }
         row

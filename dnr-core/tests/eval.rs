@@ -336,3 +336,34 @@ fn unknown_entity_is_an_error() {
         .unwrap_err();
     assert_eq!(error.to_string(), "unknown entity `Nope`");
 }
+
+#[test]
+fn create_fills_declared_defaults_before_checking() {
+    let set = dnr_core::parse(
+        "entity Doc:\n  id: int pk\n  status: enum[draft,live] = 'draft'\n  access:\n    read: true\n    create: status = 'draft'\n",
+    )
+    .unwrap();
+    let c = ctx(Some(TENANT_A), Some(ALICE), &[]);
+    let create = |row: Row| {
+        set.decide("Doc", Operation::Create, &c, &row)
+            .unwrap()
+            .allowed
+    };
+    assert!(
+        create(Row::new().with("id", Value::Int(1))),
+        "missing status takes the default"
+    );
+    assert!(
+        create(
+            Row::new()
+                .with("id", Value::Int(1))
+                .with("status", Value::Null)
+        ),
+        "NULL too"
+    );
+    assert!(!create(
+        Row::new()
+            .with("id", Value::Int(1))
+            .with("status", Value::Text("live".into()))
+    ));
+}

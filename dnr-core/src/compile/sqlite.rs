@@ -245,18 +245,24 @@ impl<'a> EntityCompiler<'a> {
 
     /// Every column a rule or the fence names must exist.
     fn check_columns(&self) -> Result<(), CompileError> {
-        let mut named: Vec<&str> = self.tenant.into_iter().collect();
+        let mut named: Vec<&str> = Vec::new();
         for rule in &self.entity.rules {
             collect_fields(&rule.condition, &mut named);
         }
-        match named
-            .into_iter()
-            .find(|name| !self.columns.iter().any(|c| c == name))
-        {
-            Some(missing) => Err(CompileError::MissingColumn {
+        let missing = |name: &&str| !self.columns.iter().any(|c| c == name);
+        let found = match self.tenant.filter(missing) {
+            Some(tenant) => Some((tenant, "the tenant column")),
+            None => named
+                .into_iter()
+                .find(missing)
+                .map(|c| (c, "the column named in a rule")),
+        };
+        match found {
+            Some((column, role)) => Err(CompileError::MissingColumn {
                 entity: self.entity.name.clone(),
                 table: self.entity.table.clone(),
-                column: missing.to_string(),
+                column: column.to_string(),
+                role,
             }),
             None => Ok(()),
         }
