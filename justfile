@@ -23,7 +23,8 @@ review:
 
 lint:
     cargo fmt --all --check
-    cargo clippy -p dnr-core -p dnr-cli --all-targets -- -D warnings
+    cargo clippy -p dnr-core -p dnr-cli -p dnr-sqlite -p dnr-wasm -p dnr-conformance --all-targets -- -D warnings
+    cargo clippy --release -p dnr-sqlite-ext -- -D warnings
 
 # Differential conformance with N generated cases (default 300).
 conformance N="300":
@@ -48,3 +49,11 @@ test-wasm:
 # WASM vs the native extension (size, open+apply, inserts, enforced query).
 bench-wasm:
     bash scripts/wasm-bench.sh
+
+# SQLite extension tests: sqlite3 shell scripts and a rusqlite host.
+test-sqlite *ARGS:
+    bash scripts/sqlite-test.sh {{ARGS}}
+
+# Enforced vs plain SQLite tables, 1M rows over 1,000 tenants.
+bench-sqlite:
+    bash scripts/sqlite-bench.sh

@@ -198,6 +198,10 @@ fn maybe<T>(rng: &mut Rng, percent_null: u64, value: T) -> Option<T> {
     }
 }
 
+fn pick_str(rng: &mut Rng, items: &[&'static str]) -> &'static str {
+    items[rng.below(items.len())]
+}
+
 fn quoted(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
@@ -218,9 +222,9 @@ fn condition(rng: &mut Rng, scoped: bool, depth: u32) -> String {
         1 => rng.pick(&["authenticated", "anonymous"]).to_string(),
         2 => format!("role({})", rng.pick(&ROLES)),
         3 | 4 => format!("n {cmp} {}", rng.below(5) as i64 - 1),
-        5 => format!("t {cmp} {}", quoted(*rng.pick(&TEXTS))),
+        5 => format!("t {cmp} {}", quoted(pick_str(rng, &TEXTS))),
         6 | 7 => format!("u {} current_user", rng.pick(&["=", "!="])),
-        8 => format!("u = {}", quoted(*rng.pick(&USERS))),
+        8 => format!("u = {}", quoted(pick_str(rng, &USERS))),
         9 => format!("b = {}", rng.pick(&["true", "false"])),
         10 => {
             let items: Vec<String> = (0..1 + rng.below(3))
