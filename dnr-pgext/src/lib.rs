@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 
 use dnr_core::compile::{compile as compile_policies, Target};
-use dnr_core::{Operation, PolicySet, Row, TenantContext};
+use dnr_core::{Decision, Operation, PolicySet, Row, TenantContext};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -186,6 +186,17 @@ fn with_applied_policy<R>(source: &str, f: impl FnOnce(&PolicySet) -> R) -> R {
 /// `record` of `entity`, under the policy last applied with `dnr.apply`?
 #[pg_extern(stable)]
 fn check(entity: &str, op: &str, record: JsonB) -> bool {
+    decide(entity, op, &record.0).allowed
+}
+
+/// Why `dnr.check` answers as it does: the rule, forbid or fence that
+/// decided. PostgreSQL's own RLS errors do not name DNR's rules; this does.
+#[pg_extern(stable)]
+fn check_reason(entity: &str, op: &str, record: JsonB) -> String {
+    decide(entity, op, &record.0).reason
+}
+
+fn decide(entity: &str, op: &str, record: &serde_json::Value) -> Decision {
     let Some(operation) = Operation::parse(op) else {
         invalid(format!(
             "unknown operation `{op}`: expected create, read, list, update or delete"
@@ -216,12 +227,12 @@ fn check(entity: &str, op: &str, record: JsonB) -> bool {
         let Some(definition) = set.entity(entity) else {
             invalid(format!("unknown entity `{entity}`"));
         };
-        let row = match Row::from_json(definition, &record.0) {
+        let row = match Row::from_json(definition, record) {
             Ok(row) => row,
             Err(error) => invalid(format!("invalid record for `{entity}`: {error}")),
         };
         match set.decide(entity, operation, &context, &row) {
-            Ok(decision) => decision.allowed,
+            Ok(decision) => decision,
             Err(error) => invalid(format!(
                 "cannot check `{entity}` {}: {error}",
                 operation.as_str()

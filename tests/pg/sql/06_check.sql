@@ -113,3 +113,14 @@ SELECT dnr.check('Task', 'read', '{"id": 1, "tenant_id": "aaaaaaaa-aaaa-aaaa-aaa
        dnr.check('Task', 'read', '{"id": 1, "tenant_id": "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb", "owner_id": "00000000-0000-0000-0000-0000000a11ce", "title": "t", "status": "todo"}') AS other_tenant,
        dnr.check('Task', 'list', '{"id": 1, "tenant_id": "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa", "owner_id": null, "title": "t", "status": "todo"}') AS null_owner;
 COMMIT;
+
+-- check_reason() names the rule, forbid or fence behind the answer (the
+-- errors of PostgreSQL's RLS do not).
+BEGIN;
+SELECT dnr.set_context('aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa', '00000000-0000-0000-0000-0000000a11ce', '{guest}');
+SELECT op, dnr.check_reason('Task', op, r) AS reason
+  FROM unnest(ARRAY['read', 'update', 'delete']) op,
+       (VALUES ('{"id": 1, "tenant_id": "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa", "owner_id": "00000000-0000-0000-0000-0000000a11ce", "title": "t", "status": "todo", "priority": 9}'::jsonb)) v(r);
+SELECT dnr.check_reason('Task', 'read', '{"id": 1, "tenant_id": "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb", "owner_id": "00000000-0000-0000-0000-0000000a11ce", "title": "t", "status": "todo"}') AS other_tenant,
+       dnr.check_reason('Task', 'create', '{"id": 1, "owner_id": "00000000-0000-0000-0000-000000000b0b", "title": "t", "status": "todo"}') AS for_bob;
+COMMIT;
