@@ -94,7 +94,8 @@ CREATE FUNCTION dnr.set_context(tenant uuid, user_id uuid DEFAULT NULL, roles te
 RETURNS void LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-    v_roles text := dnr.roles_setting($3);
+    -- no call into the library for the common case of no roles
+    v_roles text := CASE WHEN COALESCE(pg_catalog.cardinality($3), 0) = 0 THEN '' ELSE dnr.roles_setting($3) END;
     v_local boolean := COALESCE($4, true);
 BEGIN
     PERFORM pg_catalog.set_config('dnr.tenant_id', COALESCE($1::text, ''), v_local),
@@ -121,7 +122,7 @@ CREATE FUNCTION dnr.set_roles(roles text[], local boolean DEFAULT true)
 RETURNS void LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
-    v_roles text := dnr.roles_setting($1);
+    v_roles text := CASE WHEN COALESCE(pg_catalog.cardinality($1), 0) = 0 THEN '' ELSE dnr.roles_setting($1) END;
 BEGIN
     PERFORM pg_catalog.set_config('dnr.roles', v_roles, COALESCE($2, true));
 END
