@@ -12,7 +12,6 @@
 #              no BYPASSRLS), granted write access to DNR's registries
 #   app        the application: LOGIN, no superuser, no BYPASSRLS, owns
 #              nothing; gets only table privileges
-#   app2       a second application role
 #
 # Usage: scripts/pg-test.sh [--accept] [--no-install] [NAME...]
 #   --accept      write the actual output to tests/pg/expected/ (then review it!)
@@ -55,7 +54,6 @@ pg_log "creating roles and the template database"
 pg_psql -d postgres <<'SQL'
 CREATE ROLE dnr_owner LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE;
 CREATE ROLE app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB;
-CREATE ROLE app2 LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE NOCREATEDB;
 CREATE DATABASE dnr_template OWNER dnr_owner;
 SQL
 pg_psql -d dnr_template <<'SQL'
