@@ -77,6 +77,25 @@ impl PolicySet {
         })
     }
 
+    /// The row an insert stores: a missing or NULL tenant column filled from
+    /// the context, missing or NULL defaulted fields set to their defaults.
+    pub fn fill_on_create(
+        &self,
+        entity: &str,
+        ctx: &TenantContext,
+        row: &Row,
+    ) -> Result<Row, EvalError> {
+        let entity = self
+            .entity(entity)
+            .ok_or_else(|| EvalError::UnknownEntity(entity.to_string()))?;
+        Ok(Judge {
+            set: self,
+            entity,
+            ctx,
+        }
+        .fill_on_create(row))
+    }
+
     pub fn decide_update(
         &self,
         entity: &str,

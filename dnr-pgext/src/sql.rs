@@ -146,18 +146,35 @@ $$;
 CREATE FUNCTION dnr.fill_tenant() RETURNS trigger
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
+-- Arguments: the tenant column ('' for none), then pairs of a defaulted
+-- column and its default as text. On insert a NULL tenant column takes the
+-- current tenant and a NULL defaulted column its default, so an explicit
+-- NULL gets what an omitted value gets (as in SQLite and the evaluator).
 DECLARE
     v_row jsonb;
+    v_patch jsonb := '{}'::jsonb;
+    i integer := 1;
 BEGIN
-    IF TG_NARGS <> 1 THEN
-        RAISE EXCEPTION 'dnr.fill_tenant() needs the tenant column name as its only argument';
+    IF TG_NARGS < 1 OR TG_NARGS % 2 <> 1 THEN
+        RAISE EXCEPTION 'dnr.fill_tenant() needs the tenant column name, then pairs of column and default';
     END IF;
     v_row := pg_catalog.to_jsonb(NEW);
-    IF NOT v_row ? TG_ARGV[0] THEN
-        RAISE EXCEPTION 'dnr.fill_tenant(): table % has no column %', TG_RELID::regclass, pg_catalog.quote_ident(TG_ARGV[0]);
+    IF TG_ARGV[0] <> '' THEN
+        IF NOT v_row ? TG_ARGV[0] THEN
+            RAISE EXCEPTION 'dnr.fill_tenant(): table % has no column %', TG_RELID::regclass, pg_catalog.quote_ident(TG_ARGV[0]);
+        END IF;
+        IF v_row -> TG_ARGV[0] = 'null'::jsonb THEN
+            v_patch := pg_catalog.jsonb_build_object(TG_ARGV[0], dnr.current_tenant());
+        END IF;
     END IF;
-    IF v_row -> TG_ARGV[0] = 'null'::jsonb THEN
-        NEW := pg_catalog.jsonb_populate_record(NEW, pg_catalog.jsonb_build_object(TG_ARGV[0], dnr.current_tenant()));
+    WHILE i + 1 < TG_NARGS LOOP
+        IF v_row -> TG_ARGV[i] = 'null'::jsonb THEN
+            v_patch := v_patch || pg_catalog.jsonb_build_object(TG_ARGV[i], TG_ARGV[i + 1]);
+        END IF;
+        i := i + 2;
+    END LOOP;
+    IF v_patch <> '{}'::jsonb THEN
+        NEW := pg_catalog.jsonb_populate_record(NEW, v_patch);
     END IF;
     RETURN NEW;
 END

@@ -10,7 +10,7 @@ async function runCase({ setup_policy, policy, case: c }) {
     for (const seed of c.rows) {
       db.setContext({ tenant: seed.tenant, user: null, roles: [] });
       const v = seed.values;
-      db.exec(`INSERT INTO ${seed.table} (id, n, t, u, b) VALUES (?, ?, ?, ?, ?)`, [v.id, v.n, v.t, v.u, v.b]);
+      db.exec(`INSERT INTO ${seed.table} (id, n, t, u, b, d) VALUES (?, ?, ?, ?, ?, ?)`, [v.id, v.n, v.t, v.u, v.b, v.d]);
     }
     db.applyPolicies(policy);
     const outcomes = [];
@@ -24,8 +24,8 @@ async function runCase({ setup_policy, policy, case: c }) {
         const v = a.values;
         try {
           const changed = a.tenant
-            ? db.exec(`INSERT INTO ${a.table} (id, tenant_id, n, t, u, b) VALUES (?, ?, ?, ?, ?, ?)`, [v.id, a.tenant, v.n, v.t, v.u, v.b])
-            : db.exec(`INSERT INTO ${a.table} (id, n, t, u, b) VALUES (?, ?, ?, ?, ?)`, [v.id, v.n, v.t, v.u, v.b]);
+            ? db.exec(`INSERT INTO ${a.table} (id, tenant_id, n, t, u, b, d) VALUES (?, ?, ?, ?, ?, ?, ?)`, [v.id, a.tenant, v.n, v.t, v.u, v.b, v.d])
+            : db.exec(`INSERT INTO ${a.table} (id, n, t, u, b, d) VALUES (?, ?, ?, ?, ?, ?)`, [v.id, v.n, v.t, v.u, v.b, v.d]);
           if (changed !== 1) throw new Error(`insert changed ${changed} rows`);
           outcomes.push("inserted");
         } catch (e) {

@@ -29,6 +29,9 @@ pub struct Values {
     pub t: Option<String>,
     pub u: Option<String>,
     pub b: Option<bool>,
+    /// Declared `d: int = 3`: NULL on insert becomes 3 in every engine.
+    #[serde(default)]
+    pub d: Option<i64>,
 }
 
 /// A row present before the policy under test is applied.
@@ -135,7 +138,7 @@ impl Case {
             if !entity.scoped {
                 out.push_str("  tenant: none\n");
             }
-            out.push_str("  id: int pk\n  n: int\n  t: str\n  u: uuid\n  b: bool\n");
+            out.push_str("  id: int pk\n  n: int\n  t: str\n  u: uuid\n  b: bool\n  d: int = 3\n");
             if entity.scoped {
                 out.push_str("  tenant_id: uuid\n");
             }
@@ -198,6 +201,10 @@ fn maybe<T>(rng: &mut Rng, percent_null: u64, value: T) -> Option<T> {
     }
 }
 
+fn rng_small(rng: &mut Rng) -> i64 {
+    rng.below(5) as i64
+}
+
 fn pick_str(rng: &mut Rng, items: &[&'static str]) -> &'static str {
     items[rng.below(items.len())]
 }
@@ -221,7 +228,8 @@ fn condition(rng: &mut Rng, scoped: bool, depth: u32) -> String {
         0 => rng.pick(&["true", "false"]).to_string(),
         1 => rng.pick(&["authenticated", "anonymous"]).to_string(),
         2 => format!("role({})", rng.pick(&ROLES)),
-        3 | 4 => format!("n {cmp} {}", rng.below(5) as i64 - 1),
+        3 => format!("n {cmp} {}", rng.below(5) as i64 - 1),
+        4 => format!("{} {cmp} {}", rng.pick(&["n", "d"]), rng.below(5) as i64),
         5 => format!("t {cmp} {}", quoted(pick_str(rng, &TEXTS))),
         6 | 7 => format!("u {} current_user", rng.pick(&["=", "!="])),
         8 => format!("u = {}", quoted(pick_str(rng, &USERS))),
@@ -238,7 +246,7 @@ fn condition(rng: &mut Rng, scoped: bool, depth: u32) -> String {
         }
         11 => format!(
             "{} is {}null",
-            rng.pick(&["n", "t", "u", "b"]),
+            rng.pick(&["n", "t", "u", "b", "d"]),
             if rng.chance(50) { "not " } else { "" }
         ),
         _ if scoped => format!("tenant_id {} current_tenant", rng.pick(&["=", "!="])),
@@ -251,12 +259,14 @@ fn values(rng: &mut Rng, id: i64) -> Values {
     let t = rng.pick(&TEXTS).to_string();
     let u = rng.pick(&USERS).to_string();
     let b = rng.chance(50);
+    let d = rng_small(rng);
     Values {
         id,
         n: maybe(rng, 20, n),
         t: maybe(rng, 20, t),
         u: maybe(rng, 25, u),
         b: maybe(rng, 20, b),
+        d: maybe(rng, 50, d),
     }
 }
 

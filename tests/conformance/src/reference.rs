@@ -30,7 +30,8 @@ fn row(tenant: Option<&str>, values: &Values) -> Result<Row, String> {
                 None => Value::Null,
             },
         )
-        .with("b", values.b.map_or(Value::Null, Value::Bool));
+        .with("b", values.b.map_or(Value::Null, Value::Bool))
+        .with("d", values.d.map_or(Value::Null, Value::Int));
     if let Some(tenant) = tenant {
         row.set("tenant_id", uuid(tenant)?);
     }
@@ -42,10 +43,22 @@ pub fn run(case: &Case) -> Result<Vec<Outcome>, String> {
     let set: PolicySet = dnr_core::parse(&policy).map_err(|e| e.render(&policy, "case.dnr"))?;
     let mut tables: BTreeMap<String, Vec<Row>> = BTreeMap::new();
     for seed in &case.rows {
-        tables
-            .entry(seed.table.clone())
-            .or_default()
-            .push(row(seed.tenant.as_deref(), &seed.values)?);
+        let entity = case
+            .entity(&seed.table)
+            .ok_or("seed row names an unknown table")?;
+        let ctx = context(&Ctx {
+            tenant: seed.tenant.clone(),
+            user: None,
+            roles: Vec::new(),
+        })?;
+        let stored = set
+            .fill_on_create(
+                &entity.name,
+                &ctx,
+                &row(seed.tenant.as_deref(), &seed.values)?,
+            )
+            .map_err(|e| e.to_string())?;
+        tables.entry(seed.table.clone()).or_default().push(stored);
     }
     let id_of = |row: &Row| match row.get("id") {
         Value::Int(id) => *id,
@@ -77,18 +90,14 @@ pub fn run(case: &Case) -> Result<Vec<Outcome>, String> {
                 Outcome::Rows(ids)
             }
             Action::Insert { tenant, values, .. } => {
-                let mut new = row(tenant.as_deref(), values)?;
+                let new = row(tenant.as_deref(), values)?;
                 if rows.iter().any(|r| id_of(r) == values.id) {
                     Outcome::Refused // the primary key is taken, whoever owns it
                 } else if decide(Operation::Create, &new)? {
-                    if case.entity(step.action.table()).is_some_and(|e| e.scoped)
-                        && tenant.is_none()
-                    {
-                        if let Some(t) = ctx.tenant {
-                            new.set("tenant_id", Value::Uuid(t));
-                        }
-                    }
-                    rows.push(new);
+                    rows.push(
+                        set.fill_on_create(&entity, &ctx, &new)
+                            .map_err(|e| e.to_string())?,
+                    );
                     Outcome::Inserted
                 } else {
                     Outcome::Refused

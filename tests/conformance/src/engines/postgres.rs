@@ -113,10 +113,10 @@ impl Postgres {
             self.app
                 .execute(
                     &format!(
-                        "INSERT INTO {} (id, n, t, u, b) VALUES ($1, $2, $3, $4::text::uuid, $5)",
+                        "INSERT INTO {} (id, n, t, u, b, d) VALUES ($1, $2, $3, $4::text::uuid, $5, $6)",
                         seed.table
                     ),
-                    &[&v.id, &v.n, &v.t, &v.u, &v.b],
+                    &[&v.id, &v.n, &v.t, &v.u, &v.b, &v.d],
                 )
                 .map_err(|e| format!("seeding {}: {}", seed.table, err(e)))?;
         }
@@ -130,14 +130,14 @@ impl Postgres {
                     Outcome::Rows(rows.iter().map(|r| r.get::<_, i64>(0)).collect())
                 }
                 Action::Insert { table, tenant, values: v } => {
-                    let params: [&(dyn postgres::types::ToSql + Sync); 6] = [&v.id, &v.n, &v.t, &v.u, &v.b, tenant];
+                    let params: [&(dyn postgres::types::ToSql + Sync); 7] = [&v.id, &v.n, &v.t, &v.u, &v.b, &v.d, tenant];
                     let result = self.app.execute(
                         &format!(
-                            "INSERT INTO {table} (id, {} n, t, u, b) VALUES ($1, {} $2, $3, $4::text::uuid, $5)",
+                            "INSERT INTO {table} (id, {} n, t, u, b, d) VALUES ($1, {} $2, $3, $4::text::uuid, $5, $6)",
                             if tenant.is_some() { "tenant_id," } else { "" },
-                            if tenant.is_some() { "$6::text::uuid," } else { "" }
+                            if tenant.is_some() { "$7::text::uuid," } else { "" }
                         ),
-                        &params[..if tenant.is_some() { 6 } else { 5 }],
+                        &params[..if tenant.is_some() { 7 } else { 6 }],
                     );
                     match result {
                         Ok(1) => Outcome::Inserted,

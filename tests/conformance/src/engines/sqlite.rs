@@ -74,10 +74,10 @@ impl Engine for Sqlite {
             let v = &seed.values;
             conn.execute(
                 &format!(
-                    "INSERT INTO {} (id, n, t, u, b) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO {} (id, n, t, u, b, d) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     seed.table
                 ),
-                params![v.id, v.n, v.t, v.u, v.b],
+                params![v.id, v.n, v.t, v.u, v.b, v.d],
             )
             .map_err(|e| format!("seeding {}: {e}", seed.table))?;
         }
@@ -95,13 +95,13 @@ impl Engine for Sqlite {
                     let result = match tenant {
                         Some(tenant) => write(
                             &conn,
-                            &format!("INSERT INTO {table} (id, tenant_id, n, t, u, b) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-                            params![v.id, tenant, v.n, v.t, v.u, v.b],
+                            &format!("INSERT INTO {table} (id, tenant_id, n, t, u, b, d) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                            params![v.id, tenant, v.n, v.t, v.u, v.b, v.d],
                         ),
                         None => write(
                             &conn,
-                            &format!("INSERT INTO {table} (id, n, t, u, b) VALUES (?1, ?2, ?3, ?4, ?5)"),
-                            params![v.id, v.n, v.t, v.u, v.b],
+                            &format!("INSERT INTO {table} (id, n, t, u, b, d) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+                            params![v.id, v.n, v.t, v.u, v.b, v.d],
                         ),
                     };
                     match result {
