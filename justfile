@@ -57,3 +57,19 @@ test-sqlite *ARGS:
 # Enforced vs plain SQLite tables, 1M rows over 1,000 tenants.
 bench-sqlite:
     bash scripts/sqlite-bench.sh
+
+# Build, install into the machine's PostgreSQL 15 and run the SQL tests as an ordinary role.
+test-pg *ARGS:
+    bash scripts/pg-test.sh {{ARGS}}
+
+# Rewrite tests/pg/expected/ from actual output (then review every changed file).
+test-pg-accept *ARGS:
+    bash scripts/pg-test.sh --accept {{ARGS}}
+
+# DNR RLS vs hand-written tenant filters, 1M rows over 1,000 tenants; writes bench/pg.md.
+bench-pg:
+    bash scripts/pg-bench.sh
+
+# Install the extension into the machine's PostgreSQL (then: CREATE EXTENSION dnr).
+install-pg:
+    cd dnr-pgext && cargo pgrx install --pg-config /usr/bin/pg_config --release
