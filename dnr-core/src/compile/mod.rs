@@ -36,13 +36,19 @@ impl Target {
 pub enum CompileError {
     #[error("entity `{entity}` declares no fields; the sqlite target needs its columns (`dnr_apply` reads them from the database, `dnr compile` cannot)")]
     UnknownColumns { entity: String },
-    #[error("entity `{entity}`: {role} `{column}` does not exist in table `{table}`")]
+    #[error(
+        "entity `{entity}`: column `{column}` named in a rule does not exist in table `{table}`"
+    )]
     MissingColumn {
         entity: String,
         table: String,
         column: String,
-        /// "the tenant column" or "the column named in a rule".
-        role: &'static str,
+    },
+    #[error("entity `{entity}`: tenant column `{column}` does not exist in table `{table}`")]
+    MissingTenantColumn {
+        entity: String,
+        table: String,
+        column: String,
     },
     #[error("entity `{entity}`: name `{name}` contains a NUL character")]
     NulInName { entity: String, name: String },

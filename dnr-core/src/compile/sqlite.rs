@@ -250,19 +250,19 @@ impl<'a> EntityCompiler<'a> {
             collect_fields(&rule.condition, &mut named);
         }
         let missing = |name: &&str| !self.columns.iter().any(|c| c == name);
-        let found = match self.tenant.filter(missing) {
-            Some(tenant) => Some((tenant, "the tenant column")),
-            None => named
-                .into_iter()
-                .find(missing)
-                .map(|c| (c, "the column named in a rule")),
-        };
-        match found {
-            Some((column, role)) => Err(CompileError::MissingColumn {
-                entity: self.entity.name.clone(),
-                table: self.entity.table.clone(),
+        let (entity, table) = (self.entity.name.clone(), self.entity.table.clone());
+        if let Some(column) = self.tenant.filter(missing) {
+            return Err(CompileError::MissingTenantColumn {
+                entity,
+                table,
                 column: column.to_string(),
-                role,
+            });
+        }
+        match named.into_iter().find(missing) {
+            Some(column) => Err(CompileError::MissingColumn {
+                entity,
+                table,
+                column: column.to_string(),
             }),
             None => Ok(()),
         }
