@@ -55,14 +55,29 @@ impl Db {
 
     /// Prepares the first statement of `sql`; `None` when `sql` holds only
     /// whitespace or comments. Returns the unparsed rest.
-    fn prepare_one<'s>(&self, sql: &'s str) -> Result<(Option<Stmt>, &'s str), Error> {
+    fn prepare_one<'s>(
+        &self,
+        sql: &'s str,
+        persistent: bool,
+    ) -> Result<(Option<Stmt>, &'s str), Error> {
         let mut stmt: *mut ffi::sqlite3_stmt = ptr::null_mut();
         let mut tail: *const c_char = ptr::null();
         let len = c_int::try_from(sql.len()).map_err(|_| Error::new("dnr: SQL text too long"))?;
         // SAFETY: `sql` is valid for `len` bytes; SQLite does not need a NUL
         // when the length is given, and `tail` points into `sql`.
         let rc = unsafe {
-            ffi::sqlite3_prepare_v2(self.raw, sql.as_ptr().cast(), len, &mut stmt, &mut tail)
+            if persistent {
+                ffi::sqlite3_prepare_v3(
+                    self.raw,
+                    sql.as_ptr().cast(),
+                    len,
+                    ffi::SQLITE_PREPARE_PERSISTENT as _,
+                    &mut stmt,
+                    &mut tail,
+                )
+            } else {
+                ffi::sqlite3_prepare_v2(self.raw, sql.as_ptr().cast(), len, &mut stmt, &mut tail)
+            }
         };
         if rc != ffi::SQLITE_OK as c_int {
             if !stmt.is_null() {
@@ -90,7 +105,18 @@ impl Db {
 
     /// Prepares exactly one statement.
     pub fn prepare(&self, sql: &str) -> Result<Stmt, Error> {
-        match self.prepare_one(sql)? {
+        match self.prepare_one(sql, false)? {
+            (Some(stmt), _) => Ok(stmt),
+            (None, _) => Err(Error::new("dnr: empty SQL statement")),
+        }
+    }
+
+    /// Prepares exactly one statement that will be kept and run many times
+    /// (`SQLITE_PREPARE_PERSISTENT`). Like every statement prepared here it
+    /// is compiled again by `sqlite3_step` when the schema changed, so a
+    /// kept statement always runs against the current schema.
+    pub fn prepare_persistent(&self, sql: &str) -> Result<Stmt, Error> {
+        match self.prepare_one(sql, true)? {
             (Some(stmt), _) => Ok(stmt),
             (None, _) => Err(Error::new("dnr: empty SQL statement")),
         }
@@ -100,7 +126,7 @@ impl Db {
     pub fn exec(&self, sql: &str) -> Result<(), Error> {
         let mut rest = sql;
         loop {
-            let (stmt, tail) = self.prepare_one(rest)?;
+            let (stmt, tail) = self.prepare_one(rest, false)?;
             match stmt {
                 Some(mut stmt) => while stmt.step()? {},
                 None if tail.trim().is_empty() => return Ok(()),

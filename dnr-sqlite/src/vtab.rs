@@ -11,12 +11,23 @@
 //! constraints down to the view (and so to its indexes), writes become
 //! INSERT/UPDATE/DELETE on the view, whose triggers check them. Those
 //! statements are DNR's own, prepared while the authorizer lets DNR through.
+//!
+//! They are prepared once per table and kept (reads per query plan, writes
+//! per kind and conflict mode): preparing a write compiles the view's
+//! INSTEAD OF trigger, which costs several times what running it does. A
+//! kept statement is reset and bound again for every use, and finalized when
+//! the table is disconnected or dropped. A schema change needs nothing more:
+//! `sqlite3_step` compiles a statement again when the schema it was prepared
+//! against has changed (another connection applied other policies), always
+//! with DNR marked as running its own statement, and an apply on this
+//! connection drops and rebuilds the locked tables, caches and all.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 
 use dnr_core::compile::quote::ident;
@@ -37,8 +48,13 @@ struct Table {
     columns: Vec<String>,
     /// Columns that identify a row: the storage table's primary key, or all.
     key: Vec<usize>,
-    /// Prepared reads by SQL text, reused across cursors.
-    pool: RefCell<HashMap<String, Vec<Stmt>>>,
+    /// Reads by query plan (x_best_index's idxStr), with their prepared
+    /// statements, reused across cursors and queries.
+    pool: RefCell<HashMap<Rc<str>, Reads>>,
+    /// DNR's writes on the view, prepared once per [`Write`] kind and
+    /// conflict mode ([`write_slot`]). A statement is taken out while it
+    /// runs, so that a nested write on the same table prepares its own.
+    writes: [Cell<Option<Stmt>>; WRITE_SLOTS],
     /// Rows handed out with a rowid during a write transaction, by rowid,
     /// so that xUpdate can find them again (the view has no rowid).
     rows: RefCell<HashMap<i64, Vec<Value>>>,
@@ -46,15 +62,52 @@ struct Table {
     next_rowid: Cell<i64>,
 }
 
+/// One query plan's read: the statement's SQL and the shape of its result.
+#[derive(Clone)]
+struct Shape {
+    /// The plan (x_best_index's idxStr), the pool's key.
+    key: Rc<str>,
+    sql: Rc<str>,
+    /// For each column of the table, its position in the statement's
+    /// result, or None when the query does not use it.
+    selected: Rc<[Option<c_int>]>,
+    /// How many of xFilter's arguments the statement takes.
+    params: usize,
+}
+
+/// A plan's shape and its idle prepared statements.
+struct Reads {
+    shape: Shape,
+    idle: Vec<Stmt>,
+}
+
 #[repr(C)]
 struct Cursor {
     base: ffi::sqlite3_vtab_cursor,
-    stmt: Option<(String, Stmt)>,
-    /// For each column of the table, its position in the running
-    /// statement's result, or None when the query does not use it.
-    selected: Vec<Option<c_int>>,
+    /// The running read and its shape.
+    running: Option<(Shape, Stmt)>,
     has_row: bool,
     rowid: i64,
+}
+
+/// The kinds of write DNR runs on the view.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    Insert = 0,
+    Update = 1,
+    Delete = 2,
+}
+
+/// How the user's statement resolves conflicts, as DNR's write says it:
+/// `""`, `"OR REPLACE "` or `"OR IGNORE "`.
+const CONFLICTS: [&str; 3] = ["", "OR REPLACE ", "OR IGNORE "];
+
+const WRITE_SLOTS: usize = 3 * CONFLICTS.len();
+
+/// The cache slot of a write kind in a conflict mode (an index into
+/// [`CONFLICTS`]).
+fn write_slot(kind: Write, conflict: usize) -> usize {
+    kind as usize * CONFLICTS.len() + conflict.min(CONFLICTS.len() - 1)
 }
 
 /// Constraint operators pushed down to the view, with their SQL.
@@ -272,6 +325,7 @@ fn connect(db: Db, state: &Arc<State>, name: &str) -> Result<(Box<Table>, String
         columns,
         key,
         pool: RefCell::new(HashMap::new()),
+        writes: Default::default(),
         rows: RefCell::new(HashMap::new()),
         writing: Cell::new(false),
         next_rowid: Cell::new(1),
@@ -459,8 +513,7 @@ unsafe extern "C" fn x_open(
     let cursor = Box::new(Cursor {
         // SAFETY: SQLite fills pVtab itself.
         base: unsafe { std::mem::zeroed() },
-        stmt: None,
-        selected: Vec::new(),
+        running: None,
         has_row: false,
         rowid: 0,
     });
@@ -480,12 +533,15 @@ unsafe fn parts<'a>(cursor: *mut ffi::sqlite3_vtab_cursor) -> (&'a mut Cursor, &
     }
 }
 
+/// Hands the cursor's statement back to the pool.
 fn release(table: &Table, cursor: &mut Cursor) {
-    if let Some((sql, mut stmt)) = cursor.stmt.take() {
+    if let Some((shape, mut stmt)) = cursor.running.take() {
         stmt.reset();
         // Never panics: a pool that is busy just drops the statement.
         if let Ok(mut pool) = table.pool.try_borrow_mut() {
-            pool.entry(sql).or_default().push(stmt);
+            if let Some(reads) = pool.get_mut(&*shape.key) {
+                reads.idle.push(stmt);
+            }
         }
     }
     cursor.has_row = false;
@@ -508,8 +564,9 @@ unsafe extern "C" fn x_close(cursor: *mut ffi::sqlite3_vtab_cursor) -> c_int {
 }
 
 fn step(table: &Table, cursor: &mut Cursor) -> Result<(), Error> {
+    // DNR's own statement, also when `sqlite3_step` compiles it again.
     let _internal = Internal::enter(&table.state);
-    cursor.has_row = match cursor.stmt.as_mut() {
+    cursor.has_row = match cursor.running.as_mut() {
         Some((_, stmt)) => stmt.step()?,
         None => false,
     };
@@ -518,6 +575,46 @@ fn step(table: &Table, cursor: &mut Cursor) -> Result<(), Error> {
         table.next_rowid.set(cursor.rowid.wrapping_add(1));
     }
     Ok(())
+}
+
+/// The read for plan `key`: the query on the view with the plan's
+/// constraints, selecting only the columns the query uses and the key
+/// (xUpdate finds rows by it), so that a count(*) reads an index only.
+fn shape(table: &Table, key: &str) -> Result<Shape, Error> {
+    let plan = plan(Some(key));
+    let mut columns = Vec::new();
+    let selected: Rc<[Option<c_int>]> = (0..table.columns.len())
+        .map(|i| {
+            if uses(plan.used, i) || table.key.contains(&i) {
+                columns.push(ident(&table.columns[i]));
+                c_int::try_from(columns.len() - 1).ok()
+            } else {
+                None
+            }
+        })
+        .collect();
+    if columns.is_empty() {
+        columns.push("1".into());
+    }
+    let mut sql = format!(
+        "SELECT {} FROM main.{}",
+        columns.join(", "),
+        ident(&table.name)
+    );
+    for (i, (column, op)) in plan.constraints.iter().enumerate() {
+        let name = table
+            .columns
+            .get(*column)
+            .ok_or_else(|| Error::new("dnr: bad plan"))?;
+        sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+        sql.push_str(&format!("{} {op} ?{}", ident(name), i + 1));
+    }
+    Ok(Shape {
+        key: Rc::from(key),
+        sql: Rc::from(sql),
+        selected,
+        params: plan.constraints.len(),
+    })
 }
 
 unsafe extern "C" fn x_filter(
@@ -533,56 +630,38 @@ unsafe extern "C" fn x_filter(
     guarded(vtab, || {
         release(table, c);
         // SAFETY: idx_str is the string x_best_index made (or NULL).
-        let plan = plan(unsafe { raw::cstr(idx_str) });
-        // Only the columns the query uses, and the key (xUpdate finds rows
-        // by it): a count(*) then reads an index only.
-        let mut columns = Vec::new();
-        c.selected = (0..table.columns.len())
-            .map(|i| {
-                if uses(plan.used, i) || table.key.contains(&i) {
-                    columns.push(ident(&table.columns[i]));
-                    c_int::try_from(columns.len() - 1).ok()
-                } else {
-                    None
+        let key = unsafe { raw::cstr(idx_str) }.unwrap_or("");
+        let pooled = table.pool.try_borrow_mut().ok().and_then(|mut pool| {
+            pool.get_mut(key)
+                .map(|reads| (reads.shape.clone(), reads.idle.pop()))
+        });
+        let (shape, idle) = match pooled {
+            Some(found) => found,
+            None => {
+                let shape = shape(table, key)?;
+                if let Ok(mut pool) = table.pool.try_borrow_mut() {
+                    let reads = Reads {
+                        shape: shape.clone(),
+                        idle: Vec::new(),
+                    };
+                    pool.insert(Rc::clone(&shape.key), reads);
                 }
-            })
-            .collect();
-        if columns.is_empty() {
-            columns.push("1".into());
-        }
-        let mut sql = format!(
-            "SELECT {} FROM main.{}",
-            columns.join(", "),
-            ident(&table.name)
-        );
-        for (i, (column, op)) in plan.constraints.iter().enumerate() {
-            let name = table
-                .columns
-                .get(*column)
-                .ok_or_else(|| Error::new("dnr: bad plan"))?;
-            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-            sql.push_str(&format!("{} {op} ?{}", ident(name), i + 1));
-        }
-        let pooled = table
-            .pool
-            .try_borrow_mut()
-            .ok()
-            .and_then(|mut pool| pool.get_mut(&sql).and_then(Vec::pop));
-        let mut stmt = match pooled {
+                (shape, None)
+            }
+        };
+        let mut stmt = match idle {
             Some(stmt) => stmt,
             None => {
                 let _internal = Internal::enter(&table.state);
-                table.db.prepare(&sql)?
+                table.db.prepare_persistent(&shape.sql)?
             }
         };
-        let n = usize::try_from(argc)
-            .unwrap_or(0)
-            .min(plan.constraints.len());
+        let n = usize::try_from(argc).unwrap_or(0).min(shape.params);
         for i in 0..n {
             // SAFETY: SQLite passes argc live values.
             unsafe { stmt.bind_raw(i + 1, *argv.add(i))? };
         }
-        c.stmt = Some((sql, stmt));
+        c.running = Some((shape, stmt));
         step(table, c)
     })
 }
@@ -609,11 +688,14 @@ unsafe extern "C" fn x_column(
     // is copied by sqlite3_result_value.
     unsafe {
         let (c, _) = parts(cursor);
-        let position = usize::try_from(i)
-            .ok()
-            .and_then(|i| c.selected.get(i).copied().flatten());
-        match (c.stmt.as_ref(), position) {
-            (Some((_, stmt)), Some(position)) if c.has_row => {
+        let column = c.running.as_ref().and_then(|(shape, stmt)| {
+            let position = usize::try_from(i)
+                .ok()
+                .and_then(|i| shape.selected.get(i).copied().flatten())?;
+            Some((stmt, position))
+        });
+        match column {
+            Some((stmt, position)) if c.has_row => {
                 ffi::sqlite3_result_value(ctx, stmt.column_raw(position));
             }
             _ => ffi::sqlite3_result_null(ctx),
@@ -631,8 +713,8 @@ unsafe extern "C" fn x_rowid(
     let vtab = c.base.pVtab;
     guarded(vtab, || {
         if table.writing.get() {
-            if let Some((_, stmt)) = c.stmt.as_ref() {
-                let row: Vec<Value> = c
+            if let Some((shape, stmt)) = c.running.as_ref() {
+                let row: Vec<Value> = shape
                     .selected
                     .iter()
                     .map(|p| match p.and_then(|p| usize::try_from(p).ok()) {
@@ -677,30 +759,91 @@ unsafe extern "C" fn x_noop(_vtab: *mut ffi::sqlite3_vtab) -> c_int {
     ffi::SQLITE_OK as c_int
 }
 
-/// Runs one of DNR's writes on the view, so that its triggers check it.
-fn write(table: &Table, sql: &str, values: &[Value]) -> Result<(), Error> {
-    let _internal = Internal::enter(&table.state);
-    let mut stmt = table.db.prepare(sql)?;
-    for (i, value) in values.iter().enumerate() {
-        stmt.bind(i + 1, value)?;
-    }
-    while stmt.step()? {}
-    Ok(())
+/// `"k1" IS ?n AND ...` for the key columns, numbered from `first`.
+fn key_match(table: &Table, first: usize) -> String {
+    table
+        .key
+        .iter()
+        .enumerate()
+        .map(|(i, &column)| {
+            let name = table
+                .columns
+                .get(column)
+                .map_or(String::new(), |c| ident(c));
+            format!("{name} IS ?{}", first + i)
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
-/// `"k1" IS ?n AND ...` for the old row's key, with its values.
-fn key_match(table: &Table, old: &[Value], first: usize) -> (String, Vec<Value>) {
-    let mut parts = Vec::new();
-    let mut values = Vec::new();
-    for (i, &column) in table.key.iter().enumerate() {
-        let name = table
-            .columns
-            .get(column)
-            .map_or(String::new(), |c| ident(c));
-        parts.push(format!("{name} IS ?{}", first + i));
-        values.push(old.get(column).cloned().unwrap_or(Value::Null));
+/// The SQL of one of DNR's writes on the view. Inserts and updates bind the
+/// new row's columns as ?1..?n; updates and deletes the old row's key after
+/// them.
+fn write_sql(table: &Table, kind: Write, conflict: usize) -> String {
+    let view = ident(&table.name);
+    let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
+    let conflict = CONFLICTS.get(conflict).copied().unwrap_or("");
+    match kind {
+        Write::Insert => {
+            let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+            format!(
+                "INSERT {conflict}INTO main.{view} ({}) VALUES ({})",
+                columns.join(", "),
+                marks.join(", ")
+            )
+        }
+        Write::Update => {
+            let sets: Vec<String> = columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{c} = ?{}", i + 1))
+                .collect();
+            format!(
+                "UPDATE {conflict}main.{view} SET {} WHERE {}",
+                sets.join(", "),
+                key_match(table, columns.len() + 1)
+            )
+        }
+        Write::Delete => format!("DELETE FROM main.{view} WHERE {}", key_match(table, 1)),
     }
-    (parts.join(" AND "), values)
+}
+
+/// Runs one of DNR's writes on the view, so that its triggers check it:
+/// the kept statement for `kind` and `conflict` (prepared on first use),
+/// bound by `bind`, stepped to completion, reset and kept again.
+fn write(
+    table: &Table,
+    kind: Write,
+    conflict: usize,
+    bind: impl FnOnce(&mut Stmt) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let slot = table.writes.get(write_slot(kind, conflict));
+    // DNR's own statement: when preparing, and when `sqlite3_step` compiles
+    // it again after a schema change.
+    let _internal = Internal::enter(&table.state);
+    let mut stmt = match slot.and_then(Cell::take) {
+        Some(stmt) => stmt,
+        None => table
+            .db
+            .prepare_persistent(&write_sql(table, kind, conflict))?,
+    };
+    let outcome = bind(&mut stmt).and_then(|()| {
+        while stmt.step()? {}
+        Ok(())
+    });
+    stmt.reset();
+    if let Some(slot) = slot {
+        slot.set(Some(stmt));
+    }
+    outcome
+}
+
+/// Binds the old row's key values from parameter `first` on.
+fn bind_key(table: &Table, stmt: &mut Stmt, old: &[Value], first: usize) -> Result<(), Error> {
+    for (i, &column) in table.key.iter().enumerate() {
+        stmt.bind(first + i, old.get(column).unwrap_or(&Value::Null))?;
+    }
+    Ok(())
 }
 
 unsafe extern "C" fn x_update(
@@ -712,23 +855,32 @@ unsafe extern "C" fn x_update(
     // SAFETY: a live vtab of this module.
     let table = unsafe { &*vtab.cast::<Table>() };
     guarded(vtab, || {
+        let argc = usize::try_from(argc).unwrap_or(0);
+        if argv.is_null() || argc == 0 {
+            return Err(Error::new("dnr: bad write"));
+        }
         // SAFETY: SQLite passes argc live values.
-        let args: Vec<Value> = (0..usize::try_from(argc).unwrap_or(0))
-            .map(|i| unsafe { raw::value(*argv.add(i)) })
+        let args = unsafe { std::slice::from_raw_parts(argv, argc) };
+        // The old and new rowids (integers or NULL).
+        // SAFETY: live values, copied at once.
+        let rowids: Vec<Value> = args
+            .iter()
+            .take(2)
+            .map(|&v| unsafe { raw::value(v) })
             .collect();
         let conflict = || {
             // SAFETY: called from xUpdate, as required.
             let mode = unsafe { ffi::sqlite3_vtab_on_conflict(table.db.as_ptr()) };
             if mode == ffi::SQLITE_REPLACE as c_int {
-                "OR REPLACE "
+                1
             } else if mode == ffi::SQLITE_IGNORE as c_int {
-                "OR IGNORE "
+                2
             } else {
-                ""
+                0
             }
         };
-        let old = |rowid: &Value| -> Result<Vec<Value>, Error> {
-            let Value::Integer(id) = rowid else {
+        let old = |rowid: Option<&Value>| -> Result<Vec<Value>, Error> {
+            let Some(Value::Integer(id)) = rowid else {
                 return Err(Error::new("dnr: row not found"));
             };
             table
@@ -739,20 +891,22 @@ unsafe extern "C" fn x_update(
                 .cloned()
                 .ok_or_else(|| Error::new("dnr: row not found"))
         };
-        let view = ident(&table.name);
-        let columns: Vec<String> = table.columns.iter().map(|c| ident(c)).collect();
-        if args.len() == 1 {
-            let old = old(&args[0])?;
-            let (matches, values) = key_match(table, &old, 1);
-            return write(
-                table,
-                &format!("DELETE FROM main.{view} WHERE {matches}"),
-                &values,
-            );
+        // The new row's columns, bound as ?1..?n.
+        let bind_new = |stmt: &mut Stmt| -> Result<(), Error> {
+            for (i, &value) in args.iter().skip(2).take(table.columns.len()).enumerate() {
+                // SAFETY: a live value of this call.
+                unsafe { stmt.bind_raw(i + 1, value)? };
+            }
+            Ok(())
+        };
+        if argc == 1 {
+            let old = old(rowids.first())?;
+            return write(table, Write::Delete, 0, |stmt| {
+                bind_key(table, stmt, &old, 1)
+            });
         }
-        let new: Vec<Value> = args.iter().skip(2).cloned().collect();
-        if args.first() == Some(&Value::Null) {
-            if !matches!(args.get(1), Some(Value::Null) | None) {
+        if rowids.first() == Some(&Value::Null) {
+            if rowids.get(1) != Some(&Value::Null) {
                 return Err(Error::new(format!(
                     "dnr: `{}` has no rowid to set",
                     table.name
@@ -764,35 +918,18 @@ unsafe extern "C" fn x_update(
                 // SAFETY: SQLite's out pointer for the new row's rowid.
                 unsafe { *rowid = id };
             }
-            let marks: Vec<String> = (1..=new.len()).map(|i| format!("?{i}")).collect();
-            let sql = format!(
-                "INSERT {}INTO main.{view} ({}) VALUES ({})",
-                conflict(),
-                columns.join(", "),
-                marks.join(", ")
-            );
-            return write(table, &sql, &new);
+            return write(table, Write::Insert, conflict(), bind_new);
         }
-        if args.first() != args.get(1) {
+        if rowids.first() != rowids.get(1) {
             return Err(Error::new(format!(
                 "dnr: `{}` has no rowid to set",
                 table.name
             )));
         }
-        let old = old(&args[0])?;
-        let sets: Vec<String> = columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c} = ?{}", i + 1))
-            .collect();
-        let (matches, keys) = key_match(table, &old, new.len() + 1);
-        let sql = format!(
-            "UPDATE {}main.{view} SET {} WHERE {matches}",
-            conflict(),
-            sets.join(", ")
-        );
-        let mut values = new;
-        values.extend(keys);
-        write(table, &sql, &values)
+        let old = old(rowids.first())?;
+        write(table, Write::Update, conflict(), |stmt| {
+            bind_new(stmt)?;
+            bind_key(table, stmt, &old, table.columns.len() + 1)
+        })
     })
 }

@@ -427,3 +427,126 @@ fn locked_connections_agree_with_the_evaluator() -> Result {
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// A locked connection keeps its reads and writes on the views prepared
+/// (dnr-sqlite's vtab.rs); policies applied meanwhile by another connection
+/// take effect on its next statement (SQLite compiles the kept statements
+/// again), and an apply by the host of the locked connection rebuilds them.
+#[test]
+fn locked_statements_follow_policy_changes() -> Result {
+    let dir = std::env::temp_dir().join(format!("dnr-sqlite-kept-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("kept.db").to_string_lossy().into_owned();
+    let _ = std::fs::remove_file(&path);
+    let source = policies()?;
+    let replace = |text: &str, from: &str, to: &str| -> Result<String> {
+        if !text.contains(from) {
+            return Err(format!("tasks.dnr no longer says `{from}`").into());
+        }
+        Ok(text.replace(from, to))
+    };
+    // Admins only: no create, update or delete for alice; she reads row 1.
+    let mut stricter = replace(&source, "create: authenticated", "create: role(admin)")?;
+    stricter = replace(
+        &stricter,
+        "read: owner_id = current_user or role(admin) or owner_id is null",
+        "read: id = 1 or role(admin)",
+    )?;
+    stricter = replace(
+        &stricter,
+        "update: owner_id = current_user or role(admin)",
+        "update: role(admin)",
+    )?;
+    stricter = replace(
+        &stricter,
+        "delete: owner_id = current_user and status != 'done'",
+        "delete: role(admin)",
+    )?;
+
+    let trusted = open_with_extension(&path)?;
+    trusted.query_row("SELECT dnr_apply(?1)", [&source], |_| Ok(()))?;
+    let locked = open_with_extension(&path)?;
+    set_context(&locked, Some(TENANT_A), Some(ALICE), "")?;
+    locked.query_row("SELECT dnr_lock()", [], |_| Ok(()))?;
+    let insert = |id: i64| {
+        locked.execute(
+            "INSERT INTO tasks (id, owner_id, title) VALUES (?1, ?2, 't')",
+            params![id, ALICE],
+        )
+    };
+    let title = |id: i64| -> Result<String> {
+        Ok(
+            trusted.query_row("SELECT title FROM _dnr_tasks WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })?,
+        )
+    };
+    // Every kind of write, twice, so that the second runs a kept statement.
+    for id in 1..=4 {
+        insert(id)?;
+    }
+    locked.execute("UPDATE tasks SET title = 'u1' WHERE id = 1", [])?;
+    locked.execute("UPDATE tasks SET title = 'u2' WHERE id = 2", [])?;
+    locked.execute("DELETE FROM tasks WHERE id = 3", [])?;
+    locked.execute("DELETE FROM tasks WHERE id = 4", [])?;
+    assert_eq!(
+        ids(&locked, "SELECT id FROM tasks ORDER BY id")?,
+        vec![1, 2]
+    );
+    assert_eq!((title(1)?, title(2)?), ("u1".into(), "u2".into()));
+
+    trusted.query_row("SELECT dnr_apply(?1)", [&stricter], |_| Ok(()))?;
+    let refused = insert(5);
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("Task")),
+        "{refused:?}"
+    );
+    assert_eq!(ids(&locked, "SELECT id FROM tasks ORDER BY id")?, vec![1]);
+    locked.execute("UPDATE tasks SET title = 'u3' WHERE id = 1", [])?;
+    locked.execute("DELETE FROM tasks WHERE id = 1", [])?;
+    assert_eq!(title(1)?, "u1");
+    assert_eq!(
+        ids(&trusted, "SELECT id FROM _dnr_tasks ORDER BY id")?,
+        vec![1, 2]
+    );
+
+    trusted.query_row("SELECT dnr_apply(?1)", [&source], |_| Ok(()))?;
+    insert(6)?;
+    locked.execute("UPDATE tasks SET title = 'u4' WHERE id = 1", [])?;
+    assert_eq!(
+        ids(&locked, "SELECT id FROM tasks ORDER BY id")?,
+        vec![1, 2, 6]
+    );
+    assert_eq!(title(1)?, "u4");
+    drop(locked);
+
+    // The host of a locked connection applies: the locked tables are
+    // dropped and built again, with their statements.
+    let conn = Connection::open(&path)?;
+    // SAFETY: the connection outlives `dnr`.
+    let dnr = unsafe { dnr_sqlite::register(conn.handle())? };
+    dnr.set_context(TenantContext::parse(Some(TENANT_A), Some(ALICE), &[])?);
+    dnr.lock()?;
+    let insert = |id: i64| {
+        conn.execute(
+            "INSERT INTO tasks (id, owner_id, title) VALUES (?1, ?2, 't')",
+            params![id, ALICE],
+        )
+    };
+    insert(7)?;
+    insert(8)?;
+    dnr.apply(&stricter)?;
+    assert!(insert(9).is_err());
+    assert_eq!(ids(&conn, "SELECT id FROM tasks ORDER BY id")?, vec![1]);
+    dnr.apply(&source)?;
+    insert(10)?;
+    assert_eq!(
+        ids(&conn, "SELECT id FROM tasks ORDER BY id")?,
+        vec![1, 2, 6, 7, 8, 10]
+    );
+    drop(conn);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
