@@ -52,7 +52,11 @@ impl Rng {
 }
 
 fn open(path: &str) -> Result<Connection> {
-    let library = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/libdnr");
+    // DNR_SQLITE_LIB: another build of the extension (the .so), to compare.
+    let library = match std::env::var_os("DNR_SQLITE_LIB") {
+        Some(lib) => PathBuf::from(lib).with_extension(""),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/libdnr"),
+    };
     if !library.with_extension("so").exists() {
         return Err(format!(
             "{}.so is missing: cargo build --release -p dnr-sqlite-ext",
@@ -185,16 +189,30 @@ fn read_case(
     })
 }
 
-fn insert_case(conn: &Connection, rows: u64, first_id: u64) -> Result<Case> {
+/// Inserts in batches of 1,000 rows per transaction, alternating sides. A
+/// locked connection keeps the tenant it was locked with (`locked`); an
+/// unlocked one switches tenants between batches.
+fn insert_case(
+    conn: &Connection,
+    name: &'static str,
+    rows: u64,
+    first_id: u64,
+    locked: Option<&str>,
+) -> Result<Case> {
     let tenants = 100;
     let mut enforced = Vec::new();
     let mut plain = Vec::new();
     let batch = 1000;
     let mut id = first_id;
-    let mut set = conn.prepare("SELECT dnr_set_tenant(?1)")?;
     for b in 0..rows / batch {
-        let tenant_id = tenant(10_000 + b % tenants);
-        set.query_row([&tenant_id], |_| Ok(()))?;
+        let tenant_id = match locked {
+            Some(t) => t.to_string(),
+            None => {
+                let t = tenant(10_000 + b % tenants);
+                conn.query_row("SELECT dnr_set_tenant(?1)", [&t], |_| Ok(()))?;
+                t
+            }
+        };
         for side in [b % 2 == 0, b % 2 == 1] {
             let started = Instant::now();
             let tx = conn.unchecked_transaction()?;
@@ -238,7 +256,7 @@ fn insert_case(conn: &Connection, rows: u64, first_id: u64) -> Result<Case> {
         id += batch;
     }
     Ok(Case {
-        name: "insert, 1,000 rows per transaction",
+        name,
         enforced: quartile(enforced),
         plain: quartile(plain),
         unit: "rows",
@@ -248,7 +266,13 @@ fn insert_case(conn: &Connection, rows: u64, first_id: u64) -> Result<Case> {
 
 /// The same reads on a locked connection (one tenant for the connection's
 /// life), where the enforced name is DNR's TEMP virtual table.
-fn locked_cases(path: &str, rows: u64, tenants: u64, iterations: u64) -> Result<Vec<Case>> {
+fn locked_cases(
+    path: &str,
+    rows: u64,
+    tenants: u64,
+    iterations: u64,
+    first_id: u64,
+) -> Result<Vec<Case>> {
     let conn = open(path)?;
     let t = 7 % tenants.max(1);
     let tenant_id = tenant(t);
@@ -309,6 +333,13 @@ fn locked_cases(path: &str, rows: u64, tenants: u64, iterations: u64) -> Result<
             count: n * 2,
         });
     }
+    cases.push(insert_case(
+        &conn,
+        "locked connection: insert, 1,000 rows per transaction",
+        100_000,
+        first_id,
+        Some(&tenant_id),
+    )?);
     Ok(cases)
 }
 
@@ -368,8 +399,21 @@ fn main() -> Result {
             iterations / 5,
         )?,
     ];
-    cases.push(insert_case(&conn, 100_000, rows + 1)?);
-    cases.extend(locked_cases(&path, rows, tenants, iterations)?);
+    cases.push(insert_case(
+        &conn,
+        "insert, 1,000 rows per transaction",
+        100_000,
+        rows + 1,
+        None,
+    )?);
+    drop(conn);
+    cases.extend(locked_cases(
+        &path,
+        rows,
+        tenants,
+        iterations,
+        rows + 200_001,
+    )?);
 
     let mut out = String::new();
     out.push_str("# SQLite: cost of DNR enforcement\n\n");
