@@ -246,6 +246,7 @@ impl Db {
 
     /// The connection's mutex, held for the guard's lifetime (a no-op when
     /// SQLite runs without one).
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
     pub fn lock_mutex(&self) -> MutexGuard {
         // SAFETY: the handle is open; a NULL mutex means single-threaded use.
         let mutex = unsafe { ffi::sqlite3_db_mutex(self.raw) };
@@ -254,6 +255,14 @@ impl Db {
             unsafe { ffi::sqlite3_mutex_enter(mutex) };
         }
         MutexGuard { mutex }
+    }
+
+    /// Nothing to hold: on wasm32-unknown-unknown SQLite (sqlite-wasm-rs) is
+    /// built single-threaded (`SQLITE_THREADSAFE=0`), where the mutex
+    /// functions are empty macros that the library does not even export.
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    pub fn lock_mutex(&self) -> MutexGuard {
+        MutexGuard {}
     }
 
     /// True when the connection is inside an explicit transaction.
@@ -272,10 +281,13 @@ pub type AuthorizerFn = unsafe extern "C" fn(
     *const c_char,
 ) -> c_int;
 
+/// Holds the connection's mutex (see [`Db::lock_mutex`]).
 pub struct MutexGuard {
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
     mutex: *mut ffi::sqlite3_mutex,
 }
 
+#[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
 impl Drop for MutexGuard {
     fn drop(&mut self) {
         if !self.mutex.is_null() {

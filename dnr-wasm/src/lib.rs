@@ -23,22 +23,6 @@ use wasm_bindgen::prelude::*;
 use crate::convert::set;
 use crate::error::Error;
 
-/// sqlite-wasm-rs builds SQLite with `SQLITE_THREADSAFE=0`, where
-/// `sqlite3_mutex_enter`/`_leave` are empty macros rather than functions,
-/// and `sqlite3_db_mutex` returns NULL. dnr-sqlite's connection guard links
-/// against both (calling them only for a non-NULL mutex), so without these
-/// no-ops the module would import them from `env` and fail to load.
-#[cfg(all(target_family = "wasm", target_os = "unknown"))]
-mod single_threaded_sqlite {
-    use std::ffi::c_void;
-
-    #[no_mangle]
-    pub extern "C" fn sqlite3_mutex_enter(_mutex: *mut c_void) {}
-
-    #[no_mangle]
-    pub extern "C" fn sqlite3_mutex_leave(_mutex: *mut c_void) {}
-}
-
 #[wasm_bindgen(typescript_custom_section)]
 const TYPES: &'static str = r#"
 /** Where `Database.open` keeps the database. */
