@@ -7,7 +7,9 @@
 //! otherwise `bigint`; REAL → `number`; TEXT → `string`; BLOB → `Uint8Array`;
 //! NULL → `null`.
 
-use js_sys::{Array, ArrayBuffer, BigInt, Object, Reflect, Uint8Array};
+use std::fmt::Write as _;
+
+use js_sys::{Array, ArrayBuffer, BigInt, Object, Reflect, Uint8Array, JSON};
 use rusqlite::types::{Value, ValueRef};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -35,12 +37,8 @@ pub fn params(params: &JsValue) -> Result<Vec<Value>, Error> {
 }
 
 pub fn param(position: usize, value: &JsValue) -> Result<Value, Error> {
-    if value.is_null() || value.is_undefined() {
-        return Ok(Value::Null);
-    }
-    if let Some(b) = value.as_bool() {
-        return Ok(Value::Integer(i64::from(b)));
-    }
+    // Each test is a call into JS: the common types first (the types are
+    // disjoint, so the order changes nothing else).
     if let Some(n) = value.as_f64() {
         // Integral numbers bind as INTEGER so that `id = ?` compares as the
         // column's integers do; the range check keeps the cast exact.
@@ -53,6 +51,12 @@ pub fn param(position: usize, value: &JsValue) -> Result<Value, Error> {
     }
     if let Some(text) = value.as_string() {
         return Ok(Value::Text(text));
+    }
+    if value.is_null() || value.is_undefined() {
+        return Ok(Value::Null);
+    }
+    if let Some(b) = value.as_bool() {
+        return Ok(Value::Integer(i64::from(b)));
     }
     if value.is_bigint() {
         return i64::try_from(value.clone())
@@ -115,4 +119,136 @@ pub fn keys(object: &JsValue) -> Vec<String> {
             .collect(),
         None => Vec::new(),
     }
+}
+
+/// A query's rows as JS objects, built as one JSON text that the engine
+/// parses in one go: setting each property from wasm costs a call across
+/// the boundary and a string conversion per value, which made up most of a
+/// query's time. The objects are the ones `value` and `set` would build:
+/// keys in column order, a repeated column name holding the last column's
+/// value at the first one's place. Values JSON cannot carry (integers
+/// beyond 2^53 − 1, blobs, infinities) are written as `null` and set
+/// afterwards, as are columns named `__proto__` (which `set` treats as the
+/// prototype, not a key).
+pub struct Rows {
+    /// `"name":` for each key, with the column whose value it takes.
+    keys: Vec<(String, usize)>,
+    names: Vec<String>,
+    /// Columns named `__proto__`, in order.
+    proto: Vec<usize>,
+    json: String,
+    count: u32,
+    /// (row, column, value) to set after parsing.
+    later: Vec<(u32, usize, JsValue)>,
+}
+
+impl Rows {
+    pub fn new(names: Vec<String>) -> Rows {
+        let mut keys: Vec<(String, usize)> = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        let mut proto = Vec::new();
+        for (index, name) in names.iter().enumerate() {
+            if name == "__proto__" {
+                proto.push(index);
+            } else if let Some(at) = seen.iter().position(|n| n == name) {
+                if let Some(key) = keys.get_mut(at) {
+                    key.1 = index;
+                }
+            } else {
+                let mut key = String::new();
+                json_string(&mut key, name);
+                key.push(':');
+                keys.push((key, index));
+                seen.push(name);
+            }
+        }
+        Rows {
+            keys,
+            names,
+            proto,
+            json: String::from("["),
+            count: 0,
+            later: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, row: &rusqlite::Row<'_>) -> rusqlite::Result<()> {
+        if self.count > 0 {
+            self.json.push(',');
+        }
+        self.json.push('{');
+        for (position, (key, column)) in self.keys.iter().enumerate() {
+            if position > 0 {
+                self.json.push(',');
+            }
+            self.json.push_str(key);
+            match row.get_ref(*column)? {
+                ValueRef::Null => self.json.push_str("null"),
+                ValueRef::Integer(i) if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&i) => {
+                    let _ = write!(self.json, "{i}");
+                }
+                // `{:?}` writes the shortest text that reads back exactly.
+                ValueRef::Real(f) if f.is_finite() => {
+                    let _ = write!(self.json, "{f:?}");
+                }
+                ValueRef::Text(bytes) => {
+                    json_string(&mut self.json, &String::from_utf8_lossy(bytes))
+                }
+                other => {
+                    self.json.push_str("null");
+                    self.later.push((self.count, *column, value(other)));
+                }
+            }
+        }
+        self.json.push('}');
+        for &column in &self.proto {
+            self.later
+                .push((self.count, column, value(row.get_ref(column)?)));
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<Array, Error> {
+        self.json.push(']');
+        let rows: Array = JSON::parse(&self.json)
+            .map_err(|_| Error::new("internal error: the rows' JSON text did not parse"))?
+            .unchecked_into();
+        for (row, column, value) in self.later {
+            let name = self.names.get(column).map_or("", String::as_str);
+            set(
+                rows.get(row).unchecked_ref(),
+                &JsValue::from_str(name),
+                &value,
+            );
+        }
+        Ok(rows)
+    }
+}
+
+/// Appends `text` as a JSON string.
+fn json_string(out: &mut String, text: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (index, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // `index` is at an ASCII byte: a character boundary.
+        out.push_str(text.get(start..index).unwrap_or(""));
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{byte:04x}");
+        } else {
+            out.push_str(escape);
+        }
+        start = index + 1;
+    }
+    out.push_str(text.get(start..).unwrap_or(""));
+    out.push('"');
 }

@@ -231,17 +231,13 @@ impl Open {
     fn query(&self, sql: &str, params: &[rusqlite::types::Value]) -> Result<Array, Error> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         bind(&mut stmt, params)?;
-        let names: Vec<JsValue> = stmt.column_names().map(JsValue::from_str).collect();
-        let out = Array::new();
+        let mut out = convert::Rows::new(stmt.column_names().map(String::from).collect());
         let mut rows = stmt.raw_query();
         while let Some(row) = rows.next()? {
-            let object = Object::new();
-            for (index, name) in names.iter().enumerate() {
-                set(&object, name, &convert::value(row.get_ref(index)?));
-            }
-            out.push(&object);
+            out.push(row)?;
         }
-        Ok(out)
+        drop(rows);
+        out.finish()
     }
 
     fn close(self) -> Result<(), Error> {

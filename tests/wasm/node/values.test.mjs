@@ -55,3 +55,39 @@ test("bad parameters are errors, not guesses", async () => {
   assert.throws(() => db.exec("SELECT ?; SELECT ?", [1]), /parameters need a single statement/);
   db.close();
 });
+
+test("rows keep every value exactly, whatever the text or the column names", async () => {
+  const db = await Database.open();
+  const texts = ['"quoted"', "back\\slash", "line\nbreak\r\ttab", "nul\u0000byte", "\u0001\u001f\u007f", "é ü 中文 🎉", "\u2028\u2029", "</script>", ""];
+  db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, x)");
+  texts.forEach((text, i) => db.exec("INSERT INTO t VALUES (?, ?)", [i, text]));
+  assert.deepEqual(db.query("SELECT x FROM t ORDER BY id").map((r) => r.x), texts);
+  // Values JSON has no notation for, in the middle of ordinary ones.
+  const rows = db.query(
+    "SELECT 1 AS a, 9e999 AS inf, -9e999 AS ninf, 2 AS b, 9223372036854775807 AS big, x'01' AS blob, -0.0 AS negzero, 1e300 AS huge, 5e-324 AS tiny, 0.1 AS tenth",
+  );
+  assert.deepEqual(rows, [
+    { a: 1, inf: Infinity, ninf: -Infinity, b: 2, big: 9223372036854775807n, blob: new Uint8Array([1]), negzero: -0, huge: 1e300, tiny: 5e-324, tenth: 0.1 },
+  ]);
+  assert.deepEqual(Object.keys(rows[0]), ["a", "inf", "ninf", "b", "big", "blob", "negzero", "huge", "tiny", "tenth"]);
+  // Odd column names; a repeated name keeps its first place and the last value.
+  const [odd] = db.query(`SELECT 1 AS "a""b", 2 AS "back\\slash", 3 AS "", 4 AS "10", 5 AS "x", 6 AS "x", x'02' AS "x", 7 AS "é\n"`);
+  assert.deepEqual(Object.keys(odd), ["10", 'a"b', "back\\slash", "", "x", "é\n"]);
+  assert.deepEqual(odd, { 'a"b': 1, "back\\slash": 2, "": 3, 10: 4, x: new Uint8Array([2]), "é\n": 7 });
+  // `__proto__` is not made a key (as before: the value is set through it).
+  const [proto] = db.query("SELECT 1 AS __proto__, 2 AS y");
+  assert.deepEqual(Object.keys(proto), ["y"]);
+  assert.equal(Object.getPrototypeOf(proto), Object.prototype);
+  // Many rows, with the special values among them.
+  db.exec("CREATE TABLE many (i INTEGER, big INTEGER, b BLOB)");
+  db.exec("BEGIN");
+  for (let i = 0; i < 2000; i++) db.exec("INSERT INTO many VALUES (?, ?, ?)", [i, i % 100 === 0 ? 2n ** 60n + BigInt(i) : i, i % 250 === 0 ? new Uint8Array([i & 255]) : null]);
+  db.exec("COMMIT");
+  const many = db.query("SELECT i, big, b FROM many ORDER BY i");
+  assert.equal(many.length, 2000);
+  many.forEach((row, i) => {
+    assert.deepEqual(row, { i, big: i % 100 === 0 ? 2n ** 60n + BigInt(i) : i, b: i % 250 === 0 ? new Uint8Array([i & 255]) : null });
+  });
+  assert.deepEqual(db.query("SELECT 1 AS a WHERE 0"), []);
+  db.close();
+});
