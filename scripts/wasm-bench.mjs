@@ -14,8 +14,11 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const wasmFile = path.join(root, "dnr-wasm/pkg/dnr_wasm_bg.wasm");
-const extension = path.join(root, "target/release/libdnr");
+// DNR_BENCH_PKG / DNR_BENCH_EXT: another build of the package (a directory
+// like dnr-wasm/pkg) or of the extension (a libdnr.so), to compare builds.
+const pkg = path.resolve(process.env.DNR_BENCH_PKG ?? path.join(root, "dnr-wasm/pkg"));
+const wasmFile = path.join(pkg, "dnr_wasm_bg.wasm");
+const extension = (process.env.DNR_BENCH_EXT ?? path.join(root, "target/release/libdnr")).replace(/\.so$/, "");
 const ROWS_PER_TENANT = Number(process.env.DNR_BENCH_ROWS ?? 10_000);
 const QUERY_REPEAT = 5;
 const OPEN_REPEAT = 10;
@@ -101,7 +104,7 @@ function workload({ run, all, context }) {
 async function wasm() {
   const [loadMs, mod] = await (async () => {
     const start = performance.now();
-    const m = await import(path.join(root, "dnr-wasm/pkg/node.js"));
+    const m = await import(path.join(pkg, "node.js"));
     return [performance.now() - start, m];
   })();
   const { Database } = mod;
