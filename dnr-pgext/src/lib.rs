@@ -4,16 +4,16 @@
 //! This crate is a thin adapter. The policy language, the reference evaluator
 //! and the SQL compiler live in `dnr-core`; the functions here convert
 //! arguments, call the core and turn its errors into PostgreSQL errors.
-//! Everything that is naturally SQL (the context readers and setters, the
-//! fill trigger, schema-per-tenant helpers, the bookkeeping of `apply`) is
-//! SQL and PL/pgSQL in `sql.rs`.
+//! The context readers and setters are C functions over PostgreSQL's
+//! settings (`context.rs`: they run on every query, so they must be cheap).
+//! Everything that is naturally SQL (the fill trigger, schema-per-tenant
+//! helpers, the bookkeeping of `apply`) is SQL and PL/pgSQL in `sql.rs`.
 //!
 //! Nothing here panics on input: every failure is reported with
 //! `ereport(ERROR)`, which PostgreSQL turns into an ordinary error that rolls
 //! back the caller's (sub)transaction.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 
 use dnr_core::compile::{compile as compile_policies, Target};
 use dnr_core::{Decision, Operation, PolicySet, Row, TenantContext};
@@ -21,6 +21,7 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
+mod context;
 mod sql;
 
 ::pgrx::pg_module_magic!(name = c"dnr", version);
@@ -93,19 +94,7 @@ fn spi_failed(what: &str, error: pgrx::spi::Error) -> ! {
 /// a NULL element or an invalid name is an error.
 #[pg_extern(immutable, parallel_safe)]
 fn roles_setting(roles: Option<Vec<Option<String>>>) -> String {
-    let mut valid = BTreeSet::new();
-    for role in roles.unwrap_or_default() {
-        let Some(role) = role else {
-            invalid("invalid role name: roles cannot be NULL".to_string());
-        };
-        match dnr_core::context::validate_role(&role) {
-            Ok(role) => {
-                valid.insert(role);
-            }
-            Err(error) => invalid(error.to_string()),
-        }
-    }
-    valid.into_iter().collect::<Vec<_>>().join(",")
+    context::roles_text(roles)
 }
 
 /// The SQL that `dnr.apply(source)` would run, without running it.

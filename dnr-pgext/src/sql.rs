@@ -1,13 +1,7 @@
-//! The SQL half of the extension: tables, context readers and setters, the
-//! fill trigger, `apply`'s bookkeeping, tenant isolation without a policy
-//! file, the `dnr.policies` view and schema-per-tenant helpers.
-//!
-//! The readers are `LANGUAGE sql STABLE PARALLEL SAFE` one-liners so that
-//! PostgreSQL can inline them into policies and evaluate them once per
-//! statement. They read the same settings the `postgres-plain` compile target
-//! reads (`dnr.tenant_id`, `dnr.user_id`, `dnr.roles`), so both interoperate.
-//! An unset setting and the empty string a finished `SET LOCAL` leaves behind
-//! both read as NULL; a malformed value is an error, never "no tenant".
+//! The SQL half of the extension: tables, the fill trigger, `apply`'s
+//! bookkeeping, tenant isolation without a policy file, the `dnr.policies`
+//! view and schema-per-tenant helpers. The context readers and setters are
+//! C functions (`context.rs`), created before this script's `finalize` part.
 //!
 //! Functions and types are schema-qualified so that a caller's `search_path`
 //! cannot redirect them.
@@ -59,85 +53,6 @@ SELECT pg_catalog.pg_extension_config_dump('dnr.tenants', '');
 
 extension_sql!(
     r#"
-------------------------------------------------------------------------------
--- Context readers
-------------------------------------------------------------------------------
-
-CREATE FUNCTION dnr.current_tenant() RETURNS uuid
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT NULLIF(pg_catalog.current_setting('dnr.tenant_id', true), '')::pg_catalog.uuid $$;
-
-CREATE FUNCTION dnr.current_user_id() RETURNS uuid
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT NULLIF(pg_catalog.current_setting('dnr.user_id', true), '')::pg_catalog.uuid $$;
-
-CREATE FUNCTION dnr.current_roles() RETURNS text[]
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT COALESCE(pg_catalog.string_to_array(NULLIF(pg_catalog.current_setting('dnr.roles', true), ''), ','), '{}'::text[]) $$;
-
--- Never NULL: false when no roles are set or the argument is NULL.
-CREATE FUNCTION dnr.has_role(role_name text) RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT COALESCE($1 = ANY (pg_catalog.string_to_array(NULLIF(pg_catalog.current_setting('dnr.roles', true), ''), ',')), false) $$;
-
-CREATE FUNCTION dnr.authenticated() RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE
-AS $$ SELECT NULLIF(pg_catalog.current_setting('dnr.user_id', true), '')::pg_catalog.uuid IS NOT NULL $$;
-
-------------------------------------------------------------------------------
--- Context setters: transaction-local unless local => false. uuid-typed
--- arguments make injection through them impossible; role names are checked
--- by dnr-core (dnr.roles_setting) before anything is set.
-------------------------------------------------------------------------------
-
-CREATE FUNCTION dnr.set_context(tenant uuid, user_id uuid DEFAULT NULL, roles text[] DEFAULT '{}', local boolean DEFAULT true)
-RETURNS void LANGUAGE plpgsql AS $$
-#variable_conflict use_column
-DECLARE
-    -- no call into the library for the common case of no roles
-    v_roles text := CASE WHEN COALESCE(pg_catalog.cardinality($3), 0) = 0 THEN '' ELSE dnr.roles_setting($3) END;
-    v_local boolean := COALESCE($4, true);
-BEGIN
-    PERFORM pg_catalog.set_config('dnr.tenant_id', COALESCE($1::text, ''), v_local),
-            pg_catalog.set_config('dnr.user_id', COALESCE($2::text, ''), v_local),
-            pg_catalog.set_config('dnr.roles', v_roles, v_local);
-END
-$$;
-
-CREATE FUNCTION dnr.set_tenant(tenant uuid, local boolean DEFAULT true)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_catalog.set_config('dnr.tenant_id', COALESCE($1::text, ''), COALESCE($2, true));
-END
-$$;
-
-CREATE FUNCTION dnr.set_user(user_id uuid, local boolean DEFAULT true)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_catalog.set_config('dnr.user_id', COALESCE($1::text, ''), COALESCE($2, true));
-END
-$$;
-
-CREATE FUNCTION dnr.set_roles(roles text[], local boolean DEFAULT true)
-RETURNS void LANGUAGE plpgsql AS $$
-#variable_conflict use_column
-DECLARE
-    v_roles text := CASE WHEN COALESCE(pg_catalog.cardinality($1), 0) = 0 THEN '' ELSE dnr.roles_setting($1) END;
-BEGIN
-    PERFORM pg_catalog.set_config('dnr.roles', v_roles, COALESCE($2, true));
-END
-$$;
-
--- Clears the transaction's and the session's context.
-CREATE FUNCTION dnr.clear_context()
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_catalog.set_config('dnr.tenant_id', '', false),
-            pg_catalog.set_config('dnr.user_id', '', false),
-            pg_catalog.set_config('dnr.roles', '', false);
-END
-$$;
-
 ------------------------------------------------------------------------------
 -- BEFORE INSERT trigger: fills a NULL tenant column (named by the trigger's
 -- argument) from the context. The fence still checks the result.

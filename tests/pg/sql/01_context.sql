@@ -54,10 +54,37 @@ SELECT dnr.current_tenant() AS still_the_old_session_value;
 SELECT dnr.clear_context();
 SELECT dnr.current_tenant(), dnr.current_user_id(), dnr.current_roles(), dnr.authenticated();
 
+-- A transaction-local value equal to the current one: the setters may skip
+-- it, which nobody can tell apart from setting it.
+SELECT dnr.set_tenant('88888888-8888-8888-8888-888888888888', local => false);
+BEGIN;
+SELECT dnr.set_tenant('88888888-8888-8888-8888-888888888888');
+SELECT dnr.set_tenant('99999999-9999-9999-9999-999999999999', local => false);
+COMMIT;
+SELECT dnr.current_tenant() AS session_set_after_equal_local;
+BEGIN;
+SELECT dnr.set_tenant('99999999-9999-9999-9999-999999999999');
+SAVEPOINT s;
+SELECT dnr.set_tenant('88888888-8888-8888-8888-888888888888');
+ROLLBACK TO s;
+SELECT dnr.current_tenant() AS after_rollback_to_savepoint;
+ROLLBACK;
+SELECT dnr.current_tenant() AS after_rollback;
+SELECT dnr.clear_context();
+
 -- A new connection starts with no context.
 SELECT dnr.set_tenant('33333333-3333-3333-3333-333333333333', local => false);
 \c - app
 SELECT dnr.current_tenant() AS after_reconnect;
+-- Setting the context creates all three settings, also the parts left
+-- empty, and they stay defined after the transaction (empty).
+BEGIN;
+SELECT dnr.set_context('33333333-3333-3333-3333-333333333333');
+SELECT current_setting('dnr.tenant_id') AS tenant, current_setting('dnr.user_id') AS user_id,
+       current_setting('dnr.roles') AS roles;
+COMMIT;
+SELECT current_setting('dnr.tenant_id') AS tenant, current_setting('dnr.user_id') AS user_id,
+       current_setting('dnr.roles') AS roles;
 
 -- The individual setters; NULL clears a part.
 BEGIN;
@@ -93,8 +120,14 @@ ROLLBACK TO s;
 SELECT dnr.current_tenant(), dnr.current_roles() AS unchanged;
 COMMIT;
 
--- A malformed value written to the setting directly is an error when read,
--- never "no tenant".
+-- A value written to the setting directly is read in every spelling a cast
+-- to uuid accepts...
+BEGIN;
+SET LOCAL dnr.tenant_id = '{AAAAAAAA-BBBB-CCCC-DDDD-EEEEEEEEEEEE}';
+SET LOCAL dnr.user_id = 'AAAAAAAABBBBCCCCDDDDEEEEEEEEEEEE';
+SELECT dnr.current_tenant(), dnr.current_user_id(), dnr.authenticated();
+ROLLBACK;
+-- ...and a malformed value is an error when read, never "no tenant".
 BEGIN;
 SET LOCAL dnr.tenant_id = 'garbage';
 SELECT dnr.current_tenant();
@@ -104,9 +137,11 @@ SET LOCAL dnr.user_id = 'garbage';
 SELECT dnr.authenticated();
 ROLLBACK;
 
--- The readers are STABLE, PARALLEL SAFE SQL functions (inlinable); the
--- setters are volatile; every context function is executable by PUBLIC.
-SELECT p.proname, l.lanname, p.provolatile, p.proparallel,
+-- The readers are STABLE, PARALLEL SAFE C functions (nothing to inline when
+-- a query is planned); the setters are volatile C functions; every context
+-- function is executable by PUBLIC.
+SELECT p.proname, pg_get_function_arguments(p.oid) AS arguments,
+       pg_get_function_result(p.oid) AS result, l.lanname, p.provolatile, p.proparallel,
        p.prosecdef, has_function_privilege('app', p.oid, 'EXECUTE') AS app_can_execute
   FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
  WHERE p.pronamespace = 'dnr'::regnamespace
