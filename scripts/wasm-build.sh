@@ -6,6 +6,15 @@
 # the database-per-tenant helper, types, README).
 #
 #   DNR_WASM_PROFILE=dev scripts/wasm-build.sh   # faster, unoptimized
+#   DNR_WASM_OPT=0 scripts/wasm-build.sh          # release without wasm-opt
+#
+# Release builds are sized as well as fast (scripts/wasm-bench.sh): SQLite's
+# C code, most of the module, is compiled with -Os (Rust code stays at
+# opt-level 3), and binaryen's wasm-opt -O3 (the npm package, installed in
+# scripts/wasm-tools) then runs over wasm-bindgen's output, which also drops
+# the function-name section. Measured against -O3 everywhere without
+# wasm-opt: 675 KB gzipped instead of 912 KB, inserts no slower, enforced
+# queries about 7% slower.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/wasm-lib.sh
@@ -27,7 +36,10 @@ dir=$([ "$profile" = dev ] && echo debug || echo release)
 # byte-loop memcpy; about a fifth off an enforced insert. clang 14 wants the
 # TLS model spelled out once bulk memory is on. (Browsers without bulk
 # memory cannot run the Rust part already.)
-export CFLAGS_wasm32_unknown_unknown="${CFLAGS_wasm32_unknown_unknown:--mbulk-memory -ftls-model=local-exec}"
+cflags="-mbulk-memory -ftls-model=local-exec"
+# After the -O3 cc passes for release: the last -O wins.
+[ "$profile" = release ] && cflags="$cflags -Os"
+export CFLAGS_wasm32_unknown_unknown="${CFLAGS_wasm32_unknown_unknown:-$cflags}"
 
 wasm_log "cargo build --target wasm32-unknown-unknown -p dnr-wasm ($profile)"
 cargo build "${cargo_profile[@]}" --target wasm32-unknown-unknown -p dnr-wasm
@@ -39,6 +51,22 @@ wasm_log "wasm-bindgen --target web -> $out"
 wasm-bindgen --target web --out-dir "$out" --out-name dnr_wasm \
   "target/wasm32-unknown-unknown/$dir/dnr_wasm.wasm"
 cp dnr-wasm/js/* "$out/"
+
+if [ "$profile" = release ] && [ "${DNR_WASM_OPT:-1}" != 0 ]; then
+  command -v node >/dev/null 2>&1 || wasm_apt_install nodejs npm
+  wasm_npm_ci scripts/wasm-tools
+  # wasm-opt takes about half a minute: its output is kept by input hash.
+  wasm="$out/dnr_wasm_bg.wasm"
+  cache=target/wasm-opt
+  key=$(sha256sum "$wasm" | cut -c1-32)
+  if [ ! -f "$cache/$key.wasm" ]; then
+    wasm_log "wasm-opt -O3 $wasm"
+    mkdir -p "$cache"
+    scripts/wasm-tools/node_modules/.bin/wasm-opt -O3 "$wasm" -o "$cache/$key.tmp"
+    mv "$cache/$key.tmp" "$cache/$key.wasm"
+  fi
+  cp "$cache/$key.wasm" "$wasm"
+fi
 
 size=$(stat -c %s "$out/dnr_wasm_bg.wasm")
 gz=$(gzip -9 -c "$out/dnr_wasm_bg.wasm" | wc -c)
