@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use std::ffi::{CStr, CString};
 
 use pgrx::prelude::*;
-use pgrx::{pg_sys, IntoDatum, Uuid};
+use pgrx::{pg_sys, Array, IntoDatum, Uuid};
 
 use crate::invalid;
 
@@ -63,24 +63,28 @@ fn setting_uuid(name: &CStr) -> Option<Uuid> {
 /// Parses the canonical spelling (8-4-4-4-12 hex digits, as the setters
 /// write it). Anything else is left to `uuid_in`.
 fn canonical_uuid(text: &[u8]) -> Option<Uuid> {
-    if text.len() != 36 {
+    const HYPHENS: [usize; 4] = [8, 13, 18, 23];
+    if text.len() != 36 || HYPHENS.iter().any(|&i| text[i] != b'-') {
         return None;
     }
-    let mut bytes = [0u8; 16];
-    let mut digits = text
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !matches!(i, 8 | 13 | 18 | 23))
-        .map(|(_, c)| char::from(*c).to_digit(16));
-    for byte in &mut bytes {
-        let high = digits.next()??;
-        let low = digits.next()??;
-        *byte = u8::try_from(high * 16 + low).ok()?;
+    fn hex(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
     }
-    [8, 13, 18, 23]
-        .iter()
-        .all(|&i| text[i] == b'-')
-        .then(|| Uuid::from_bytes(bytes))
+    let mut bytes = [0u8; 16];
+    let mut at = 0;
+    for byte in &mut bytes {
+        if HYPHENS.contains(&at) {
+            at += 1;
+        }
+        *byte = hex(text[at])? << 4 | hex(text[at + 1])?;
+        at += 2;
+    }
+    Some(Uuid::from_bytes(bytes))
 }
 
 /// PostgreSQL's own uuid parser: every spelling a cast to uuid accepts, and
@@ -186,24 +190,27 @@ impl Setter {
     }
 
     fn set(&self, name: &CStr, value: &CStr) {
-        // A transaction-local value equal to the current one changes nothing
-        // anyone can observe: it would end with the transaction (or
-        // savepoint) and restore what is there now, and a later SET in the
-        // transaction overrides it either way. Skipping it saves a
-        // set_config_option for the parts a caller leaves empty. A session
-        // value (local => false) is always set: the current value may be a
-        // transaction-local one that hides a different session value.
-        if self.action == pg_sys::GucAction::GUC_ACTION_LOCAL {
+        // Clearing a transaction-local value that is already empty changes
+        // nothing anyone can observe: the value would end with the
+        // transaction (or savepoint) and restore what is there now, and a
+        // later SET in the transaction overrides it either way. Skipping it
+        // saves a set_config_option for each part a caller leaves empty. (A
+        // non-empty value is rarely the current one, so it is not looked
+        // up.) A session value (local => false) is always set: the current
+        // value may be a transaction-local one that hides another session
+        // value.
+        if value.is_empty() && self.action == pg_sys::GucAction::GUC_ACTION_LOCAL {
             // SAFETY: `name` is NUL-terminated; the returned value is
             // compared at once. NULL is a setting that does not exist, or a
             // placeholder that has no value (it reads as ''): only a
-            // placeholder that exists has flags (GUC_CUSTOM_PLACEHOLDER).
+            // placeholder that exists has flags (GUC_CUSTOM_PLACEHOLDER),
+            // and one that does not exist must be created.
             let unchanged = unsafe {
                 let current = pg_sys::GetConfigOption(name.as_ptr(), true, false);
                 if current.is_null() {
-                    value.is_empty() && pg_sys::GetConfigOptionFlags(name.as_ptr(), true) != 0
+                    pg_sys::GetConfigOptionFlags(name.as_ptr(), true) != 0
                 } else {
-                    CStr::from_ptr(current) == value
+                    *current == 0
                 }
             };
             if unchanged {
@@ -269,13 +276,13 @@ fn roles_c_string(roles: String) -> CString {
 /// Validates role names and returns them as the comma-separated text stored
 /// in the `dnr.roles` setting (sorted, without duplicates). NULL is no roles;
 /// a NULL element or an invalid name is an error.
-pub(crate) fn roles_text(roles: Option<Vec<Option<String>>>) -> String {
+pub(crate) fn roles_text<S: AsRef<str>>(roles: impl IntoIterator<Item = Option<S>>) -> String {
     let mut valid = BTreeSet::new();
-    for role in roles.unwrap_or_default() {
+    for role in roles {
         let Some(role) = role else {
             invalid("invalid role name: roles cannot be NULL".to_string());
         };
-        match dnr_core::context::validate_role(&role) {
+        match dnr_core::context::validate_role(role.as_ref()) {
             Ok(role) => {
                 valid.insert(role);
             }
@@ -285,16 +292,24 @@ pub(crate) fn roles_text(roles: Option<Vec<Option<String>>>) -> String {
     valid.into_iter().collect::<Vec<_>>().join(",")
 }
 
+/// `roles_text` of an optional text[] argument.
+fn roles_array_text(roles: Option<&Array<&str>>) -> String {
+    match roles {
+        Some(roles) => roles_text(roles.iter()),
+        None => String::new(),
+    }
+}
+
 /// Sets the whole context: tenant, user and roles (NULL clears a part).
 #[pg_extern(volatile)]
 fn set_context(
     tenant: Option<Uuid>,
     user_id: default!(Option<Uuid>, "NULL"),
-    roles: default!(Option<Vec<Option<String>>>, "'{}'"),
+    roles: default!(Option<Array<&str>>, "'{}'"),
     local: default!(Option<bool>, true),
 ) {
     // validate everything before setting anything
-    let roles = roles_c_string(roles_text(roles));
+    let roles = roles_c_string(roles_array_text(roles.as_ref()));
     let setter = Setter::new(local);
     setter.set(TENANT, UuidText::new(tenant).as_c_str());
     setter.set(USER, UuidText::new(user_id).as_c_str());
@@ -315,8 +330,8 @@ fn set_user(user_id: Option<Uuid>, local: default!(Option<bool>, true)) {
 
 /// Sets the roles (NULL or empty clears them).
 #[pg_extern(volatile)]
-fn set_roles(roles: Option<Vec<Option<String>>>, local: default!(Option<bool>, true)) {
-    let roles = roles_c_string(roles_text(roles));
+fn set_roles(roles: Option<Array<&str>>, local: default!(Option<bool>, true)) {
+    let roles = roles_c_string(roles_array_text(roles.as_ref()));
     Setter::new(local).set(ROLES, &roles);
 }
 

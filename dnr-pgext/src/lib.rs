@@ -94,7 +94,7 @@ fn spi_failed(what: &str, error: pgrx::spi::Error) -> ! {
 /// a NULL element or an invalid name is an error.
 #[pg_extern(immutable, parallel_safe)]
 fn roles_setting(roles: Option<Vec<Option<String>>>) -> String {
-    context::roles_text(roles)
+    context::roles_text(roles.into_iter().flatten())
 }
 
 /// The SQL that `dnr.apply(source)` would run, without running it.
