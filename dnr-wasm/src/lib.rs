@@ -91,7 +91,16 @@ impl Database {
     ) -> Result<Database, JsValue> {
         let options = OpenOptions::from_js(&opts)?;
         let conn = match options.storage {
-            Storage::Memory => Connection::open_in_memory().map_err(Error::from)?,
+            Storage::Memory => {
+                let conn = Connection::open_in_memory().map_err(Error::from)?;
+                // SQLite's usual page size rather than the 8 KiB this build
+                // defaults to for its persistent VFSes: every enforced write
+                // copies the pages it changes into the statement journal,
+                // and smaller pages make that a few percent cheaper.
+                conn.execute_batch("PRAGMA page_size = 4096")
+                    .map_err(Error::from)?;
+                conn
+            }
             Storage::Opfs => open_opfs(&options.path).await?,
         };
         Ok(Database {
