@@ -24,8 +24,8 @@ const QUERY_REPEAT = 5;
 const OPEN_REPEAT = 10;
 // The first round runs while V8 still executes the module with its baseline
 // compiler (Liftoff); later rounds run tiered-up code, as a long-lived app
-// does. Both are reported.
-const ROUNDS = Number(process.env.DNR_BENCH_ROUNDS ?? 3);
+// does. Both are reported: the first round, and the median of the others.
+const ROUNDS = Math.max(2, Number(process.env.DNR_BENCH_ROUNDS ?? 6));
 
 const POLICIES = `
 tenancy:
@@ -101,7 +101,10 @@ function workload({ run, all, context }) {
   };
 }
 
-async function wasm() {
+// Each engine as a function running one round (a fresh database, the
+// workload, closed again); the rounds of the three are interleaved, so that
+// the machine's other work weighs on all of them alike.
+async function wasmEngine() {
   const [loadMs, mod] = await (async () => {
     const start = performance.now();
     const m = await import(path.join(pkg, "node.js"));
@@ -116,21 +119,23 @@ async function wasm() {
     opens.push(performance.now() - start);
     db.close();
   }
-  const rounds = [];
-  for (let round = 0; round < ROUNDS; round++) {
+  const round = async () => {
     const db = await Database.open();
     db.applyPolicies(POLICIES);
-    rounds.push(workload({
-      run: (sql, params) => db.exec(sql, params),
-      all: (sql, params) => db.query(sql, params),
-      context: (ctx) => db.setContext(ctx),
-    }));
-    db.close();
-  }
-  return { loadMs, openApplyMs: median(opens), cold: rounds[0], ...rounds[rounds.length - 1] };
+    try {
+      return workload({
+        run: (sql, params) => db.exec(sql, params),
+        all: (sql, params) => db.query(sql, params),
+        context: (ctx) => db.setContext(ctx),
+      });
+    } finally {
+      db.close();
+    }
+  };
+  return { info: { loadMs, openApplyMs: median(opens) }, round };
 }
 
-function native() {
+function nativeEngine() {
   const require = createRequire(path.join(root, "tests/wasm/bench/package.json"));
   const Sqlite = require("better-sqlite3");
   const open = () => {
@@ -146,38 +151,41 @@ function native() {
     opens.push(performance.now() - start);
     db.close();
   }
-  const rounds = [];
-  let version;
-  for (let round = 0; round < ROUNDS; round++) {
+  const probe = open();
+  const sqlite = probe.prepare("SELECT sqlite_version()").pluck().get();
+  probe.close();
+  const round = () => {
     const db = open();
-    db.prepare("SELECT dnr_apply(?)").pluck().get(POLICIES);
-    const statements = new Map();
-    const prepared = (sql) => {
-      if (!statements.has(sql)) statements.set(sql, db.prepare(sql));
-      return statements.get(sql);
-    };
-    const setContext = db.prepare("SELECT dnr_set_context(?, ?, ?)");
-    rounds.push(workload({
-      run: (sql, params = []) => prepared(sql).run(...params),
-      all: (sql, params = []) => prepared(sql).all(...params),
-      context: ({ tenant, user, roles }) => setContext.get(tenant, user, roles.join(",")),
-    }));
-    version = db.prepare("SELECT sqlite_version()").pluck().get();
-    db.close();
-  }
-  return { sqlite: version, openApplyMs: median(opens), cold: rounds[0], ...rounds[rounds.length - 1] };
+    try {
+      db.prepare("SELECT dnr_apply(?)").pluck().get(POLICIES);
+      const statements = new Map();
+      const prepared = (sql) => {
+        if (!statements.has(sql)) statements.set(sql, db.prepare(sql));
+        return statements.get(sql);
+      };
+      const setContext = db.prepare("SELECT dnr_set_context(?, ?, ?)");
+      return workload({
+        run: (sql, params = []) => prepared(sql).run(...params),
+        all: (sql, params = []) => prepared(sql).all(...params),
+        context: ({ tenant, user, roles }) => setContext.get(tenant, user, roles.join(",")),
+      });
+    } finally {
+      db.close();
+    }
+  };
+  return { info: { sqlite, openApplyMs: median(opens) }, round };
 }
 
 // The same workload natively with every connection locked, as dnr-wasm's
 // are: a locked connection cannot change its context, so each tenant gets
 // its own connection to one database file (in /dev/shm where it exists).
-function nativeLocked() {
+function nativeLockedEngine() {
   const require = createRequire(path.join(root, "tests/wasm/bench/package.json"));
   const Sqlite = require("better-sqlite3");
   const dir = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
-  const rounds = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const file = path.join(dir, `dnr-bench-${process.pid}-${round}.db`);
+  let count = 0;
+  const round = () => {
+    const file = path.join(dir, `dnr-bench-${process.pid}-${count++}.db`);
     const connections = new Map();
     const connect = (ctx) => {
       const key = `${ctx.tenant}/${ctx.user}`;
@@ -199,24 +207,58 @@ function nativeLocked() {
       return current.statements.get(sql);
     };
     try {
-      rounds.push(workload({
+      return workload({
         run: (sql, params = []) => prepared(sql).run(...params),
         all: (sql, params = []) => prepared(sql).all(...params),
         context: (ctx) => { current = connect(ctx); },
-      }));
+      });
     } finally {
       for (const { db } of connections.values()) db.close();
       rmSync(file, { force: true });
     }
-  }
-  return { cold: rounds[0], ...rounds[rounds.length - 1] };
+  };
+  return { info: {}, round };
+}
+
+// The first round of each engine is reported on its own ("cold"); the
+// figures are the medians of the others.
+function summary(info, rounds) {
+  const warm = rounds.slice(1);
+  const insertMs = median(warm.map((r) => r.insertMs));
+  const queryMs = median(warm.map((r) => r.queryMs));
+  const { inserts, queryRows } = rounds[0];
+  return {
+    ...info,
+    cold: rounds[0],
+    rounds,
+    inserts,
+    insertMs,
+    insertRate: rate(inserts, insertMs),
+    queryRows,
+    queryMs,
+    queryRate: rate(queryRows, queryMs),
+  };
 }
 
 const bytes = readFileSync(wasmFile);
 const size = { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
-const w = await wasm();
-const n = native();
-const l = nativeLocked();
+const engines = {
+  wasm: await wasmEngine(),
+  native: nativeEngine(),
+  nativeLocked: nativeLockedEngine(),
+};
+const results = { wasm: [], native: [], nativeLocked: [] };
+const order = Object.keys(engines);
+for (let round = 0; round < ROUNDS; round++) {
+  // A different engine first in each round.
+  for (let k = 0; k < order.length; k++) {
+    const name = order[(round + k) % order.length];
+    results[name].push(await engines[name].round());
+  }
+}
+const w = summary(engines.wasm.info, results.wasm);
+const n = summary(engines.native.info, results.native);
+const l = summary(engines.nativeLocked.info, results.nativeLocked);
 
 const kb = (b) => `${(b / 1024).toFixed(0)} KiB`;
 console.log(`dnr-wasm figures (Node ${process.version}, ${ROWS_PER_TENANT * 2} rows, 2 tenants)`);
@@ -233,6 +275,6 @@ line("enforced query, first round:", w.cold.queryRate, l.cold.queryRate);
 console.log("  against native, one unlocked in-memory connection:");
 line("inserts (enforced view):", w.insertRate, n.insertRate);
 line("enforced query:", w.queryRate, n.queryRate);
-console.log(`  (round ${ROUNDS} of ${ROUNDS}; the first round runs before V8 tiers up the wasm code)`);
-console.log(`  native = target/release/libdnr.so in better-sqlite3 (SQLite ${n.sqlite})`);
+console.log(`  (medians of rounds 2-${ROUNDS}, the engines interleaved; the first round runs before V8 tiers up the wasm code)`);
+console.log(`  native = ${path.relative(root, extension)}.so in better-sqlite3 (SQLite ${n.sqlite})`);
 console.log(JSON.stringify({ size, wasm: w, native: n, nativeLocked: l }));
