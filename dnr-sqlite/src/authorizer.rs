@@ -124,9 +124,12 @@ unsafe extern "C" fn authorize(
                 cstr(inner),
             )
         };
+        if state.internal() {
+            return true;
+        }
         let guard = {
             let state = state.lock();
-            if state.internal > 0 || !state.locked {
+            if !state.locked {
                 return true;
             }
             state.guard.clone()

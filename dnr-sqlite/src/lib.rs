@@ -15,6 +15,7 @@
 
 use std::ffi::c_void;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
@@ -61,6 +62,11 @@ impl std::error::Error for Error {}
 /// Per-connection state: the context policies read, the lock, and caches.
 pub(crate) struct State {
     inner: Mutex<Inner>,
+    /// Depth of DNR's own statements in progress: the authorizer lets them
+    /// through. Outside the mutex: a locked table's cursor marks every step
+    /// (SQLite may compile its statement again there), so this is on the
+    /// path of every row it reads.
+    internal: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -70,9 +76,6 @@ pub(crate) struct Inner {
     pub tenant_text: Option<String>,
     pub user_text: Option<String>,
     pub locked: bool,
-    /// Depth of DNR's own statements in progress: the authorizer lets them
-    /// through. Only changed while the connection's mutex is held.
-    pub internal: usize,
     /// Names the authorizer protects once locked.
     pub guard: authorizer::Guard,
     /// The last policy source read from `_dnr_meta`, parsed.
@@ -93,6 +96,11 @@ impl State {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Whether one of DNR's own statements is in progress.
+    pub fn internal(&self) -> bool {
+        self.internal.load(Ordering::SeqCst) > 0
+    }
 }
 
 /// Marks DNR's own statements for the authorizer while alive.
@@ -102,15 +110,15 @@ pub(crate) struct Internal<'a> {
 
 impl<'a> Internal<'a> {
     pub fn enter(state: &'a State) -> Internal<'a> {
-        state.lock().internal += 1;
+        state.internal.fetch_add(1, Ordering::SeqCst);
         Internal { state }
     }
 }
 
 impl Drop for Internal<'_> {
     fn drop(&mut self) {
-        let mut inner = self.state.lock();
-        inner.internal = inner.internal.saturating_sub(1);
+        // Paired with `enter`: never below zero.
+        self.state.internal.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -133,6 +141,7 @@ fn state_for(db: *mut ffi::sqlite3) -> Arc<State> {
     }
     let state = Arc::new(State {
         inner: Mutex::new(Inner::default()),
+        internal: AtomicUsize::new(0),
     });
     registry.push((key, Arc::downgrade(&state)));
     state
