@@ -21,6 +21,10 @@ pub(crate) trait Dialect {
     /// be declared NOCASE; PostgreSQL's deterministic collations compare
     /// equal only when bytes are equal, and the clause would hide indexes).
     fn collate_equality(&self) -> bool;
+    /// Whether `x IN (a, b)` is better written `(x = a OR x = b)`: SQLite
+    /// builds a temporary index for a constant IN list once per statement,
+    /// which inside a trigger means once per written row.
+    fn expand_in_lists(&self) -> bool;
 }
 
 /// Renders conditions of one entity; `column` spells a column reference
@@ -124,12 +128,22 @@ impl ConditionWriter<'_> {
                 } else {
                     ""
                 };
+                let value = self.operand(operand, kind);
+                if self.dialect.expand_in_lists() {
+                    // Same three-valued result: the list never holds NULL.
+                    let (op, joiner) = if *negated {
+                        ("<>", " AND ")
+                    } else {
+                        ("=", " OR ")
+                    };
+                    let parts: Vec<String> = items
+                        .iter()
+                        .map(|item| format!("{value}{collate} {op} {item}"))
+                        .collect();
+                    return format!("({})", parts.join(joiner));
+                }
                 let not = if *negated { " NOT" } else { "" };
-                format!(
-                    "{}{collate}{not} IN ({})",
-                    self.operand(operand, kind),
-                    items.join(", ")
-                )
+                format!("{value}{collate}{not} IN ({})", items.join(", "))
             }
             Expr::Compare { lhs, op, rhs } => {
                 let (left_kind, right_kind) = (self.kind(lhs), self.kind(rhs));

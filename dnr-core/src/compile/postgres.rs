@@ -90,6 +90,10 @@ impl Dialect for Flavor {
     fn collate_equality(&self) -> bool {
         false
     }
+
+    fn expand_in_lists(&self) -> bool {
+        false
+    }
 }
 
 pub fn compile(set: &PolicySet, flavor: Flavor) -> Result<String, CompileError> {

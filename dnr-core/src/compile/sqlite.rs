@@ -94,6 +94,10 @@ impl Dialect for Sqlite {
     fn collate_equality(&self) -> bool {
         true
     }
+
+    fn expand_in_lists(&self) -> bool {
+        true
+    }
 }
 
 /// The SQL that enforces `set` on a database holding `schema`.
@@ -313,8 +317,12 @@ impl<'a> EntityCompiler<'a> {
                 field.map_or("TEXT", |f| column_type(&f.ty))
             );
             if let Some(FieldType::Enum(values)) = field.map(|f| &f.ty) {
-                let items: Vec<String> = values.iter().map(|v| literal(v)).collect();
-                let _ = write!(line, " CHECK ({} IN ({}))", ident(name), items.join(", "));
+                // `=` chained with OR, not IN: see `Dialect::expand_in_lists`.
+                let items: Vec<String> = values
+                    .iter()
+                    .map(|v| format!("{} = {}", ident(name), literal(v)))
+                    .collect();
+                let _ = write!(line, " CHECK ({})", items.join(" OR "));
             }
             if field.is_some_and(|f| f.required) || Some(name.as_str()) == self.tenant {
                 line.push_str(" NOT NULL");
