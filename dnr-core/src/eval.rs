@@ -61,14 +61,7 @@ impl PolicySet {
         ctx: &TenantContext,
         row: &Row,
     ) -> Result<Decision, EvalError> {
-        let entity = self
-            .entity(entity)
-            .ok_or_else(|| EvalError::UnknownEntity(entity.to_string()))?;
-        let judge = Judge {
-            set: self,
-            entity,
-            ctx,
-        };
+        let judge = self.judge(entity, ctx)?;
         Ok(match op {
             Operation::Read => judge.visible(row),
             Operation::Create => judge.create(&judge.fill_on_create(row)),
@@ -85,15 +78,7 @@ impl PolicySet {
         ctx: &TenantContext,
         row: &Row,
     ) -> Result<Row, EvalError> {
-        let entity = self
-            .entity(entity)
-            .ok_or_else(|| EvalError::UnknownEntity(entity.to_string()))?;
-        Ok(Judge {
-            set: self,
-            entity,
-            ctx,
-        }
-        .fill_on_create(row))
+        Ok(self.judge(entity, ctx)?.fill_on_create(row))
     }
 
     pub fn decide_update(
@@ -103,6 +88,10 @@ impl PolicySet {
         old: &Row,
         new: &Row,
     ) -> Result<Decision, EvalError> {
+        Ok(self.judge(entity, ctx)?.update(old, new))
+    }
+
+    fn judge<'a>(&'a self, entity: &str, ctx: &'a TenantContext) -> Result<Judge<'a>, EvalError> {
         let entity = self
             .entity(entity)
             .ok_or_else(|| EvalError::UnknownEntity(entity.to_string()))?;
@@ -110,8 +99,7 @@ impl PolicySet {
             set: self,
             entity,
             ctx,
-        }
-        .update(old, new))
+        })
     }
 }
 
