@@ -427,6 +427,11 @@ if [ "$want_instructions" = 1 ]; then
   done
 fi
 
+# paired_ratio KEY_A KEY_B: the median over the rounds of A's latency / B's
+paired_ratio() {
+  paste <(echo "${RUNS[$1]}" | tr ' ' '\n' | grep -v '^$') <(echo "${RUNS[$2]}" | tr ' ' '\n' | grep -v '^$') \
+    | awk '$2 > 0 { printf "%.4f ", $1 / $2 }' | median | awk '{ printf "%.2f", $1 }'
+}
 kilo() { awk -v n="$1" 'BEGIN { printf "%.1fk", n / 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "?" }'; }
 
@@ -452,14 +457,16 @@ mkdir -p "$(dirname "$OUT")"
   echo
   echo "## Summary: (a) DNR against hand-written RLS"
   echo
-  echo "Latency of (a) divided by that of (c) and of (d), same mode and query (below 1.00 = DNR is faster)."
+  echo "Latency of (a) divided by that of (c) and of (d), same mode and query (below 1.00 = DNR is"
+  echo "faster): the median over the rounds of each round's ratio (the cells of a round run one"
+  echo "after the other, so a ratio within a round is less affected by changes in the machine's load)."
   echo
   echo "| mode | point (a)/(c) | point (a)/(d) | count (a)/(c) | count (a)/(d) | range (a)/(c) | range (a)/(d) |"
   echo "|---|---|---|---|---|---|---|"
   for mode in same own pipe ownp; do
     row="| $mode |"
     for query in point count range; do
-      row="$row $(ratio "${LAT[dnr/$mode/$query]}" "${LAT[naive/$mode/$query]}") | $(ratio "${LAT[dnr/$mode/$query]}" "${LAT[select/$mode/$query]}") |"
+      row="$row $(paired_ratio "dnr/$mode/$query" "naive/$mode/$query") | $(paired_ratio "dnr/$mode/$query" "select/$mode/$query") |"
     done
     echo "$row"
   done
