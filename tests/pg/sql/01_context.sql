@@ -86,6 +86,18 @@ COMMIT;
 SELECT current_setting('dnr.tenant_id') AS tenant, current_setting('dnr.user_id') AS user_id,
        current_setting('dnr.roles') AS roles;
 
+-- Roles a call leaves out are cleared, hiding session roles for the
+-- transaction (they come back after it) or replacing them for the session.
+SELECT dnr.set_context('33333333-3333-3333-3333-333333333333', NULL, '{viewer}', local => false);
+BEGIN;
+SELECT dnr.set_context('33333333-3333-3333-3333-333333333333');
+SELECT dnr.current_roles() AS roles_in_transaction, dnr.has_role('viewer') AS viewer;
+COMMIT;
+SELECT dnr.current_roles() AS session_roles_after_commit;
+SELECT dnr.set_context('33333333-3333-3333-3333-333333333333', local => false);
+SELECT dnr.current_roles() AS session_roles_after_set_context;
+SELECT dnr.clear_context();
+
 -- The individual setters; NULL clears a part.
 BEGIN;
 SELECT dnr.set_tenant('66666666-6666-6666-6666-666666666666');
