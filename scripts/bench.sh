@@ -19,6 +19,7 @@ out=bench/RESULTS.md
   echo "|---|---|---|---|"
   cargo bench -q -p dnr-core --bench core 2>/dev/null | grep '^|'
 } >"$out.tmp"
+failed=""
 for part in pg sqlite wasm; do
   script=scripts/$part-bench.sh
   if [ -f "$script" ]; then
@@ -26,7 +27,8 @@ for part in pg sqlite wasm; do
     rm -f "bench/$part.md"
     log=$(mktemp)
     if ! bash "$script" | tee "$log" >&2; then
-      echo "warning: $script failed" >&2
+      echo "error: $script failed" >&2
+      failed="$failed $part"
     fi
     if [ -f "bench/$part.md" ]; then
       { echo; cat "bench/$part.md"; } >>"$out.tmp"
@@ -39,3 +41,7 @@ for part in pg sqlite wasm; do
 done
 mv "$out.tmp" "$out"
 cat "$out"
+if [ -n "$failed" ]; then
+  echo "error: benchmarks failed:$failed ($out is incomplete)" >&2
+  exit 1
+fi

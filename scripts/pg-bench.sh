@@ -27,8 +27,8 @@
 # context it sets.
 #
 # Writes bench/pg.md and prints it. Usage: scripts/pg-bench.sh [--no-install]
-# Environment: DNR_BENCH_SECONDS (default 5), DNR_BENCH_CLIENTS (default 2),
-# DNR_BENCH_ROUNDS (default 3; each cell is the median of its rounds),
+# Environment: DNR_BENCH_SECONDS (default 3), DNR_BENCH_CLIENTS (default 2),
+# DNR_BENCH_ROUNDS (default 5; each cell is the median of its rounds),
 # DNR_BENCH_EXPLAIN (EXPLAIN ANALYZE repetitions per variant, default 300),
 # DNR_BENCH_INSTRUCTIONS (1: count server instructions under valgrind, 0: do
 # not; default: when valgrind is installed),
@@ -48,9 +48,9 @@ for arg in "$@"; do
   esac
 done
 
-SECONDS_PER_RUN=${DNR_BENCH_SECONDS:-5}
+SECONDS_PER_RUN=${DNR_BENCH_SECONDS:-3}
 CLIENTS=${DNR_BENCH_CLIENTS:-2}
-ROUNDS=${DNR_BENCH_ROUNDS:-3}
+ROUNDS=${DNR_BENCH_ROUNDS:-5}
 EXPLAIN_REPS=${DNR_BENCH_EXPLAIN:-300}
 EXPLAIN_WARMUP=20
 INSTRUCTIONS=${DNR_BENCH_INSTRUCTIONS:-auto}
