@@ -24,9 +24,11 @@ run() {
 
 # The SQLite extension is linted in its own invocation: its
 # `loadable_extension` SQLite must not unify with the others' `bundled` one.
+# The PostgreSQL extension builds from its own directory (its target dir).
 run "lint (fmt, clippy)" bash -c 'cargo fmt --all --check \
   && cargo clippy -q -p dnr-core -p dnr-cli -p dnr-sqlite -p dnr-wasm -p dnr-conformance --all-targets -- -D warnings \
-  && cargo clippy -q --release -p dnr-sqlite-ext -- -D warnings'
+  && cargo clippy -q --release -p dnr-sqlite-ext -- -D warnings \
+  && (cd dnr-pgext && cargo clippy -q --release --features pg15 --no-default-features -- -D warnings)'
 run "core and cli (cargo test)" cargo test -q -p dnr-core -p dnr-cli
 run "demo" bash -c 'cargo run -q -p dnr-cli -- demo >/dev/null'
 for suite in scripts/pg-test.sh scripts/sqlite-test.sh scripts/wasm-test.sh scripts/conformance-test.sh; do

@@ -15,6 +15,7 @@
 
 use std::cell::RefCell;
 
+use dnr_core::ast::TenantMode;
 use dnr_core::compile::{compile as compile_policies, Target};
 use dnr_core::{Decision, Operation, PolicySet, Row, TenantContext};
 use pgrx::pg_sys::panic::ErrorReport;
@@ -106,16 +107,23 @@ fn compile(source: &str) -> String {
 /// Applies a policy file in the caller's transaction: creates missing
 /// declared tables, enables and forces RLS, replaces DNR's policies (also
 /// removing DNR policies an earlier apply created that this source no longer
-/// has) and records the source for `dnr.check`. Any error rolls back all of
-/// it.
+/// has) and records the source for `dnr.check`. With tenancy mode `schema`
+/// all of this happens in every tenant's schema (and `dnr.create_tenant`
+/// repeats it for new tenants). Any error rolls back all of it.
 #[pg_extern(volatile)]
 fn apply(source: &str) -> String {
     let set = parse_policy(source);
     let ddl = compile_postgres(&set);
     let tables: Vec<String> = set.entities.iter().map(|e| e.table.clone()).collect();
+    let mode = set.tenancy.mode;
     let removed = Spi::get_one_with_args::<i32>(
-        "SELECT dnr._apply($1, $2, $3)",
-        &[source.into(), ddl.as_str().into(), tables.into()],
+        "SELECT dnr._apply($1, $2, $3, $4)",
+        &[
+            source.into(),
+            ddl.as_str().into(),
+            tables.into(),
+            mode.as_str().into(),
+        ],
     );
     let removed = match removed {
         Ok(removed) => removed.unwrap_or(0),
@@ -141,6 +149,16 @@ fn apply(source: &str) -> String {
             entities
         }
     );
+    if mode == TenantMode::Schema {
+        let schemas = match Spi::get_one::<i64>("SELECT pg_catalog.count(*) FROM dnr.tenants") {
+            Ok(schemas) => schemas.unwrap_or(0),
+            Err(error) => spi_failed("apply", error),
+        };
+        summary.push_str(&format!(
+            " in {schemas} tenant {}",
+            if schemas == 1 { "schema" } else { "schemas" }
+        ));
+    }
     if removed > 0 {
         summary.push_str(&format!(
             "; removed {removed} stale DNR {}",

@@ -15,10 +15,15 @@ extension_sql!(
 -- registries; writing the registries is for roles that are granted it.
 GRANT USAGE ON SCHEMA dnr TO PUBLIC;
 
--- Every source dnr.apply() applied, newest last; dnr.check() uses the newest.
+-- Every source dnr.apply() applied, newest last; dnr.check() uses the newest,
+-- and dnr.create_tenant() runs the newest's DDL in a new tenant's schema when
+-- its tenancy mode is schema.
 CREATE TABLE dnr.applied (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     source text NOT NULL,
+    mode text NOT NULL DEFAULT 'row_level',
+    ddl text NOT NULL DEFAULT '',
+    tables text[] NOT NULL DEFAULT '{}',
     applied_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     applied_by name NOT NULL DEFAULT CURRENT_USER
 );
@@ -97,35 +102,78 @@ $$;
 
 ------------------------------------------------------------------------------
 -- dnr.apply()'s bookkeeping (called by the Rust function after dnr-core has
--- parsed and compiled the source): removes every dnr_* policy from tables an
--- earlier apply managed and from the tables this source names, runs the
--- compiled DDL, records the source. Returns how many DNR policies are gone
--- for good (stale). Runs in the caller's transaction with the caller's
--- privileges.
+-- parsed and compiled the source). With tenancy mode schema the source's
+-- tables live in every tenant's schema, otherwise where the search_path
+-- finds them.
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION dnr._apply(source text, ddl text, tables text[])
+-- The tenant schemas, oldest tenant first.
+CREATE FUNCTION dnr._tenant_schemas() RETURNS name[]
+LANGUAGE sql STABLE AS $$
+SELECT COALESCE(pg_catalog.array_agg(t.schema_name ORDER BY t.created_at, t.id), '{}')
+  FROM dnr.tenants t
+$$;
+
+-- The existing tables among names: in each of schemas, or where the
+-- search_path finds them when schemas is NULL.
+CREATE FUNCTION dnr._existing_tables(schemas name[], names text[]) RETURNS regclass[]
+LANGUAGE sql STABLE AS $$
+SELECT COALESCE(pg_catalog.array_agg(DISTINCT x.rel), '{}')
+  FROM pg_catalog.unnest($2) AS t(name),
+       LATERAL (SELECT pg_catalog.quote_ident(t.name) AS qualified WHERE $1 IS NULL
+                UNION ALL
+                SELECT pg_catalog.quote_ident(s.nsp) || '.' || pg_catalog.quote_ident(t.name)
+                  FROM pg_catalog.unnest($1) AS s(nsp)) q,
+       LATERAL (SELECT pg_catalog.to_regclass(q.qualified) AS rel) x
+ WHERE x.rel IS NOT NULL
+$$;
+
+-- Runs ddl with unqualified names resolving (and created) in schema only.
+-- The SET clauses put the caller's search_path (and message level) back
+-- when the function returns.
+CREATE FUNCTION dnr._run_in_schema(schema name, ddl text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning
+AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', pg_catalog.quote_ident($1), true);
+    EXECUTE $2;
+END
+$$;
+
+-- Removes every dnr_* policy from tables an earlier apply managed and from
+-- the tables this source names, runs the compiled DDL (once, or in every
+-- tenant schema), records the source. Returns how many DNR policies are gone
+-- for good (stale). Runs in the caller's transaction with the caller's
+-- privileges, so any error undoes all of it.
+CREATE FUNCTION dnr._apply(source text, ddl text, tables text[], mode text)
 RETURNS integer LANGUAGE plpgsql
 SET client_min_messages = warning
 AS $$
 #variable_conflict use_column
 DECLARE
+    v_schemas name[];
     v_old regclass[];
     v_new regclass[];
     v_before text[];
     v_after text[];
-    v_table text;
+    v_schema name;
+    v_message text;
+    v_state text;
     r record;
 BEGIN
+    -- NULL: the search_path decides where the tables are
+    IF $4 = 'schema' THEN
+        v_schemas := dnr._tenant_schemas();
+    END IF;
+
     SELECT COALESCE(pg_catalog.array_agg(m.tbl), '{}') INTO v_old
       FROM dnr.managed_tables m
      WHERE m.managed_by = 'apply'
        AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = m.tbl);
 
-    SELECT COALESCE(pg_catalog.array_agg(DISTINCT x.rel), '{}') INTO v_new
-      FROM pg_catalog.unnest($3) AS t(name),
-           LATERAL (SELECT pg_catalog.to_regclass(pg_catalog.quote_ident(t.name)) AS rel) x
-     WHERE x.rel IS NOT NULL;
+    v_new := dnr._existing_tables(v_schemas, $3);
 
     SELECT COALESCE(pg_catalog.array_agg(p.polrelid::text || '/' || p.polname), '{}') INTO v_before
       FROM pg_catalog.pg_policy p
@@ -147,18 +195,29 @@ BEGIN
         EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS dnr_fill_tenant ON %s', r.tbl);
     END LOOP;
 
-    EXECUTE $2;
+    IF v_schemas IS NULL THEN
+        EXECUTE $2;
+    ELSE
+        FOREACH v_schema IN ARRAY v_schemas LOOP
+            BEGIN
+                PERFORM dnr._run_in_schema(v_schema, $2);
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT, v_state = RETURNED_SQLSTATE;
+                RAISE EXCEPTION 'in tenant schema %: %', v_schema, v_message USING ERRCODE = v_state;
+            END;
+        END LOOP;
+    END IF;
 
     -- forget tables DNR applied before, and tables that were dropped since
     DELETE FROM dnr.managed_tables m
-     WHERE m.managed_by = 'apply' OR m.tbl = ANY (v_new)
+     WHERE m.managed_by = 'apply'
         OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = m.tbl);
-    FOREACH v_table IN ARRAY $3 LOOP
-        INSERT INTO dnr.managed_tables (tbl, managed_by)
-        VALUES (pg_catalog.quote_ident(v_table)::regclass, 'apply')
-        ON CONFLICT (tbl) DO NOTHING;
-    END LOOP;
-    INSERT INTO dnr.applied (source) VALUES ($1);
+    v_new := dnr._existing_tables(v_schemas, $3);
+    INSERT INTO dnr.managed_tables (tbl, managed_by)
+    SELECT n.tbl, 'apply' FROM pg_catalog.unnest(v_new) AS n(tbl)
+    ON CONFLICT (tbl) DO UPDATE
+       SET tenant_column = NULL, managed_by = 'apply', updated_at = pg_catalog.clock_timestamp();
+    INSERT INTO dnr.applied (source, mode, ddl, tables) VALUES ($1, $4, $2, $3);
 
     SELECT COALESCE(pg_catalog.array_agg(p.polrelid::text || '/' || p.polname), '{}') INTO v_after
       FROM pg_catalog.pg_policy p
@@ -252,11 +311,14 @@ GRANT SELECT ON dnr.policies TO PUBLIC;
 -- Schema per tenant
 ------------------------------------------------------------------------------
 
+-- Creates the tenant's schema (and, if the newest policy has tenancy mode
+-- schema, its tables and policies).
 CREATE FUNCTION dnr.create_tenant(id uuid, name text)
 RETURNS name LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     v_schema name;
+    v_applied record;
 BEGIN
     IF $1 IS NULL THEN
         RAISE EXCEPTION 'tenant id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -264,6 +326,14 @@ BEGIN
     v_schema := 'tenant_' || pg_catalog.replace($1::text, '-', '');
     INSERT INTO dnr.tenants (id, name, schema_name) VALUES ($1, COALESCE($2, ''), v_schema);
     EXECUTE pg_catalog.format('CREATE SCHEMA %I', v_schema);
+    -- the newest policy, if its tables live in every tenant's schema
+    SELECT a.mode, a.ddl, a.tables INTO v_applied FROM dnr.applied a ORDER BY a.id DESC LIMIT 1;
+    IF FOUND AND v_applied.mode = 'schema' THEN
+        PERFORM dnr._run_in_schema(v_schema, v_applied.ddl);
+        INSERT INTO dnr.managed_tables (tbl, managed_by)
+        SELECT n.tbl, 'apply' FROM pg_catalog.unnest(dnr._existing_tables(ARRAY[v_schema], v_applied.tables)) AS n(tbl)
+        ON CONFLICT (tbl) DO NOTHING;
+    END IF;
     RETURN v_schema;
 END
 $$;
@@ -322,6 +392,9 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown tenant %', $1 USING ERRCODE = 'no_data_found';
     END IF;
+    DELETE FROM dnr.managed_tables m
+     USING pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = m.tbl AND n.nspname = v_schema;
     EXECUTE pg_catalog.format('DROP SCHEMA IF EXISTS %I CASCADE', v_schema);
 END
 $$;
