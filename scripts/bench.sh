@@ -1,45 +1,89 @@
 #!/usr/bin/env bash
 # Runs every benchmark and writes bench/RESULTS.md. Each figure is a ratio to
 # a baseline measured in the same run (the machine is shared and noisy;
-# absolute times drift, ratios much less).
+# absolute times drift, ratios much less). The report starts with the
+# earlier issues' targets next to this run's figures, taken from the parts
+# below it.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$PATH"
 mkdir -p bench
 out=bench/RESULTS.md
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
 {
-  echo "# DNR benchmark results"
-  echo
-  echo "Produced by \`just bench\` (scripts/bench.sh) in one run on $(date -u +%Y-%m-%d) on $(uname -m), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM."
-  echo
   echo "## Core (dnr-core)"
   echo
   echo "| measure | value | baseline | ratio to baseline |"
   echo "|---|---|---|---|"
   cargo bench -q -p dnr-core --bench core 2>/dev/null | grep '^|'
-} >"$out.tmp"
+} >"$work/core.md"
+
 failed=""
 for part in pg sqlite wasm; do
   script=scripts/$part-bench.sh
-  if [ -f "$script" ]; then
-    echo "==> $script" >&2
-    rm -f "bench/$part.md"
-    log=$(mktemp)
-    if ! bash "$script" | tee "$log" >&2; then
-      echo "error: $script failed" >&2
-      failed="$failed $part"
-    fi
-    if [ -f "bench/$part.md" ]; then
-      { echo; cat "bench/$part.md"; } >>"$out.tmp"
-    else
-      # Scripts that only print: keep their report verbatim.
-      { echo; echo "## $part"; echo; echo '```'; cat "$log"; echo '```'; } >>"$out.tmp"
-    fi
-    rm -f "$log"
+  echo "==> $script" >&2
+  rm -f "bench/$part.md"
+  if ! bash "$script" | tee "$work/$part.log" >&2; then
+    echo "error: $script failed" >&2
+    failed="$failed $part"
+  fi
+  if [ -f "bench/$part.md" ]; then
+    { echo; cat "bench/$part.md"; } >"$work/$part.md"
+  else
+    # Scripts that only print: keep their report verbatim.
+    { echo; echo "## $part"; echo; echo '```'; cat "$work/$part.log"; echo '```'; } >"$work/$part.md"
   fi
 done
-mv "$out.tmp" "$out"
+
+# first_match PATTERN FILE: the first line matching PATTERN, or "?"
+first_match() { grep -m1 -e "$1" "$2" 2>/dev/null || echo "?"; }
+# ratios LINE: the "(1.23×)" ratios of a table row, comma-separated
+ratios() { grep -o '([0-9.]*×)' <<<"$1" | tr -d '()' | paste -sd, | sed 's/,/, /g'; }
+# pairs LINE NAME...: a row's cells after the first, two per NAME, as
+# "NAME a / b, ..."
+pairs() {
+  local line=$1
+  shift
+  awk -F'|' -v names="$*" '{ n = split(names, name, " "); s = ""
+    for (i = 1; i <= n; i++) { a = $(2 * i + 1); b = $(2 * i + 2); gsub(/ /, "", a); gsub(/ /, "", b)
+      s = s (s == "" ? "" : ", ") name[i] " " a " / " b }
+    print s }' <<<"$line"
+}
+# pg_same_row LABEL: the row of LABEL in the PostgreSQL report's "same round trip" table
+pg_same_row() { sed -n '/^## same:/,/^## own:/p' "$work/pg.md" | first_match "^| $1" /dev/stdin; }
+
+targets() {
+  local pg_vs_cd pg_ins wasm_ins wasm_query
+  pg_vs_cd=$(first_match '^| same |' "$work/pg.md")
+  pg_ins=$(grep '^| same |' "$work/pg.md" | sed -n 2p)
+  wasm_ins=$(first_match 'inserts (enforced view):' "$work/wasm.md")
+  wasm_query=$(first_match 'enforced query:' "$work/wasm.md")
+  echo "## Targets of the earlier issues, and this run"
+  echo
+  echo "| target | this run | where |"
+  echo "|---|---|---|"
+  echo "| PostgreSQL (a) DNR ≤ 1.05× the no-RLS baseline (b), context set in the same round trip | point, count, range: $(ratios "$(pg_same_row '(a)')") (hand-written (c): $(ratios "$(pg_same_row '(c)')"); (d): $(ratios "$(pg_same_row '(d)')")) | PostgreSQL, \"same\" |"
+  echo "| PostgreSQL (a) never worse than (c) or (d), same round trip | latency (a)/(c) / (a)/(d): $(pairs "$pg_vs_cd" point count range); server instructions (a)/(c) / (a)/(d): $(pairs "$pg_ins" point) | PostgreSQL, summary |"
+  # SQLite rows with a target: "| case | plain | enforced | ratio | ≤ 1.10× ok |"
+  grep '≤' "$work/sqlite.md" | awk -F'|' '{ for (i = 2; i <= 6; i++) gsub(/^ +| +$/, "", $i)
+    match($6, /[0-9.]+×/); target = substr($6, RSTART, RLENGTH); verdict = substr($6, RSTART + RLENGTH + 1)
+    printf "| SQLite %s ≤ %s plain | %s (%s) | SQLite |\n", $2, target, $5, verdict }'
+  echo "| WASM ≤ 2× native (inserts, enforced query; locked connections) | $(grep -o 'native/wasm [0-9.]*x' <<<"$wasm_ins" | cut -d' ' -f2), $(grep -o 'native/wasm [0-9.]*x' <<<"$wasm_query" | cut -d' ' -f2) | wasm |"
+  echo
+}
+
+{
+  echo "# DNR benchmark results"
+  echo
+  echo "Produced by \`just bench\` (scripts/bench.sh) in one run on $(date -u +%Y-%m-%d) on $(uname -m), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM."
+  echo
+  targets
+  cat "$work/core.md" "$work/pg.md" "$work/sqlite.md" "$work/wasm.md"
+} >"$work/RESULTS.md"
+mv "$work/RESULTS.md" "$out"
 cat "$out"
 if [ -n "$failed" ]; then
   echo "error: benchmarks failed:$failed ($out is incomplete)" >&2

@@ -265,16 +265,23 @@ console.log(`dnr-wasm figures (Node ${process.version}, ${ROWS_PER_TENANT * 2} r
 console.log(`  .wasm size:                 ${kb(size.raw)} raw, ${kb(size.gzip)} gzipped`);
 console.log(`  module load (node.js):      ${ms(w.loadMs)}`);
 console.log(`  open + apply policy:        wasm ${ms(w.openApplyMs)}   native ${ms(n.openApplyMs)}`);
-const line = (label, a, b) =>
-  console.log(`  ${label.padEnd(29)} wasm ${String(a).padStart(7)} rows/s   native ${String(b).padStart(7)} rows/s   native/wasm ${(b / a).toFixed(2)}x`);
+// The median over the warm rounds of each round's time ratio: the engines
+// of a round run one after the other, so a ratio within a round is less
+// affected by changes in the machine's load than a ratio of medians taken
+// from different rounds.
+const pairedRatio = (a, b, key) =>
+  median(a.rounds.slice(1).map((r, i) => r[key] / b.rounds[i + 1][key]));
+const line = (label, a, b, ratio) =>
+  console.log(`  ${label.padEnd(29)} wasm ${String(a).padStart(7)} rows/s   native ${String(b).padStart(7)} rows/s   native/wasm ${ratio.toFixed(2)}x`);
 console.log("  against native, locked connections (as in dnr-wasm):");
-line("inserts (enforced view):", w.insertRate, l.insertRate);
-line("enforced query:", w.queryRate, l.queryRate);
-line("inserts, first round:", w.cold.insertRate, l.cold.insertRate);
-line("enforced query, first round:", w.cold.queryRate, l.cold.queryRate);
+line("inserts (enforced view):", w.insertRate, l.insertRate, pairedRatio(w, l, "insertMs"));
+line("enforced query:", w.queryRate, l.queryRate, pairedRatio(w, l, "queryMs"));
+line("inserts, first round:", w.cold.insertRate, l.cold.insertRate, w.cold.insertMs / l.cold.insertMs);
+line("enforced query, first round:", w.cold.queryRate, l.cold.queryRate, w.cold.queryMs / l.cold.queryMs);
 console.log("  against native, one unlocked in-memory connection:");
-line("inserts (enforced view):", w.insertRate, n.insertRate);
-line("enforced query:", w.queryRate, n.queryRate);
-console.log(`  (medians of rounds 2-${ROUNDS}, the engines interleaved; the first round runs before V8 tiers up the wasm code)`);
+line("inserts (enforced view):", w.insertRate, n.insertRate, pairedRatio(w, n, "insertMs"));
+line("enforced query:", w.queryRate, n.queryRate, pairedRatio(w, n, "queryMs"));
+console.log(`  (rows/s: medians of rounds 2-${ROUNDS}, the engines interleaved; native/wasm: the median of those rounds' ratios;`);
+console.log("   the first round runs before V8 tiers up the wasm code)");
 console.log(`  native = ${path.relative(root, extension)}.so in better-sqlite3 (SQLite ${n.sqlite})`);
 console.log(JSON.stringify({ size, wasm: w, native: n, nativeLocked: l }));
