@@ -165,6 +165,9 @@ DECLARE
 BEGIN
     -- NULL: the search_path decides where the tables are
     IF $4 = 'schema' THEN
+        -- A tenant created concurrently either commits first (and is seen
+        -- here) or waits for this apply (and gets its policy).
+        LOCK TABLE dnr.tenants IN SHARE ROW EXCLUSIVE MODE;
         v_schemas := dnr._tenant_schemas();
     END IF;
 
