@@ -15,6 +15,8 @@ pub struct Tenancy {
     pub mode: TenantMode,
     /// The partition column; `tenant_id` unless the block names another.
     pub column: String,
+    /// Where the column was named (unset for the default).
+    pub column_span: Span,
 }
 
 impl Default for Tenancy {
@@ -22,6 +24,7 @@ impl Default for Tenancy {
         Tenancy {
             mode: TenantMode::RowLevel,
             column: DEFAULT_TENANT_COLUMN.to_string(),
+            column_span: Span::default(),
         }
     }
 }
@@ -63,6 +66,8 @@ pub struct Entity {
     pub table: String,
     /// Whether `table` was written out (printing keeps the file's shape).
     pub table_explicit: bool,
+    /// Where the table name was written (the entity name when implied).
+    pub table_span: Span,
     pub tenant: EntityTenant,
     pub fields: Vec<Field>,
     pub rules: Vec<Rule>,
@@ -226,8 +231,11 @@ pub enum Expr {
         negated: bool,
     },
     Not(Box<Expr>),
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
+    /// Two or more conditions that must all hold (a flat chain, so a long
+    /// `a and b and ...` is wide rather than deep).
+    And(Vec<Expr>),
+    /// Two or more alternatives.
+    Or(Vec<Expr>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,35 +1,91 @@
 //! Semantic checks on a parsed policy set: names resolve, literals fit the
 //! declared field types, and nothing is declared twice.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::ast::*;
+use crate::limits::MAX_IDENTIFIER_BYTES;
 use crate::span::{Diagnostic, Span};
 use crate::value::parse_uuid;
 
 pub fn check(set: &PolicySet) -> Vec<Diagnostic> {
     let mut errors = Vec::new();
     let mut entity_names = HashSet::new();
-    let mut table_names = HashSet::new();
+    let mut tables = SqlNames::default();
+    if set.tenancy.column_span.line != 0 {
+        identifier_length(
+            "tenant column",
+            &set.tenancy.column,
+            set.tenancy.column_span,
+            &mut errors,
+        );
+    }
     for entity in &set.entities {
         if !entity_names.insert(entity.name.as_str()) {
             errors.push(Diagnostic::new(
                 entity.span,
                 format!("duplicate entity `{}`", entity.name),
             ));
-        } else if !table_names.insert(entity.table.as_str()) {
-            errors.push(Diagnostic::new(
-                entity.span,
-                format!(
-                    "entity `{}` uses table `{}`, which another entity already uses",
-                    entity.name, entity.table
-                ),
-            ));
+        } else {
+            identifier_length("table", &entity.table, entity.table_span, &mut errors);
+            tables.insert(
+                &entity.table,
+                entity.table_span,
+                &format!("table `{}` of entity `{}`", entity.table, entity.name),
+                &mut errors,
+            );
         }
         check_entity(set, entity, &mut errors);
     }
     errors.sort_by_key(|d| (d.span.line, d.span.column));
     errors
+}
+
+/// Refuses a name PostgreSQL would truncate.
+fn identifier_length(what: &str, name: &str, span: Span, errors: &mut Vec<Diagnostic>) {
+    if name.len() > MAX_IDENTIFIER_BYTES {
+        errors.push(Diagnostic::new(
+            span,
+            format!(
+                "{what} name `{}` is {} bytes; PostgreSQL keeps only the first {MAX_IDENTIFIER_BYTES}, so names are limited to {MAX_IDENTIFIER_BYTES} bytes",
+                name.escape_debug(),
+                name.len()
+            ),
+        ));
+    }
+}
+
+/// SQL names in one namespace, by what PostgreSQL and SQLite make of them:
+/// SQLite matches names without regard to ASCII case (as PostgreSQL does
+/// once it folds an unquoted name), and PostgreSQL truncates to 63 bytes.
+/// Two names with the same key would be one table or column.
+#[derive(Default)]
+struct SqlNames {
+    seen: HashMap<String, (Span, String)>,
+}
+
+impl SqlNames {
+    fn insert(&mut self, name: &str, span: Span, what: &str, errors: &mut Vec<Diagnostic>) {
+        let mut end = name.len().min(MAX_IDENTIFIER_BYTES);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let key = name[..end].to_ascii_lowercase();
+        match self.seen.get(&key) {
+            Some((first_span, first)) => errors.push(
+                Diagnostic::new(
+                    span,
+                    format!(
+                        "{what} is the same SQL name as {first} (names are matched without regard to case and PostgreSQL truncates them to {MAX_IDENTIFIER_BYTES} bytes)"
+                    ),
+                )
+                .with_related(*first_span, format!("{first} is here")),
+            ),
+            None => {
+                self.seen.insert(key, (span, what.to_string()));
+            }
+        }
+    }
 }
 
 /// The tenant column that fences this entity, if any.
@@ -68,6 +124,17 @@ fn check_entity(set: &PolicySet, entity: &Entity, errors: &mut Vec<Diagnostic>) 
         }
     }
     let mut field_names = HashSet::new();
+    let mut columns = SqlNames::default();
+    if let Some(column) = tenant_column(set, entity).filter(|c| entity.field(c).is_none()) {
+        let span = match &entity.tenant {
+            EntityTenant::Default if set.tenancy.column_span.line != 0 => set.tenancy.column_span,
+            _ => entity.span,
+        };
+        columns.insert(column, span, &format!("tenant column `{column}`"), errors);
+    }
+    if let EntityTenant::Column(column) = &entity.tenant {
+        identifier_length("tenant column", column, entity.span, errors);
+    }
     for field in &entity.fields {
         if !field_names.insert(field.name.as_str()) {
             errors.push(Diagnostic::new(
@@ -77,6 +144,14 @@ fn check_entity(set: &PolicySet, entity: &Entity, errors: &mut Vec<Diagnostic>) 
                     field.name, entity.name
                 ),
             ));
+        } else {
+            identifier_length("field", &field.name, field.span, errors);
+            columns.insert(
+                &field.name,
+                field.span,
+                &format!("field `{}` of entity `{}`", field.name, entity.name),
+                errors,
+            );
         }
         if let FieldType::Ref(target) = &field.ty {
             if !set.entities.iter().any(|e| &e.name == target) {
@@ -151,9 +226,10 @@ impl<'a> Scope<'a> {
         match expr {
             Expr::Bool(_) | Expr::Authenticated | Expr::Anonymous | Expr::Role(_) => {}
             Expr::Not(inner) => self.expr(inner, span, errors),
-            Expr::And(a, b) | Expr::Or(a, b) => {
-                self.expr(a, span, errors);
-                self.expr(b, span, errors);
+            Expr::And(members) | Expr::Or(members) => {
+                for member in members {
+                    self.expr(member, span, errors);
+                }
             }
             Expr::IsNull { operand, .. } => {
                 self.operand(operand, span, errors);

@@ -253,16 +253,30 @@ impl Judge<'_> {
             Expr::Anonymous => Some(!self.ctx.authenticated()),
             Expr::Role(role) => Some(self.ctx.has_role(role)),
             Expr::Not(inner) => self.condition(inner, row).map(|b| !b),
-            Expr::And(a, b) => match (self.condition(a, row), self.condition(b, row)) {
-                (Some(false), _) | (_, Some(false)) => Some(false),
-                (Some(true), Some(true)) => Some(true),
-                _ => None,
-            },
-            Expr::Or(a, b) => match (self.condition(a, row), self.condition(b, row)) {
-                (Some(true), _) | (_, Some(true)) => Some(true),
-                (Some(false), Some(false)) => Some(false),
-                _ => None,
-            },
+            // FALSE wins an AND and TRUE wins an OR; otherwise any NULL
+            // makes the whole NULL.
+            Expr::And(conditions) => {
+                let mut result = Some(true);
+                for condition in conditions {
+                    match self.condition(condition, row) {
+                        Some(false) => return Some(false),
+                        Some(true) => {}
+                        None => result = None,
+                    }
+                }
+                result
+            }
+            Expr::Or(alternatives) => {
+                let mut result = Some(false);
+                for alternative in alternatives {
+                    match self.condition(alternative, row) {
+                        Some(true) => return Some(true),
+                        Some(false) => {}
+                        None => result = None,
+                    }
+                }
+                result
+            }
             Expr::IsNull { operand, negated } => {
                 let is_null = matches!(self.operand(operand, row), Value::Null);
                 Some(is_null != *negated)

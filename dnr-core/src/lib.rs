@@ -9,6 +9,7 @@ pub mod config;
 pub mod context;
 pub mod eval;
 pub mod lexer;
+pub mod limits;
 pub mod parser;
 pub mod print;
 pub mod span;
@@ -23,6 +24,18 @@ pub use value::{Row, Value};
 /// Parses and checks a policy source. Every error found is returned, each
 /// with its line and column.
 pub fn parse(source: &str) -> Result<PolicySet, PolicyErrors> {
+    if source.len() > limits::MAX_SOURCE_BYTES {
+        return Err(PolicyErrors {
+            diagnostics: vec![Diagnostic::new(
+                Span::new(1, 1, 1),
+                format!(
+                    "policy source is {} bytes; the limit is {} bytes (1 MiB)",
+                    source.len(),
+                    limits::MAX_SOURCE_BYTES
+                ),
+            )],
+        });
+    }
     let (lines, mut diagnostics) = lexer::lex(source);
     let (set, parse_errors) = parser::parse_lines(&lines);
     diagnostics.extend(parse_errors);

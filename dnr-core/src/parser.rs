@@ -3,6 +3,7 @@
 
 use crate::ast::*;
 use crate::lexer::{Line, Spanned, Token};
+use crate::limits::{MAX_CONDITION_TERMS, MAX_NESTING};
 use crate::span::{Diagnostic, Span};
 
 /// Parses lexed lines into an unchecked policy set.
@@ -142,7 +143,10 @@ impl<'a> Parser<'a> {
                         format!("unknown tenancy mode `{}`; expected none, row_level, schema or database", value.0),
                     ),
                 },
-                "column" => tenancy.column = value.0,
+                "column" => {
+                    tenancy.column = value.0;
+                    tenancy.column_span = value.1;
+                }
                 other => self.error(
                     key_span,
                     format!("unknown tenancy key `{other}`; expected `mode` or `column`"),
@@ -241,6 +245,7 @@ impl<'a> Parser<'a> {
             table: snake_case(&name),
             name,
             table_explicit: false,
+            table_span: name_span,
             tenant: EntityTenant::Default,
             fields: Vec::new(),
             rules: Vec::new(),
@@ -297,9 +302,10 @@ impl<'a> Parser<'a> {
         };
         match key {
             "table" => {
-                if let Some((table, _)) = self.single_name(rest, line, key) {
+                if let Some((table, span)) = self.single_name(rest, line, key) {
                     entity.table = table;
                     entity.table_explicit = true;
+                    entity.table_span = span;
                 }
             }
             "tenant" => {
@@ -508,6 +514,10 @@ struct Cursor<'t> {
     tokens: &'t [Spanned],
     position: usize,
     line_span: Span,
+    /// Parentheses and `not`s open at the current position.
+    nesting: usize,
+    /// Terms of the condition read so far.
+    terms: usize,
 }
 
 impl<'t> Cursor<'t> {
@@ -516,7 +526,38 @@ impl<'t> Cursor<'t> {
             tokens,
             position: 0,
             line_span,
+            nesting: 0,
+            terms: 0,
         }
+    }
+
+    /// Opens one level of nesting at `span` (a `(` or `not`), refusing to go
+    /// past the limit before recursing any deeper.
+    fn enter(&mut self, span: Span) -> Result<(), Diagnostic> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return Err(Diagnostic::new(
+                span,
+                format!(
+                    "condition nests deeper than {MAX_NESTING} levels of parentheses and `not`"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts `count` terms that start at `span`.
+    fn count_terms(&mut self, count: usize, span: Span) -> Result<(), Diagnostic> {
+        self.terms += count;
+        if self.terms > MAX_CONDITION_TERMS {
+            return Err(Diagnostic::new(
+                span,
+                format!(
+                    "condition has more than {MAX_CONDITION_TERMS} terms; split the rule or use an `in [...]` list"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn peek(&self) -> Option<&'t Spanned> {
@@ -609,26 +650,37 @@ impl<'t> Cursor<'t> {
     }
 
     fn expr(&mut self) -> Result<Expr, Diagnostic> {
-        let mut lhs = self.and_expr()?;
+        let mut alternatives = vec![self.and_expr()?];
         while self.eat_word("or") {
-            let rhs = self.and_expr()?;
-            lhs = Expr::Or(Box::new(lhs), Box::new(rhs));
+            alternatives.push(self.and_expr()?);
         }
-        Ok(lhs)
+        Ok(match alternatives.len() {
+            1 => alternatives.remove(0),
+            _ => Expr::Or(alternatives),
+        })
     }
 
     fn and_expr(&mut self) -> Result<Expr, Diagnostic> {
-        let mut lhs = self.not_expr()?;
+        let mut conditions = vec![self.not_expr()?];
         while self.eat_word("and") {
-            let rhs = self.not_expr()?;
-            lhs = Expr::And(Box::new(lhs), Box::new(rhs));
+            conditions.push(self.not_expr()?);
         }
-        Ok(lhs)
+        Ok(match conditions.len() {
+            1 => conditions.remove(0),
+            _ => Expr::And(conditions),
+        })
     }
 
     fn not_expr(&mut self) -> Result<Expr, Diagnostic> {
-        if self.eat_word("not") {
-            return Ok(Expr::Not(Box::new(self.not_expr()?)));
+        if let Some(token) = self
+            .peek()
+            .filter(|t| t.token == Token::Ident("not".into()))
+        {
+            self.enter(token.span)?;
+            self.position += 1;
+            let inner = self.not_expr()?;
+            self.nesting -= 1;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         self.atom()
     }
@@ -638,11 +690,15 @@ impl<'t> Cursor<'t> {
         let Some(token) = self.peek() else {
             return Err(Diagnostic::new(span, "expected a condition"));
         };
-        if self.eat(&Token::LParen) {
+        if token.token == Token::LParen {
+            self.enter(token.span)?;
+            self.position += 1;
             let inner = self.expr()?;
             self.expect(&Token::RParen)?;
+            self.nesting -= 1;
             return Ok(inner);
         }
+        self.count_terms(1, token.span)?;
         if let Token::Ident(word) = &token.token {
             let is_comparison_next = matches!(
                 self.tokens.get(self.position + 1).map(|t| &t.token),
@@ -727,6 +783,9 @@ impl<'t> Cursor<'t> {
                 self.expect(&Token::LBracket)?;
                 let mut list = vec![self.literal()?];
                 while self.eat(&Token::Comma) {
+                    if let Some(item) = self.peek() {
+                        self.count_terms(1, item.span)?;
+                    }
                     list.push(self.literal()?);
                 }
                 self.expect(&Token::RBracket)?;

@@ -100,6 +100,15 @@ pub fn literal_text(literal: &Literal) -> String {
     }
 }
 
+fn write_chain(out: &mut String, members: &[Expr], joiner: &str, member_precedence: u8) {
+    for (index, member) in members.iter().enumerate() {
+        if index > 0 {
+            out.push_str(joiner);
+        }
+        write_expr(out, member, member_precedence);
+    }
+}
+
 fn operand_text(operand: &Operand) -> String {
     match operand {
         Operand::Field(field, _) => field.clone(),
@@ -161,18 +170,10 @@ fn write_expr(out: &mut String, expr: &Expr, parent: u8) {
             out.push_str("not ");
             write_expr(out, inner, 3);
         }
-        // Left-associative: the right operand of a chain needs parentheses
-        // when it is itself the same operator.
-        Expr::And(a, b) => {
-            write_expr(out, a, 2);
-            out.push_str(" and ");
-            write_expr(out, b, 3);
-        }
-        Expr::Or(a, b) => {
-            write_expr(out, a, 1);
-            out.push_str(" or ");
-            write_expr(out, b, 2);
-        }
+        // A chain's members that are themselves the same operator were
+        // parenthesized in the source (the parser flattens the rest).
+        Expr::And(conditions) => write_chain(out, conditions, " and ", 3),
+        Expr::Or(alternatives) => write_chain(out, alternatives, " or ", 2),
     }
     if parenthesize {
         out.push(')');

@@ -45,6 +45,9 @@ impl Span {
 pub struct Diagnostic {
     pub message: String,
     pub span: Span,
+    /// Another place the error involves (the first of two colliding names),
+    /// with what it is.
+    pub related: Option<(Span, String)>,
 }
 
 impl Diagnostic {
@@ -52,7 +55,14 @@ impl Diagnostic {
         Diagnostic {
             message: message.into(),
             span,
+            related: None,
         }
+    }
+
+    /// The same error, also pointing at `span`, labelled `note`.
+    pub fn with_related(mut self, span: Span, note: impl Into<String>) -> Diagnostic {
+        self.related = Some((span, note.into()));
+        self
     }
 
     /// Renders the error with the source line and a caret under the offending
@@ -65,29 +75,35 @@ impl Diagnostic {
     /// 7 |   read: ownr = current_user
     ///   |         ^^^^
     /// ```
+    ///
+    /// A related place follows as a `note:` with its own caret.
     pub fn render(&self, source: &str, file_name: &str) -> String {
-        let line_text = source
-            .lines()
-            .nth(self.span.line.saturating_sub(1))
-            .unwrap_or("");
-        let number = self.span.line.to_string();
-        let gutter = " ".repeat(number.len());
-        let caret_pad: String = line_text
-            .chars()
-            .take(self.span.column.saturating_sub(1))
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
-        let carets = "^".repeat(self.span.len.max(1));
-        format!(
-            "error: {msg}\n{gutter}--> {file}:{line}:{col}\n{gutter} |\n{number} | {text}\n{gutter} | {pad}{carets}\n",
-            msg = self.message,
-            file = file_name,
-            line = self.span.line,
-            col = self.span.column,
-            text = line_text,
-            pad = caret_pad,
-        )
+        let mut out = snippet("error", &self.message, self.span, source, file_name);
+        if let Some((span, note)) = &self.related {
+            out.push_str(&snippet("note", note, *span, source, file_name));
+        }
+        out
     }
+}
+
+fn snippet(level: &str, message: &str, span: Span, source: &str, file_name: &str) -> String {
+    let line_text = source
+        .lines()
+        .nth(span.line.saturating_sub(1))
+        .unwrap_or("");
+    let number = span.line.to_string();
+    let gutter = " ".repeat(number.len());
+    let caret_pad: String = line_text
+        .chars()
+        .take(span.column.saturating_sub(1))
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    let carets = "^".repeat(span.len.max(1));
+    format!(
+        "{level}: {message}\n{gutter}--> {file_name}:{line}:{col}\n{gutter} |\n{number} | {line_text}\n{gutter} | {caret_pad}{carets}\n",
+        line = span.line,
+        col = span.column,
+    )
 }
 
 impl fmt::Display for Diagnostic {
@@ -96,7 +112,11 @@ impl fmt::Display for Diagnostic {
             f,
             "{}:{}: {}",
             self.span.line, self.span.column, self.message
-        )
+        )?;
+        if let Some((span, note)) = &self.related {
+            write!(f, " ({note} at {}:{})", span.line, span.column)?;
+        }
+        Ok(())
     }
 }
 

@@ -79,8 +79,8 @@ fn condition() -> impl Strategy<Value = Expr> {
     leaf.prop_recursive(4, 24, 2, |inner| {
         prop_oneof![
             inner.clone().prop_map(|e| Expr::Not(Box::new(e))),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
-            (inner.clone(), inner).prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
+            prop::collection::vec(inner.clone(), 2..4).prop_map(Expr::And),
+            prop::collection::vec(inner, 2..4).prop_map(Expr::Or),
         ]
     })
 }
@@ -132,6 +132,7 @@ fn entity(index: usize) -> impl Strategy<Value = Entity> {
                     format!("entity{index}")
                 },
                 table_explicit: explicit_table,
+                table_span: Span::default(),
                 name,
                 tenant,
                 fields: vec![
@@ -162,6 +163,7 @@ fn policy_set() -> impl Strategy<Value = PolicySet> {
             tenancy: Tenancy {
                 mode,
                 column: "tenant_id".into(),
+                column_span: Span::default(),
             },
             entities,
         })

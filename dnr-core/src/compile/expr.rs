@@ -85,13 +85,7 @@ impl ConditionWriter<'_> {
         match parts.len() {
             0 => None,
             1 => parts.into_iter().next(),
-            _ => Some(
-                parts
-                    .iter()
-                    .map(|p| format!("({p})"))
-                    .collect::<Vec<_>>()
-                    .join(" OR "),
-            ),
+            _ => Some(chain(parts, "OR")),
         }
     }
 
@@ -102,8 +96,8 @@ impl ConditionWriter<'_> {
             Expr::Anonymous => format!("NOT {}", self.dialect.authenticated()),
             Expr::Role(role) => self.dialect.has_role(role),
             Expr::Not(inner) => format!("NOT ({})", self.expr(inner)),
-            Expr::And(a, b) => format!("({}) AND ({})", self.expr(a), self.expr(b)),
-            Expr::Or(a, b) => format!("({}) OR ({})", self.expr(a), self.expr(b)),
+            Expr::And(members) => chain(members.iter().map(|m| self.expr(m)).collect(), "AND"),
+            Expr::Or(members) => chain(members.iter().map(|m| self.expr(m)).collect(), "OR"),
             Expr::IsNull { operand, negated } => {
                 let not = if *negated { " NOT" } else { "" };
                 format!("{} IS{not} NULL", self.operand(operand, Kind::Unknown))
@@ -131,16 +125,12 @@ impl ConditionWriter<'_> {
                 let value = self.operand(operand, kind);
                 if self.dialect.expand_in_lists() {
                     // Same three-valued result: the list never holds NULL.
-                    let (op, joiner) = if *negated {
-                        ("<>", " AND ")
-                    } else {
-                        ("=", " OR ")
-                    };
+                    let (op, joiner) = if *negated { ("<>", "AND") } else { ("=", "OR") };
                     let parts: Vec<String> = items
                         .iter()
                         .map(|item| format!("{value}{collate} {op} {item}"))
                         .collect();
-                    return format!("({})", parts.join(joiner));
+                    return format!("({})", chain(parts, joiner));
                 }
                 let not = if *negated { " NOT" } else { "" };
                 format!("{value}{collate}{not} IN ({})", items.join(", "))
@@ -200,6 +190,26 @@ impl ConditionWriter<'_> {
             Operand::Literal(literal) => literal_text(literal).to_uppercase(),
         }
     }
+}
+
+/// Members joined with `AND`/`OR`, each parenthesized. A chain longer than
+/// `FLAT_CHAIN` is split in balanced halves: SQLite nests `a OR b OR c ...`
+/// one level per member and refuses expressions deeper than 1,000.
+fn chain(mut members: Vec<String>, operator: &str) -> String {
+    const FLAT_CHAIN: usize = 16;
+    if members.len() <= FLAT_CHAIN {
+        return members
+            .iter()
+            .map(|member| format!("({member})"))
+            .collect::<Vec<_>>()
+            .join(&format!(" {operator} "));
+    }
+    let second = members.split_off(members.len() / 2);
+    format!(
+        "({}) {operator} ({})",
+        chain(members, operator),
+        chain(second, operator)
+    )
 }
 
 /// A string literal that is text rather than a spelled uuid.

@@ -14,6 +14,7 @@ use crate::check::tenant_column;
 use crate::compile::expr::{ConditionWriter, Dialect};
 use crate::compile::quote::{comment, ident, literal};
 use crate::compile::CompileError;
+use crate::limits::MAX_IDENTIFIER_BYTES;
 use crate::print::literal_text;
 
 /// Names of the policies DNR creates; `apply` drops these and nothing else.
@@ -212,13 +213,34 @@ fn entity_sql(out: &mut String, set: &PolicySet, entity: &Entity, flavor: Flavor
         );
     }
     if let Some(column) = tenant {
-        let index = ident(&format!("{}_{}_dnr_idx", entity.table, column));
+        let index = ident(&index_name(&entity.table, column));
         let _ = writeln!(
             out,
             "CREATE INDEX IF NOT EXISTS {index} ON {table} ({});",
             ident(column)
         );
     }
+}
+
+/// `<table>_<column>_dnr_idx`, kept within PostgreSQL's 63 bytes: a longer
+/// name would be truncated, and `CREATE INDEX IF NOT EXISTS` would then find
+/// another table's index of the same truncated name and skip this one. Long
+/// names keep a prefix and end in a hash of the whole name.
+fn index_name(table: &str, column: &str) -> String {
+    let name = format!("{table}_{column}_dnr_idx");
+    if name.len() <= MAX_IDENTIFIER_BYTES {
+        return name;
+    }
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let suffix = format!("_{:08x}_dnr_idx", hash as u32);
+    let mut end = MAX_IDENTIFIER_BYTES - suffix.len();
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{suffix}", &name[..end])
 }
 
 /// The fill trigger's arguments, when the entity needs one: the tenant column

@@ -661,9 +661,10 @@ fn collect_fields<'e>(expr: &'e Expr, out: &mut Vec<&'e str>) {
         }
         Expr::In { operand: o, .. } | Expr::IsNull { operand: o, .. } => operand(o),
         Expr::Not(inner) => collect_fields(inner, out),
-        Expr::And(a, b) | Expr::Or(a, b) => {
-            collect_fields(a, out);
-            collect_fields(b, out);
+        Expr::And(members) | Expr::Or(members) => {
+            for member in members {
+                collect_fields(member, out);
+            }
         }
         Expr::Bool(_) | Expr::Authenticated | Expr::Anonymous | Expr::Role(_) => {}
     }
