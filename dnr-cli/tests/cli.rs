@@ -118,3 +118,53 @@ fn demo_shows_isolation_and_a_refused_cross_tenant_write() {
         "{stdout}"
     );
 }
+
+#[test]
+fn hostile_sources_are_errors_with_a_position_not_a_crash() {
+    // `dnr check` aborted with a stack overflow at 1,000 nested parentheses.
+    let dir = tempfile::tempdir().unwrap();
+    let rule =
+        |condition: String| format!("entity T:\n  n: int\n  access:\n    read: {condition}\n");
+    let long = "a".repeat(63);
+    let cases = [
+        (
+            rule(format!("{}true{}", "(".repeat(10_000), ")".repeat(10_000))),
+            "error: condition nests deeper than 32 levels of parentheses and `not`",
+            "deep.dnr:4:43",
+        ),
+        (
+            rule(format!("{}true", "not ".repeat(50_000))),
+            "error: condition nests deeper than 32 levels",
+            "deep.dnr:4:139",
+        ),
+        (
+            rule(vec!["n = 1"; 100_000].join(" or ")),
+            "error: condition has more than 1000 terms",
+            "deep.dnr:4:9011",
+        ),
+        (
+            format!("entity A:\n  table: {long}_a\n  access:\n    read: true\nentity B:\n  table: {long}_b\n  access:\n    read: true\n"),
+            "note: table `",
+            "deep.dnr:6:10",
+        ),
+    ];
+    for (source, error, position) in cases {
+        let path = dir.path().join("deep.dnr");
+        std::fs::write(&path, &source).unwrap();
+        for args in [
+            vec!["check", path.to_str().unwrap()],
+            vec!["compile", path.to_str().unwrap(), "--target", "sqlite"],
+        ] {
+            let out = dnr(&args);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{args:?}: {}",
+                text(&out.stderr)
+            );
+            let stderr = text(&out.stderr);
+            assert!(stderr.contains(error), "{stderr}");
+            assert!(stderr.contains(position), "{stderr}");
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! policy entry points. One trampoline dispatches every call; it catches
 //! errors and panics and reports them through `sqlite3_result_error`.
 
+use std::borrow::Cow;
 use std::ffi::{c_int, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -278,26 +279,21 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
                     "dnr: the connection is locked: dnr_apply is refused",
                 ));
             }
-            policy::apply(db, state, &source_arg(arg(0))?).map(Value::Text)
+            policy::apply(db, state, &utf8_arg(arg(0), "policy source")?).map(Value::Text)
         }
         Kind::Compile => {
-            policy::compile(db, state, text_arg(arg(0), "policy source")?).map(Value::Text)
+            policy::compile(db, state, &utf8_arg(arg(0), "policy source")?).map(Value::Text)
         }
         Kind::Check => {
-            let entity = text_arg(arg(0), "entity")?;
-            let op = text_arg(arg(1), "operation")?;
+            let entity = utf8_arg(arg(0), "entity")?;
+            let op = utf8_arg(arg(1), "operation")?;
             let record = match arg(2) {
-                Value::Text(text) => text.clone(),
                 Value::Null => {
                     return Err(Error::new("dnr: dnr_check needs a JSON record, got NULL"))
                 }
-                other => {
-                    return Err(Error::new(format!(
-                        "dnr: dnr_check needs a JSON record as text, got {other:?}"
-                    )))
-                }
+                other => utf8_arg(other, "JSON record")?,
             };
-            policy::check(db, state, entity, op, &record)
+            policy::check(db, state, &entity, &op, &record)
                 .map(|allowed| Value::Integer(i64::from(allowed)))
         }
         Kind::Lock => authorizer::lock(db, state).map(|()| Value::Integer(1)),
@@ -347,13 +343,13 @@ fn normalize_uuid(value: &Value) -> Result<Value, Error> {
     }
 }
 
-/// A policy source: text, or a blob of UTF-8 text (what the shell's
-/// `readfile()` returns).
-fn source_arg(value: &Value) -> Result<String, Error> {
+/// Text, or a blob of UTF-8 text (what the shell's `readfile()` returns).
+fn utf8_arg<'a>(value: &'a Value, what: &str) -> Result<Cow<'a, str>, Error> {
     match value {
-        Value::Blob(bytes) => String::from_utf8(bytes.clone())
-            .map_err(|_| Error::new("dnr: the policy source is a blob that is not UTF-8 text")),
-        other => text_arg(other, "policy source").map(str::to_string),
+        Value::Blob(bytes) => std::str::from_utf8(bytes)
+            .map(Cow::Borrowed)
+            .map_err(|_| Error::new(format!("dnr: the {what} is a blob that is not UTF-8 text"))),
+        other => text_arg(other, what).map(Cow::Borrowed),
     }
 }
 

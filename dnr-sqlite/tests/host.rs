@@ -163,6 +163,40 @@ fn locked_connection_refuses_every_way_around() -> Result {
 }
 
 #[test]
+fn hostile_sources_are_errors_and_the_connection_stays_usable() -> Result {
+    // Each used to overflow the host's stack (issue 10).
+    let rule = |condition: String| format!("entity T:\n  access:\n    read: {condition}\n");
+    let hostile = [
+        rule(format!("{}true{}", "(".repeat(10_000), ")".repeat(10_000))),
+        rule(format!("{}true", "not ".repeat(50_000))),
+        rule(vec!["true"; 100_000].join(" or ")),
+    ];
+    let conn = open_with_extension(":memory:")?;
+    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, tenant_id TEXT)")?;
+    for source in &hostile {
+        for function in ["dnr_compile", "dnr_apply"] {
+            let error = conn
+                .query_row(&format!("SELECT {function}(?1)"), [source], |r| {
+                    r.get::<_, String>(0)
+                })
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                error.contains("3:") && (error.contains("nests deeper") || error.contains("terms")),
+                "{function}: {error}"
+            );
+        }
+    }
+    // The same connection still works, and nothing was applied.
+    let applied = conn.query_row("SELECT dnr_apply(?1)", [rule("true".into())], |r| {
+        r.get::<_, String>(0)
+    })?;
+    assert!(applied.contains("applied 1 entity"), "{applied}");
+    Ok(())
+}
+
+#[test]
 fn in_process_registration_and_host_context() -> Result {
     // The path of the `dnr` command and the WASM package: no extension
     // loading, the same code registered on the connection directly.

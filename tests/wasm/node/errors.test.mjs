@@ -73,3 +73,25 @@ test("a closed database throws on use", async () => {
   assert.throws(() => db.query("SELECT 1"), /the database is closed/);
   assert.throws(() => db.setContext({}), /the database is closed/);
 });
+
+test("hostile policy sources are errors and the instance stays usable", async () => {
+  // Each used to exhaust the WASM stack (issue 10).
+  const rule = (condition) => `entity Task:\n  access:\n    read: ${condition}\n`;
+  const hostile = [
+    [rule("(".repeat(10000) + "true" + ")".repeat(10000)), /line 3, column 43: condition nests deeper than 32 levels/],
+    [rule("not ".repeat(50000) + "true"), /line 3, column 139: condition nests deeper than 32 levels/],
+    [rule(Array(100000).fill("true").join(" or ")), /line 3, column 8011: condition has more than 1000 terms/],
+  ];
+  const db = await openWithPolicies(Database);
+  db.setContext({ tenant: ACME, user: ALICE });
+  db.exec("INSERT INTO tasks (id, owner_id, title, status) VALUES (1, ?, 't', 'todo')", [ALICE]);
+  for (const [source, error] of hostile) {
+    assert.throws(() => db.applyPolicies(source), error);
+    assert.throws(() => compilePolicies(source, "postgres"), error);
+    assert.throws(() => check(source, "Task", "read", {}, {}), error);
+  }
+  // Same instance, same policy, same rows.
+  assert.equal(db.query("SELECT count(*) AS n FROM tasks")[0].n, 1);
+  assert.ok(compilePolicies(POLICIES, "sqlite").length > 0);
+  db.close();
+});
