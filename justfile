@@ -73,3 +73,8 @@ bench-pg:
 # Install the extension into the machine's PostgreSQL (then: CREATE EXTENSION dnr).
 install-pg:
     cd dnr-pgext && cargo pgrx install --pg-config /usr/bin/pg_config --release
+
+# Long fuzzing run of the policy front end, evaluator and compilers (the
+# test suite runs 256 cases): deep and wide generated sources on a 1 MiB stack.
+fuzz CASES="20000":
+    PROPTEST_CASES={{CASES}} cargo test --release -p dnr-core --test hostile

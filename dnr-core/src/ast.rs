@@ -238,6 +238,37 @@ pub enum Expr {
     Or(Vec<Expr>),
 }
 
+impl Expr {
+    /// The fields the condition names, in order, with repeats.
+    pub fn fields(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.collect_fields(&mut out);
+        out
+    }
+
+    fn collect_fields<'e>(&'e self, out: &mut Vec<&'e str>) {
+        let mut operand = |o: &'e Operand| {
+            if let Operand::Field(name, _) = o {
+                out.push(name.as_str());
+            }
+        };
+        match self {
+            Expr::Compare { lhs, rhs, .. } => {
+                operand(lhs);
+                operand(rhs);
+            }
+            Expr::In { operand: o, .. } | Expr::IsNull { operand: o, .. } => operand(o),
+            Expr::Not(inner) => inner.collect_fields(out),
+            Expr::And(members) | Expr::Or(members) => {
+                for member in members {
+                    member.collect_fields(out);
+                }
+            }
+            Expr::Bool(_) | Expr::Authenticated | Expr::Anonymous | Expr::Role(_) => {}
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CmpOp {
     Eq,

@@ -12,7 +12,7 @@ use dnr_core::value::parse_uuid;
 use dnr_core::TenantContext;
 
 use crate::raw::{self, Db, Value};
-use crate::{authorizer, ffi, policy, Error, State};
+use crate::{authorizer, ffi, migrate, policy, Error, State};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -29,6 +29,7 @@ pub(crate) enum Kind {
     Apply,
     Compile,
     Check,
+    Migrate,
     Lock,
 }
 
@@ -47,6 +48,7 @@ const FUNCTIONS: &[(&CStr, c_int, Kind)] = &[
     (c"dnr_apply", 1, Kind::Apply),
     (c"dnr_compile", 1, Kind::Compile),
     (c"dnr_check", 3, Kind::Check),
+    (c"dnr_migrate", 1, Kind::Migrate),
     (c"dnr_lock", 0, Kind::Lock),
 ];
 
@@ -59,6 +61,7 @@ pub(crate) const SETTERS: &[&str] = &[
     "dnr_set_roles",
     "dnr_clear_context",
     "dnr_apply",
+    "dnr_migrate",
 ];
 
 struct Func {
@@ -283,6 +286,14 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
         }
         Kind::Compile => {
             policy::compile(db, state, &utf8_arg(arg(0), "policy source")?).map(Value::Text)
+        }
+        Kind::Migrate => {
+            if state.lock().locked {
+                return Err(Error::new(
+                    "dnr: the connection is locked: dnr_migrate is refused",
+                ));
+            }
+            migrate::migrate(db, state, &utf8_arg(arg(0), "migration")?).map(Value::Text)
         }
         Kind::Check => {
             let entity = utf8_arg(arg(0), "entity")?;

@@ -26,6 +26,7 @@ pub use sqlite_wasm_rs as ffi;
 
 mod authorizer;
 mod functions;
+mod migrate;
 mod policy;
 pub mod raw;
 mod vtab;
@@ -201,6 +202,13 @@ impl Dnr {
     /// and the policies applied to this database.
     pub fn check(&self, entity: &str, op: &str, record_json: &str) -> Result<bool, Error> {
         policy::check(self.db, &self.state, entity, op, record_json)
+    }
+
+    /// Runs a schema migration (`ALTER TABLE`, `CREATE/DROP INDEX`, ...)
+    /// that may touch enforced tables, all or nothing, and enforces the
+    /// applied policies again over the new columns: see `dnr_migrate()`.
+    pub fn migrate(&self, sql: &str) -> Result<String, Error> {
+        migrate::migrate(self.db, &self.state, sql)
     }
 
     /// Locks the connection: see `dnr_lock()`.

@@ -258,6 +258,16 @@ pub(crate) fn apply(db: Db, state: &State, source: &str) -> Result<String, Error
 /// The applied policies: from the cache when `_dnr_meta` still holds the
 /// same source, parsed again otherwise (another connection may have applied).
 fn applied(db: Db, state: &State) -> Result<Arc<PolicySet>, Error> {
+    match recorded(db, state)? {
+        Some((_, set)) => Ok(set),
+        None => Err(Error::new(
+            "dnr: no policies have been applied to this database (run dnr_apply first)",
+        )),
+    }
+}
+
+/// The source recorded by the last apply and its policies, if any.
+pub(crate) fn recorded(db: Db, state: &State) -> Result<Option<(String, Arc<PolicySet>)>, Error> {
     let source = {
         let _mutex = db.lock_mutex();
         let _internal = Internal::enter(state);
@@ -265,18 +275,16 @@ fn applied(db: Db, state: &State) -> Result<Arc<PolicySet>, Error> {
         recorded_source(db, &objects)?
     };
     let Some(source) = source else {
-        return Err(Error::new(
-            "dnr: no policies have been applied to this database (run dnr_apply first)",
-        ));
+        return Ok(None);
     };
     if let Some((cached, set)) = &state.lock().policies {
         if *cached == source {
-            return Ok(Arc::clone(set));
+            return Ok(Some((source, Arc::clone(set))));
         }
     }
     let set = Arc::new(parse(&source)?);
-    state.lock().policies = Some((source, Arc::clone(&set)));
-    Ok(set)
+    state.lock().policies = Some((source.clone(), Arc::clone(&set)));
+    Ok(Some((source, set)))
 }
 
 pub(crate) fn check(

@@ -197,6 +197,71 @@ fn hostile_sources_are_errors_and_the_connection_stays_usable() -> Result {
 }
 
 #[test]
+fn a_host_migrates_a_locked_connection_and_enforcement_holds() -> Result {
+    // The npm package's path: the trusted host migrates through the Rust
+    // API while SQL on the same connection stays locked.
+    let conn = Connection::open_in_memory()?;
+    // SAFETY: the connection outlives `dnr`.
+    let dnr = unsafe { dnr_sqlite::register(conn.handle())? };
+    dnr.apply(&policies()?)?;
+    let ctx = |tenant: &str, user: &str| TenantContext::parse(Some(tenant), Some(user), &[]);
+    dnr.set_context(ctx(TENANT_A, ALICE)?);
+    conn.execute(
+        "INSERT INTO tasks (id, owner_id, title) VALUES (1, ?1, 'a1')",
+        [ALICE],
+    )?;
+    dnr.set_context(ctx(TENANT_B, BOB)?);
+    conn.execute(
+        "INSERT INTO tasks (id, owner_id, title) VALUES (2, ?1, 'b2')",
+        [BOB],
+    )?;
+    dnr.lock()?;
+    // SQL cannot migrate a locked connection, nor alter the enforced table.
+    assert!(conn
+        .query_row(
+            "SELECT dnr_migrate('ALTER TABLE tasks ADD COLUMN due TEXT')",
+            [],
+            |r| r.get::<_, String>(0)
+        )
+        .is_err());
+    assert!(conn
+        .execute_batch("ALTER TABLE tasks ADD COLUMN due TEXT")
+        .is_err());
+    let summary = dnr.migrate("ALTER TABLE tasks ADD COLUMN due TEXT DEFAULT 'soon'")?;
+    assert_eq!(
+        summary,
+        "dnr: migrated 1 statement; enforcement rebuilt on 3 tables"
+    );
+    assert!(dnr.is_locked());
+    // Tenant B sees its row with the new column, and only its row.
+    let rows: Vec<(i64, String)> = conn
+        .prepare("SELECT id, due FROM tasks ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<std::result::Result<_, _>>()?;
+    assert_eq!(rows, vec![(2, "soon".to_string())]);
+    // Storage is still out of reach of SQL.
+    assert!(conn.prepare("SELECT * FROM _dnr_tasks").is_err());
+    // A refused migration changes nothing.
+    let error = dnr.migrate("ALTER TABLE tasks ADD COLUMN x INT; UPDATE tasks SET title = 'x'");
+    assert!(
+        error.as_ref().is_err_and(|e| e
+            .message()
+            .contains("`UPDATE tasks SET` is a data statement")),
+        "{error:?}"
+    );
+    assert_eq!(
+        ids(
+            &conn,
+            "SELECT count(*) FROM pragma_table_info('tasks') WHERE name = 'x'"
+        )?,
+        vec![0]
+    );
+    dnr.set_context(ctx(TENANT_A, ALICE)?);
+    assert_eq!(ids(&conn, "SELECT id FROM tasks")?, vec![1]);
+    Ok(())
+}
+
+#[test]
 fn in_process_registration_and_host_context() -> Result {
     // The path of the `dnr` command and the WASM package: no extension
     // loading, the same code registered on the connection directly.

@@ -140,6 +140,19 @@ impl Database {
             .map_err(|e| Error::new(e.message()))?)
     }
 
+    /// Runs a schema migration (`ALTER TABLE` add/drop/rename column,
+    /// `CREATE/DROP INDEX`, `CREATE/DROP TABLE`, `CREATE/DROP VIEW`) that may
+    /// touch enforced tables, all or nothing, and enforces the policies
+    /// again over the new columns; returns a summary. Data statements are
+    /// refused: run them with `exec`, under the policies.
+    pub fn migrate(&self, sql: &str) -> Result<String, JsValue> {
+        Ok(self
+            .live()?
+            .dnr
+            .migrate(sql)
+            .map_err(|e| Error::new(e.message()))?)
+    }
+
     /// Runs one or more statements (parameters need exactly one) and returns
     /// the number of rows inserted, updated or deleted, including writes
     /// made through enforced views.

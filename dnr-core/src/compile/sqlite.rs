@@ -249,10 +249,12 @@ impl<'a> EntityCompiler<'a> {
 
     /// Every column a rule or the fence names must exist.
     fn check_columns(&self) -> Result<(), CompileError> {
-        let mut named: Vec<&str> = Vec::new();
-        for rule in &self.entity.rules {
-            collect_fields(&rule.condition, &mut named);
-        }
+        let named: Vec<&str> = self
+            .entity
+            .rules
+            .iter()
+            .flat_map(|rule| rule.condition.fields())
+            .collect();
         let missing = |name: &&str| !self.columns.iter().any(|c| c == name);
         let (entity, table) = (self.entity.name.clone(), self.entity.table.clone());
         if let Some(column) = self.tenant.filter(missing) {
@@ -645,28 +647,6 @@ impl<'a> EntityCompiler<'a> {
             self.storage,
             parts.join(" AND ")
         )
-    }
-}
-
-fn collect_fields<'e>(expr: &'e Expr, out: &mut Vec<&'e str>) {
-    let mut operand = |o: &'e Operand| {
-        if let Operand::Field(name, _) = o {
-            out.push(name.as_str());
-        }
-    };
-    match expr {
-        Expr::Compare { lhs, rhs, .. } => {
-            operand(lhs);
-            operand(rhs);
-        }
-        Expr::In { operand: o, .. } | Expr::IsNull { operand: o, .. } => operand(o),
-        Expr::Not(inner) => collect_fields(inner, out),
-        Expr::And(members) | Expr::Or(members) => {
-            for member in members {
-                collect_fields(member, out);
-            }
-        }
-        Expr::Bool(_) | Expr::Authenticated | Expr::Anonymous | Expr::Role(_) => {}
     }
 }
 
