@@ -57,6 +57,11 @@ pg_install_extension() {
 # Starts a fresh cluster in a new temporary directory, listening only on a
 # Unix socket in that directory (so it cannot clash with another server).
 # Sets PGHOST, PGPORT, PGUSER for psql/pgbench.
+#
+# The server runs with RUST_BACKTRACE=1 (DNR_PG_RUST_BACKTRACE overrides it)
+# as in a developer's shell, where pgrx would put Rust backtraces into error
+# DETAILs: the tests show DNR's errors carry none. (sudo would otherwise
+# drop the variable from the environment.)
 pg_start_cluster() {
   PG_WORK=$(mktemp -d "${TMPDIR:-/tmp}/dnr-pg.XXXXXX")
   chmod 755 "$PG_WORK"
@@ -68,7 +73,7 @@ pg_start_cluster() {
   pg_log "initdb in $PG_WORK/data"
   as_pg "$PGBIN/initdb" -D "$PG_WORK/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$PG_WORK/initdb.log" 2>&1 \
     || { cat "$PG_WORK/initdb.log" >&2; pg_die "initdb failed"; }
-  as_pg "$PGBIN/pg_ctl" -D "$PG_WORK/data" -l "$PG_WORK/server.log" -w -t 60 \
+  as_pg env RUST_BACKTRACE="${DNR_PG_RUST_BACKTRACE:-1}" "$PGBIN/pg_ctl" -D "$PG_WORK/data" -l "$PG_WORK/server.log" -w -t 60 \
     -o "-p $PGPORT -k $PG_WORK -c listen_addresses= -c fsync=off -c full_page_writes=off -c synchronous_commit=off ${DNR_PG_OPTIONS:-}" \
     start >/dev/null || { cat "$PG_WORK/server.log" >&2; pg_die "could not start PostgreSQL"; }
   PG_STARTED=1

@@ -11,7 +11,10 @@
 //!
 //! Nothing here panics on input: every failure is reported with
 //! `ereport(ERROR)`, which PostgreSQL turns into an ordinary error that rolls
-//! back the caller's (sub)transaction.
+//! back the caller's (sub)transaction. Errors never carry a Rust backtrace
+//! (`_PG_init`), and every function that runs dnr-core's parser, checker,
+//! evaluator or compiler first checks PostgreSQL's `max_stack_depth`
+//! (`stack_guard`).
 
 use std::cell::RefCell;
 
@@ -26,6 +29,37 @@ mod context;
 mod sql;
 
 ::pgrx::pg_module_magic!(name = c"dnr", version);
+
+/// Runs once when a backend loads the library, right after pgrx's
+/// `Pg_magic_func` installed its panic hook.
+///
+/// pgrx turns every PostgreSQL error raised below a Rust frame (e.g. a
+/// permission error in `dnr.apply`'s SPI calls) into a Rust panic and back;
+/// its panic hook captures `std::backtrace::Backtrace::capture()` on every
+/// such panic, and pgrx appends a captured backtrace to the error's DETAIL.
+/// Whether it is captured depends on `RUST_BACKTRACE`/`RUST_LIB_BACKTRACE`
+/// in the server's environment, which DNR does not control. Errors must not
+/// show DNR's internals to SQL clients, whatever the environment, so the
+/// hook is replaced by one that records nothing. (The hook's only other
+/// product is the file and line of an unexpected Rust panic, which pgrx
+/// reports as LOCATION; the panic's message is still the error message.)
+/// The hook is process-wide but per library: this library's copy of the
+/// Rust standard library, i.e. DNR's code and pgrx's inside it.
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    std::panic::set_hook(Box::new(|_| {}));
+}
+
+/// PostgreSQL's stack guard: an ERROR ("stack depth limit exceeded") when
+/// the backend's stack already exceeds `max_stack_depth`. Called at the entry
+/// of every function that runs dnr-core's front end, evaluator or compilers
+/// (dnr-core bounds their own recursion by its nesting limits).
+fn stack_guard() {
+    // SAFETY: check_stack_depth only compares the current stack address with
+    // the limit; it reports an excess with ereport(ERROR), which pgrx's
+    // guard turns into an ordinary PostgreSQL error.
+    unsafe { pgrx::pg_sys::check_stack_depth() }
+}
 
 /// The file name shown in rendered policy errors.
 const SOURCE_NAME: &str = "policy";
@@ -101,6 +135,7 @@ fn roles_setting(roles: Option<Vec<Option<String>>>) -> String {
 /// The SQL that `dnr.apply(source)` would run, without running it.
 #[pg_extern(immutable, parallel_safe)]
 fn compile(source: &str) -> String {
+    stack_guard();
     compile_postgres(&parse_policy(source))
 }
 
@@ -112,6 +147,7 @@ fn compile(source: &str) -> String {
 /// repeats it for new tenants). Any error rolls back all of it.
 #[pg_extern(volatile)]
 fn apply(source: &str) -> String {
+    stack_guard();
     let set = parse_policy(source);
     let ddl = compile_postgres(&set);
     let tables: Vec<String> = set.entities.iter().map(|e| e.table.clone()).collect();
@@ -193,6 +229,7 @@ fn with_applied_policy<R>(source: &str, f: impl FnOnce(&PolicySet) -> R) -> R {
 /// `record` of `entity`, under the policy last applied with `dnr.apply`?
 #[pg_extern(stable)]
 fn check(entity: &str, op: &str, record: JsonB) -> bool {
+    stack_guard();
     decide(entity, op, &record.0).allowed
 }
 
@@ -200,6 +237,7 @@ fn check(entity: &str, op: &str, record: JsonB) -> bool {
 /// decided. PostgreSQL's own RLS errors do not name DNR's rules; this does.
 #[pg_extern(stable)]
 fn check_reason(entity: &str, op: &str, record: JsonB) -> String {
+    stack_guard();
     decide(entity, op, &record.0).reason
 }
 
