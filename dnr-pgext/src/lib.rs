@@ -227,7 +227,13 @@ fn with_applied_policy<R>(source: &str, f: impl FnOnce(&PolicySet) -> R) -> R {
 
 /// The evaluator's answer: may the current context perform `op` on
 /// `record` of `entity`, under the policy last applied with `dnr.apply`?
-#[pg_extern(stable)]
+///
+/// SECURITY DEFINER (with a pinned `search_path`), like `check_reason`:
+/// application roles may call it but not read `dnr.applied`, whose newest
+/// source it evaluates. It runs one fixed query and returns only the
+/// decision, never the source.
+#[pg_extern(stable, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
 fn check(entity: &str, op: &str, record: JsonB) -> bool {
     stack_guard();
     decide(entity, op, &record.0).allowed
@@ -235,7 +241,8 @@ fn check(entity: &str, op: &str, record: JsonB) -> bool {
 
 /// Why `dnr.check` answers as it does: the rule, forbid or fence that
 /// decided. PostgreSQL's own RLS errors do not name DNR's rules; this does.
-#[pg_extern(stable)]
+#[pg_extern(stable, security_definer)]
+#[search_path(pg_catalog, pg_temp)]
 fn check_reason(entity: &str, op: &str, record: JsonB) -> String {
     stack_guard();
     decide(entity, op, &record.0).reason

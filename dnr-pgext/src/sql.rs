@@ -11,8 +11,12 @@ use pgrx::prelude::*;
 extension_sql!(
     r#"
 -- Everything lives in schema dnr (created by CREATE EXTENSION from the
--- control file). Ordinary roles may call the functions and read the
--- registries; writing the registries is for roles that are granted it.
+-- control file). Ordinary roles may call the functions; the registries below
+-- (and the dnr.policies view over them) are for the extension's owner and
+-- the roles it grants them to. The functions application roles use read
+-- what they need through SECURITY DEFINER functions that expose only that:
+-- dnr.check/check_reason (the newest source, evaluated, never returned) and
+-- dnr.use_tenant (a tenant's schema by its id).
 GRANT USAGE ON SCHEMA dnr TO PUBLIC;
 
 -- Every source dnr.apply() applied, newest last; dnr.check() uses the newest,
@@ -44,7 +48,10 @@ CREATE TABLE dnr.tenants (
     created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 
-GRANT SELECT ON dnr.applied, dnr.managed_tables, dnr.tenants TO PUBLIC;
+-- Not readable by PUBLIC: tenant ids and names, policy sources and their
+-- authors are not the application's business. GRANT SELECT to a role that
+-- administers DNR (docs/postgres.md).
+REVOKE ALL ON dnr.applied, dnr.managed_tables, dnr.tenants FROM PUBLIC;
 
 -- pg_dump keeps the registries' rows.
 SELECT pg_catalog.pg_extension_config_dump('dnr.applied', '');
@@ -308,7 +315,9 @@ SELECT c.oid::regclass AS tbl,
   LEFT JOIN dnr.managed_tables m ON m.tbl = c.oid
  WHERE pg_catalog.left(p.polname, 4) = 'dnr_';
 
-GRANT SELECT ON dnr.policies TO PUBLIC;
+-- Like the registries it reads, for the owner and the roles it grants it to
+-- (PostgreSQL's own pg_policies shows the policies to everyone anyway).
+REVOKE ALL ON dnr.policies FROM PUBLIC;
 
 ------------------------------------------------------------------------------
 -- Schema per tenant
@@ -341,14 +350,27 @@ BEGIN
 END
 $$;
 
+-- The schema of the tenant with this id, NULL for an unknown id. SECURITY
+-- DEFINER so that roles that may not read dnr.tenants can use_tenant; it
+-- tells only what use_tenant tells (whether the id is a tenant; the schema
+-- name follows from the id).
+CREATE FUNCTION dnr._tenant_schema(id uuid) RETURNS name
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT t.schema_name FROM dnr.tenants t WHERE t.id = $1
+$$;
+
+-- Not SECURITY DEFINER and no SET clause: its SET LOCAL of search_path must
+-- outlive the call.
 CREATE FUNCTION dnr.use_tenant(id uuid)
 RETURNS name LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     v_schema name;
 BEGIN
-    SELECT t.schema_name INTO v_schema FROM dnr.tenants t WHERE t.id = $1;
-    IF NOT FOUND THEN
+    v_schema := dnr._tenant_schema($1);
+    IF v_schema IS NULL THEN
         RAISE EXCEPTION 'unknown tenant %', $1 USING ERRCODE = 'no_data_found';
     END IF;
     PERFORM pg_catalog.set_config('search_path', pg_catalog.format('%I, public', v_schema), true),

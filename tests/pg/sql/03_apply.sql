@@ -192,7 +192,8 @@ entity Widget:
 $policy$) AS sql;
 SELECT to_regclass('widgets') AS widgets_after_compile;
 
--- The application role cannot apply policies to tables it does not own.
+-- The application role cannot apply policies: it may not even read DNR's
+-- records (nor does it own the tables). Nothing is recorded.
 \c - app
 SELECT dnr.apply($policy$
 entity Task:
@@ -200,4 +201,5 @@ entity Task:
   access:
     read: true
 $policy$);
+\c - dnr_owner
 SELECT count(*) AS applied_sources FROM dnr.applied;

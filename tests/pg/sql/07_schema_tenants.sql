@@ -51,7 +51,7 @@ SHOW search_path;
 SELECT dnr.current_tenant();
 SELECT * FROM tenant_11111111111111111111111111111111.items;
 SELECT dnr.use_tenant('99999999-9999-9999-9999-999999999999');
--- the registry is readable, not writable, by the application
+-- the registry is neither readable nor writable by the application
 SELECT count(*) AS tenants_visible_to_app FROM dnr.tenants;
 INSERT INTO dnr.tenants VALUES ('44444444-4444-4444-4444-444444444444', 'sneaky', 'public');
 SELECT dnr.drop_tenant('11111111-1111-1111-1111-111111111111');
