@@ -86,19 +86,32 @@ impl Diagnostic {
     }
 }
 
+/// Characters of a source line shown on each side of the error's column;
+/// a longer line (a generated source can hold a megabyte on one line) is
+/// clipped, with `...` where text was left out.
+const CONTEXT_CHARS: usize = 60;
+
 fn snippet(level: &str, message: &str, span: Span, source: &str, file_name: &str) -> String {
-    let line_text = source
+    let full_line = source
         .lines()
         .nth(span.line.saturating_sub(1))
         .unwrap_or("");
+    let chars: Vec<char> = full_line.chars().collect();
+    let column = span.column.saturating_sub(1).min(chars.len());
+    let start = column.saturating_sub(CONTEXT_CHARS);
+    let end = chars.len().min(column + span.len.max(1) + CONTEXT_CHARS);
+    let prefix = if start > 0 { "..." } else { "" };
+    let suffix = if end < chars.len() { "..." } else { "" };
+    let shown: String = chars[start..end].iter().collect();
+    let line_text = format!("{prefix}{shown}{suffix}");
     let number = span.line.to_string();
     let gutter = " ".repeat(number.len());
-    let caret_pad: String = line_text
-        .chars()
-        .take(span.column.saturating_sub(1))
-        .map(|c| if c == '\t' { '\t' } else { ' ' })
-        .collect();
-    let carets = "^".repeat(span.len.max(1));
+    let caret_pad: String = " ".repeat(prefix.len())
+        + &chars[start..column]
+            .iter()
+            .map(|c| if *c == '\t' { '\t' } else { ' ' })
+            .collect::<String>();
+    let carets = "^".repeat(span.len.clamp(1, CONTEXT_CHARS));
     format!(
         "{level}: {message}\n{gutter}--> {file_name}:{line}:{col}\n{gutter} |\n{number} | {line_text}\n{gutter} | {caret_pad}{carets}\n",
         line = span.line,

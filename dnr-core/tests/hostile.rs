@@ -314,3 +314,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_long_line_is_clipped_around_the_error_when_rendered() {
+    let source = with_read_rule(&vec!["n = 1"; 2_000].join(" or "));
+    let errors = dnr_core::parse(&source).unwrap_err();
+    let rendered = errors.render(&source, "p.dnr");
+    assert!(
+        rendered.len() < 1_000,
+        "{} bytes: {rendered}",
+        rendered.len()
+    );
+    // The caret still points at the 1,001st term.
+    let lines: Vec<&str> = rendered.lines().collect();
+    let (text, caret) = (lines[3], lines[4]);
+    let at = caret.find('^').unwrap();
+    assert!(text[at..].starts_with("n = 1"), "{text}\n{caret}");
+    assert!(text.starts_with("5 | ...") && text.ends_with("..."), "{text}");
+}

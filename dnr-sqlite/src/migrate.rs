@@ -14,14 +14,14 @@
 //! rows. Data changes run as ordinary statements, under the policies.
 
 use std::collections::BTreeSet;
-use std::ops::ControlFlow;
 
 use dnr_core::ast::Entity;
 use dnr_core::check::tenant_column;
 use dnr_core::PolicySet;
-use sqlparser::ast::{visit_relations, AlterTableOperation, ObjectName, ObjectType, Statement};
+use sqlparser::ast::{AlterTableOperation, ObjectName, ObjectType, Statement};
 use sqlparser::dialect::SQLiteDialect;
 use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::raw::Db;
 use crate::{authorizer, policy, Error, Internal, State};
@@ -33,8 +33,29 @@ const RESERVED_PREFIX: &str = "_dnr_";
 /// locked connection, the Rust API (a host such as the npm package) may
 /// migrate one.
 pub(crate) fn migrate(db: Db, state: &State, sql: &str) -> Result<String, Error> {
-    let statements = Parser::parse_sql(&SQLiteDialect {}, sql)
-        .map_err(|e| Error::new(format!("dnr: dnr_migrate cannot parse the migration: {e}")))?;
+    let unparsable = |e: &dyn std::fmt::Display| {
+        Error::new(format!("dnr: dnr_migrate cannot parse the migration: {e}"))
+    };
+    let dialect = SQLiteDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize()
+        .map_err(|e| unparsable(&e))?;
+    // A storage table named anywhere, subqueries and view bodies included.
+    if let Some(name) = tokens.iter().find_map(|token| match token {
+        Token::Word(word) if word.value.to_ascii_lowercase().starts_with(RESERVED_PREFIX) => {
+            Some(word.value.clone())
+        }
+        _ => None,
+    }) {
+        return Err(Error::new(format!(
+            "dnr: dnr_migrate: `{name}` is DNR's own; migrations use the enforced names"
+        )));
+    }
+    let titles = statement_titles(&tokens);
+    let statements = Parser::new(&dialect)
+        .with_tokens(tokens)
+        .parse_statements()
+        .map_err(|e| unparsable(&e))?;
     if statements.is_empty() {
         return Err(Error::new("dnr: dnr_migrate: the migration is empty"));
     }
@@ -43,12 +64,11 @@ pub(crate) fn migrate(db: Db, state: &State, sql: &str) -> Result<String, Error>
         .as_ref()
         .map(|(_, set)| set.entities.iter().collect())
         .unwrap_or_default();
-    for statement in &statements {
-        check_statement(
-            statement,
-            recorded.as_ref().map(|(_, set)| &**set),
-            &enforced,
-        )?;
+    for (index, statement) in statements.iter().enumerate() {
+        let title = titles.get(index).map_or("this statement", String::as_str);
+        let set = recorded.as_ref().map(|(_, set)| &**set);
+        check_statement(statement, title, set, &enforced)
+            .map_err(|message| Error::new(format!("dnr: dnr_migrate: {message}")))?;
     }
 
     db.exec("SAVEPOINT dnr_migrate")?;
@@ -112,33 +132,47 @@ fn enforced_entity<'a>(enforced: &[&'a Entity], name: &str) -> Option<&'a Entity
         .find(|entity| entity.table.eq_ignore_ascii_case(name))
 }
 
+/// Each statement's first two words (`ALTER TABLE`, `UPDATE tasks`), to
+/// name it in an error without printing the syntax tree.
+fn statement_titles(tokens: &[Token]) -> Vec<String> {
+    let mut titles = Vec::new();
+    let mut words: Vec<&str> = Vec::new();
+    for token in tokens {
+        match token {
+            Token::SemiColon => {
+                if !words.is_empty() {
+                    titles.push(words.join(" "));
+                    words.clear();
+                }
+            }
+            Token::Word(word) if words.len() < 2 => words.push(&word.value),
+            Token::Whitespace(_) => {}
+            _ if words.is_empty() => words.push("?"),
+            _ => {}
+        }
+    }
+    if !words.is_empty() {
+        titles.push(words.join(" "));
+    }
+    titles
+}
+
 /// Refuses what the migration cannot do safely, naming the construct.
 fn check_statement(
     statement: &Statement,
+    title: &str,
     set: Option<&PolicySet>,
     enforced: &[&Entity],
-) -> Result<(), Error> {
-    let refuse = |message: String| Err(Error::new(format!("dnr: dnr_migrate: {message}")));
-    let reserved = visit_relations(statement, |relation| {
-        let name = base_name(relation);
-        if name.starts_with(RESERVED_PREFIX) {
-            ControlFlow::Break(name)
-        } else {
-            ControlFlow::Continue(())
-        }
-    });
-    if let ControlFlow::Break(name) = reserved {
-        return refuse(format!(
-            "`{name}` is DNR's own; migrations use the enforced names"
-        ));
-    }
+) -> Result<(), String> {
     match statement {
         Statement::AlterTable(alter) => {
             let table = base_name(&alter.name);
             let Some(entity) = enforced_entity(enforced, &table) else {
                 return Ok(());
             };
-            let used = set.map(|set| policy_columns(set, entity)).unwrap_or_default();
+            let used = set
+                .map(|set| policy_columns(set, entity))
+                .unwrap_or_default();
             for operation in &alter.operations {
                 match operation {
                     AlterTableOperation::AddColumn { .. } => {}
@@ -151,14 +185,14 @@ fn check_statement(
                         old_column_name, ..
                     } => refuse_policy_column(&used, &old_column_name.value, entity, "rename")?,
                     AlterTableOperation::RenameTable { .. } => {
-                        return refuse(format!(
+                        return Err(format!(
                             "cannot rename enforced table `{}`: its name is in the policy (entity `{}`); rename it there and apply",
                             entity.table, entity.name
                         ))
                     }
-                    other => {
-                        return refuse(format!(
-                            "`ALTER TABLE ... {other}` on enforced table `{}` is not supported; add, drop or rename a column",
+                    _ => {
+                        return Err(format!(
+                            "this `{title}` on enforced table `{}` is not supported; add, drop or rename a column",
                             entity.table
                         ))
                     }
@@ -166,12 +200,13 @@ fn check_statement(
             }
             Ok(())
         }
-        Statement::CreateIndex(_) => Ok(()),
-        Statement::CreateTable(create) => match enforced_entity(enforced, &base_name(&create.name)) {
-            Some(entity) => refuse(format!("table `{}` exists and is enforced", entity.table)),
-            None => Ok(()),
-        },
-        Statement::CreateView(_) => Ok(()),
+        Statement::CreateIndex(_) | Statement::CreateView(_) => Ok(()),
+        Statement::CreateTable(create) => {
+            match enforced_entity(enforced, &base_name(&create.name)) {
+                Some(entity) => Err(format!("table `{}` exists and is enforced", entity.table)),
+                None => Ok(()),
+            }
+        }
         Statement::Drop {
             object_type, names, ..
         } => {
@@ -180,7 +215,7 @@ fn check_statement(
                     .iter()
                     .find_map(|name| enforced_entity(enforced, &base_name(name)))
                 {
-                    return refuse(format!(
+                    return Err(format!(
                         "cannot drop enforced table `{}`: remove entity `{}` from the policy and apply first",
                         entity.table, entity.name
                     ));
@@ -188,19 +223,16 @@ fn check_statement(
             }
             match object_type {
                 ObjectType::Table | ObjectType::Index | ObjectType::View => Ok(()),
-                other => refuse(format!("`DROP {other}` is not supported")),
+                _ => Err(format!("`{title}` is not supported")),
             }
         }
-        Statement::Insert(_)
-        | Statement::Update(_)
-        | Statement::Delete(_)
-        | Statement::Query(_) => refuse(format!(
-            "`{}` is a data statement; dnr_migrate runs schema changes only (run data changes as ordinary statements, under the policies)",
-            first_words(statement)
-        )),
-        _ => refuse(format!(
-            "`{}` is not supported; dnr_migrate runs ALTER TABLE, CREATE/DROP INDEX, CREATE/DROP TABLE and CREATE/DROP VIEW",
-            first_words(statement)
+        Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) | Statement::Query(_) => {
+            Err(format!(
+                "`{title}` is a data statement; dnr_migrate runs schema changes only (run data changes as ordinary statements, under the policies)"
+            ))
+        }
+        _ => Err(format!(
+            "`{title}` is not supported; dnr_migrate runs ALTER TABLE, CREATE/DROP INDEX, CREATE/DROP TABLE and CREATE/DROP VIEW"
         )),
     }
 }
@@ -210,12 +242,12 @@ fn refuse_policy_column(
     column: &str,
     entity: &Entity,
     what: &str,
-) -> Result<(), Error> {
+) -> Result<(), String> {
     if used.contains(&column.to_ascii_lowercase()) {
-        return Err(Error::new(format!(
-            "dnr: dnr_migrate: cannot {what} column `{column}` of enforced table `{}`: entity `{}` declares or uses it; change the policy and apply first",
+        return Err(format!(
+            "cannot {what} column `{column}` of enforced table `{}`: entity `{}` declares or uses it; change the policy and apply first",
             entity.table, entity.name
-        )));
+        ));
     }
     Ok(())
 }
@@ -239,9 +271,3 @@ fn policy_columns(set: &PolicySet, entity: &Entity) -> BTreeSet<String> {
     columns
 }
 
-/// The statement's first words, for naming it in an error.
-fn first_words(statement: &Statement) -> String {
-    let text = statement.to_string();
-    let words: Vec<&str> = text.split_whitespace().take(3).collect();
-    words.join(" ")
-}

@@ -246,7 +246,7 @@ fn a_host_migrates_a_locked_connection_and_enforcement_holds() -> Result {
     assert!(
         error.as_ref().is_err_and(|e| e
             .message()
-            .contains("`UPDATE tasks SET` is a data statement")),
+            .contains("`UPDATE tasks` is a data statement")),
         "{error:?}"
     );
     assert_eq!(
