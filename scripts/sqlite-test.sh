@@ -104,6 +104,21 @@ if [ "$rust" = 1 ] && [ ${#only[@]} -eq 0 ]; then
   fi
 fi
 
+if [ ${#only[@]} -eq 0 ]; then
+  # An unmodified Python host: Debian's python3, whose sqlite3 module can
+  # load extensions (pyenv's python3 cannot).
+  echo "==> /usr/bin/python3 -m unittest tests/python/test_load.py" >&2
+  if DNR_LIB=target/release/libdnr /usr/bin/python3 -m unittest tests/python/test_load.py >"$SCRATCH/python.log" 2>&1; then
+    echo "ok   python host tests"
+    passed=$((passed + 1))
+  else
+    echo "FAIL python host tests"
+    tail -40 "$SCRATCH/python.log"
+    failed=$((failed + 1))
+    failures+=("python")
+  fi
+fi
+
 echo
 if [ "$failed" -gt 0 ]; then echo "failed: ${failures[*]}"; fi
 echo "$passed passed, $failed failed"

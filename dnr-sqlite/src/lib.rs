@@ -25,14 +25,19 @@ pub use libsqlite3_sys as ffi;
 pub use sqlite_wasm_rs as ffi;
 
 mod authorizer;
+mod connection;
 mod functions;
 mod migrate;
 mod policy;
 pub mod raw;
+mod tokens;
 mod vtab;
 
 use dnr_core::TenantContext;
 use raw::Db;
+
+pub use connection::{Connection, Rows};
+pub use raw::Value;
 
 /// Every error DNR's SQLite side reports; the message is what SQL sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,6 +219,13 @@ impl Dnr {
     /// Locks the connection: see `dnr_lock()`.
     pub fn lock(&self) -> Result<(), Error> {
         authorizer::lock(self.db, &self.state)
+    }
+
+    /// Drops a locked connection's tables (and their kept statements), as
+    /// a connection about to close must.
+    pub(crate) fn drop_locked_tables(&self) -> Result<(), Error> {
+        let _internal = Internal::enter(&self.state);
+        authorizer::drop_locked_tables(self.db)
     }
 
     pub fn is_locked(&self) -> bool {

@@ -2,28 +2,29 @@
 //!
 //! An enforced table's name is a view over its storage table, and SQLite
 //! cannot alter a view (`Cannot add a column to a view`). A migration is
-//! parsed with `sqlparser` (SQLite dialect) and checked statement by
-//! statement; then, in one SAVEPOINT, DNR hands the enforced tables back
-//! (each storage table takes its own name again, rows and indexes with it),
-//! runs the migration exactly as written against real tables, and applies
-//! the recorded policies again, so the views and triggers are rebuilt over
-//! the new columns. Any failure rolls all of it back.
+//! split into statements on tokens as SQLite reads them (`tokens.rs`:
+//! quoting, strings and comments) and each statement
+//! is classified by its leading words; then, in one SAVEPOINT, DNR hands the
+//! enforced tables back (each storage table takes its own name again, rows
+//! and indexes with it), runs the migration exactly as written against real
+//! tables, and applies the recorded policies again, so the views and
+//! triggers are rebuilt over the new columns. Any failure rolls all of it
+//! back; SQLite itself reports syntax errors when the statements run.
 //!
 //! Only schema changes are accepted: while the tables are handed back
-//! nothing enforces them, so a data statement here would see every tenant's
-//! rows. Data changes run as ordinary statements, under the policies.
+//! nothing enforces them, so a statement that reads or writes rows here
+//! (`UPDATE`, `CREATE TABLE ... AS SELECT`) would see every tenant's rows.
+//! Data changes run as ordinary statements, under the policies.
+//!
 
 use std::collections::BTreeSet;
 
 use dnr_core::ast::Entity;
 use dnr_core::check::tenant_column;
 use dnr_core::PolicySet;
-use sqlparser::ast::{AlterTableOperation, ObjectName, ObjectType, Statement};
-use sqlparser::dialect::SQLiteDialect;
-use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::raw::Db;
+use crate::tokens::{tokenize, Token};
 use crate::{authorizer, policy, Error, Internal, State};
 
 /// Names DNR keeps for itself: storage tables, triggers, the meta table.
@@ -33,41 +34,30 @@ const RESERVED_PREFIX: &str = "_dnr_";
 /// locked connection, the Rust API (a host such as the npm package) may
 /// migrate one.
 pub(crate) fn migrate(db: Db, state: &State, sql: &str) -> Result<String, Error> {
-    let unparsable = |e: &dyn std::fmt::Display| {
-        Error::new(format!("dnr: dnr_migrate cannot parse the migration: {e}"))
-    };
-    let dialect = SQLiteDialect {};
-    let tokens = Tokenizer::new(&dialect, sql)
-        .tokenize()
-        .map_err(|e| unparsable(&e))?;
+    let tokens = tokenize(sql).map_err(|e| {
+        Error::new(format!(
+            "dnr: dnr_migrate cannot read the migration: {}",
+            e.message().trim_start_matches("dnr: ")
+        ))
+    })?;
     // A storage table named anywhere, subqueries and view bodies included.
-    if let Some(name) = tokens.iter().find_map(|token| match token {
-        Token::Word(word) if word.value.to_ascii_lowercase().starts_with(RESERVED_PREFIX) => {
-            Some(word.value.clone())
-        }
-        _ => None,
-    }) {
+    if let Some(name) = tokens
+        .iter()
+        .filter_map(Token::word)
+        .find(|word| word.starts_with(RESERVED_PREFIX))
+    {
         return Err(Error::new(format!(
             "dnr: dnr_migrate: `{name}` is DNR's own; migrations use the enforced names"
         )));
     }
-    let titles = statement_titles(&tokens);
-    let statements = Parser::new(&dialect)
-        .with_tokens(tokens)
-        .parse_statements()
-        .map_err(|e| unparsable(&e))?;
+    let statements = split_statements(&tokens);
     if statements.is_empty() {
         return Err(Error::new("dnr: dnr_migrate: the migration is empty"));
     }
     let recorded = policy::recorded(db, state)?;
-    let enforced: Vec<&Entity> = recorded
-        .as_ref()
-        .map(|(_, set)| set.entities.iter().collect())
-        .unwrap_or_default();
-    for (index, statement) in statements.iter().enumerate() {
-        let title = titles.get(index).map_or("this statement", String::as_str);
-        let set = recorded.as_ref().map(|(_, set)| &**set);
-        check_statement(statement, title, set, &enforced)
+    let set = recorded.as_ref().map(|(_, set)| &**set);
+    for statement in &statements {
+        check_statement(statement, set)
             .map_err(|message| Error::new(format!("dnr: dnr_migrate: {message}")))?;
     }
 
@@ -116,124 +106,166 @@ fn run(db: Db, sql: &str) -> Result<(), Error> {
         .map_err(|e| Error::new(format!("dnr: migration failed, nothing changed: {e}")))
 }
 
-/// The last part of a possibly schema-qualified name, as SQLite matches it.
-fn base_name(name: &ObjectName) -> String {
-    name.0
-        .last()
-        .and_then(|part| part.as_ident())
-        .map(|ident| ident.value.to_ascii_lowercase())
-        .unwrap_or_default()
-}
+/// One statement's tokens.
+type Words<'t> = Vec<&'t Token>;
 
-fn enforced_entity<'a>(enforced: &[&'a Entity], name: &str) -> Option<&'a Entity> {
-    enforced
-        .iter()
-        .copied()
-        .find(|entity| entity.table.eq_ignore_ascii_case(name))
-}
-
-/// Each statement's first two words (`ALTER TABLE`, `UPDATE tasks`), to
-/// name it in an error without printing the syntax tree.
-fn statement_titles(tokens: &[Token]) -> Vec<String> {
-    let mut titles = Vec::new();
-    let mut words: Vec<&str> = Vec::new();
+fn split_statements(tokens: &[Token]) -> Vec<Words<'_>> {
+    let mut statements = Vec::new();
+    let mut current = Vec::new();
     for token in tokens {
         match token {
-            Token::SemiColon => {
-                if !words.is_empty() {
-                    titles.push(words.join(" "));
-                    words.clear();
+            Token::Semicolon => {
+                if !current.is_empty() {
+                    statements.push(std::mem::take(&mut current));
                 }
             }
-            Token::Word(word) if words.len() < 2 => words.push(&word.value),
-            Token::Whitespace(_) => {}
-            _ if words.is_empty() => words.push("?"),
-            _ => {}
+            other => current.push(other),
         }
     }
-    if !words.is_empty() {
-        titles.push(words.join(" "));
+    if !current.is_empty() {
+        statements.push(current);
     }
-    titles
+    statements
+}
+
+/// The word at `index`, lowercase, if that token is a word.
+fn word(words: &Words, index: usize) -> Option<String> {
+    words.get(index).and_then(|token| token.word())
+}
+
+fn is_word(words: &Words, index: usize, expected: &str) -> bool {
+    word(words, index).as_deref() == Some(expected)
+}
+
+/// A possibly schema-qualified name starting at `index`: its last part and
+/// the index after it.
+fn name_at(words: &Words, index: usize) -> Option<(String, usize)> {
+    let first = word(words, index)?;
+    if matches!(words.get(index + 1), Some(Token::Period)) {
+        return Some((word(words, index + 2)?, index + 3));
+    }
+    Some((first, index + 1))
+}
+
+/// The statement's first two words (`UPDATE tasks`), to name it in an
+/// error: the first as a keyword, the second as written.
+fn title(words: &Words) -> String {
+    let text = |token: &Token| match token {
+        Token::Word { value, .. } => value.clone(),
+        Token::Str(text) => format!("'{text}'"),
+        Token::Period => ".".into(),
+        Token::Semicolon => ";".into(),
+        Token::Other(c) => c.to_string(),
+    };
+    match words.as_slice() {
+        [] => String::new(),
+        [first] => text(first).to_uppercase(),
+        [first, second, ..] => format!("{} {}", text(first).to_uppercase(), text(second)),
+    }
 }
 
 /// Refuses what the migration cannot do safely, naming the construct.
-fn check_statement(
-    statement: &Statement,
-    title: &str,
-    set: Option<&PolicySet>,
-    enforced: &[&Entity],
-) -> Result<(), String> {
-    match statement {
-        Statement::AlterTable(alter) => {
-            let table = base_name(&alter.name);
-            let Some(entity) = enforced_entity(enforced, &table) else {
+fn check_statement(words: &Words, set: Option<&PolicySet>) -> Result<(), String> {
+    let enforced = |name: &str| {
+        set.and_then(|set| {
+            set.entities
+                .iter()
+                .find(|entity| entity.table.eq_ignore_ascii_case(name))
+        })
+    };
+    let title = title(words);
+    let unsupported = || {
+        Err(format!(
+            "`{title}` is not supported; dnr_migrate runs ALTER TABLE, CREATE/DROP INDEX, CREATE/DROP TABLE and CREATE/DROP VIEW"
+        ))
+    };
+    let data = || {
+        Err(format!(
+            "`{title}` reads or writes rows; dnr_migrate runs schema changes only (run data changes as ordinary statements, under the policies)"
+        ))
+    };
+    match word(words, 0).as_deref() {
+        Some("alter") if is_word(words, 1, "table") => {
+            let Some((table, next)) = name_at(words, 2) else {
+                return unsupported();
+            };
+            let Some(entity) = enforced(&table) else {
                 return Ok(());
             };
             let used = set
                 .map(|set| policy_columns(set, entity))
                 .unwrap_or_default();
-            for operation in &alter.operations {
-                match operation {
-                    AlterTableOperation::AddColumn { .. } => {}
-                    AlterTableOperation::DropColumn { column_names, .. } => {
-                        for column in column_names {
-                            refuse_policy_column(&used, &column.value, entity, "drop")?;
+            let column_at = |index: usize| {
+                if is_word(words, index, "column") {
+                    word(words, index + 1)
+                } else {
+                    word(words, index)
+                }
+            };
+            match word(words, next).as_deref() {
+                Some("add") => Ok(()),
+                Some("drop") => match column_at(next + 1) {
+                    Some(column) => refuse_policy_column(&used, &column, entity, "drop"),
+                    None => unsupported(),
+                },
+                Some("rename") if is_word(words, next + 1, "to") => Err(format!(
+                    "cannot rename enforced table `{}`: its name is in the policy (entity `{}`); rename it there and apply",
+                    entity.table, entity.name
+                )),
+                Some("rename") => match column_at(next + 1) {
+                    Some(column) => refuse_policy_column(&used, &column, entity, "rename"),
+                    None => unsupported(),
+                },
+                _ => Err(format!(
+                    "this `ALTER TABLE` on enforced table `{}` is not supported; add, drop or rename a column",
+                    entity.table
+                )),
+            }
+        }
+        Some("create") => {
+            let mut kind = 1;
+            while matches!(
+                word(words, kind).as_deref(),
+                Some("unique" | "temp" | "temporary")
+            ) {
+                kind += 1;
+            }
+            match word(words, kind).as_deref() {
+                Some("index" | "view") => Ok(()),
+                Some("table") => {
+                    if words.iter().any(|t| t.word().as_deref() == Some("select")) {
+                        return data();
+                    }
+                    let mut at = kind + 1;
+                    if is_word(words, at, "if") {
+                        at += 3;
+                    }
+                    match name_at(words, at).and_then(|(name, _)| enforced(&name)) {
+                        Some(entity) => {
+                            Err(format!("table `{}` exists and is enforced", entity.table))
                         }
-                    }
-                    AlterTableOperation::RenameColumn {
-                        old_column_name, ..
-                    } => refuse_policy_column(&used, &old_column_name.value, entity, "rename")?,
-                    AlterTableOperation::RenameTable { .. } => {
-                        return Err(format!(
-                            "cannot rename enforced table `{}`: its name is in the policy (entity `{}`); rename it there and apply",
-                            entity.table, entity.name
-                        ))
-                    }
-                    _ => {
-                        return Err(format!(
-                            "this `{title}` on enforced table `{}` is not supported; add, drop or rename a column",
-                            entity.table
-                        ))
+                        None => Ok(()),
                     }
                 }
-            }
-            Ok(())
-        }
-        Statement::CreateIndex(_) | Statement::CreateView(_) => Ok(()),
-        Statement::CreateTable(create) => {
-            match enforced_entity(enforced, &base_name(&create.name)) {
-                Some(entity) => Err(format!("table `{}` exists and is enforced", entity.table)),
-                None => Ok(()),
+                _ => unsupported(),
             }
         }
-        Statement::Drop {
-            object_type, names, ..
-        } => {
-            if *object_type == ObjectType::Table {
-                if let Some(entity) = names
-                    .iter()
-                    .find_map(|name| enforced_entity(enforced, &base_name(name)))
-                {
-                    return Err(format!(
+        Some("drop") => match word(words, 1).as_deref() {
+            Some("index" | "view") => Ok(()),
+            Some("table") => {
+                let at = if is_word(words, 2, "if") { 4 } else { 2 };
+                match name_at(words, at).and_then(|(name, _)| enforced(&name)) {
+                    Some(entity) => Err(format!(
                         "cannot drop enforced table `{}`: remove entity `{}` from the policy and apply first",
                         entity.table, entity.name
-                    ));
+                    )),
+                    None => Ok(()),
                 }
             }
-            match object_type {
-                ObjectType::Table | ObjectType::Index | ObjectType::View => Ok(()),
-                _ => Err(format!("`{title}` is not supported")),
-            }
-        }
-        Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) | Statement::Query(_) => {
-            Err(format!(
-                "`{title}` is a data statement; dnr_migrate runs schema changes only (run data changes as ordinary statements, under the policies)"
-            ))
-        }
-        _ => Err(format!(
-            "`{title}` is not supported; dnr_migrate runs ALTER TABLE, CREATE/DROP INDEX, CREATE/DROP TABLE and CREATE/DROP VIEW"
-        )),
+            _ => unsupported(),
+        },
+        Some("insert" | "replace" | "update" | "delete" | "select" | "with" | "values") => data(),
+        _ => unsupported(),
     }
 }
 
@@ -270,4 +302,3 @@ fn policy_columns(set: &PolicySet, entity: &Entity) -> BTreeSet<String> {
     }
     columns
 }
-

@@ -413,6 +413,16 @@ impl Stmt {
         }
     }
 
+    /// The name of result column `index` (empty if SQLite has none).
+    pub fn column_name(&self, index: usize) -> String {
+        let Ok(index) = c_int::try_from(index) else {
+            return String::new();
+        };
+        // SAFETY: the statement is prepared; the name is NUL-terminated or
+        // NULL and copied at once.
+        unsafe { cstr_to_string(ffi::sqlite3_column_name(self.raw, index)) }
+    }
+
     pub fn column_count(&self) -> usize {
         // SAFETY: the statement is live.
         usize::try_from(unsafe { ffi::sqlite3_column_count(self.raw) }).unwrap_or(0)

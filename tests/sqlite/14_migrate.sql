@@ -39,6 +39,11 @@ SELECT dnr_migrate('UPDATE tasks SET title = ''x''');
 SELECT dnr_migrate('SELECT * FROM _dnr_tasks');
 SELECT dnr_migrate('CREATE VIEW everything AS SELECT * FROM _dnr_tasks');
 SELECT dnr_migrate('PRAGMA writable_schema = 1');
+SELECT dnr_migrate('CREATE TABLE copy AS SELECT * FROM tasks');
+SELECT dnr_migrate('CREATE TRIGGER t AFTER INSERT ON tasks BEGIN SELECT 1; END');
+SELECT dnr_migrate('ALTER TABLE "Tasks" /* a comment */ DROP "Owner_Id"');
+SELECT dnr_migrate('ALTER TABLE main.[tasks] RENAME TO todo');
+SELECT dnr_migrate('-- nothing but a comment');
 SELECT dnr_migrate('ALTER TABLE tasks ADD COLUMN');
 -- A failing statement in the middle rolls back the earlier ones.
 SELECT dnr_migrate('ALTER TABLE tasks ADD COLUMN a INT; ALTER TABLE tasks ADD COLUMN a INT');

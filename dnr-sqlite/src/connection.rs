@@ -1,0 +1,182 @@
+//! [`Connection`]: an application's SQLite connection with DNR's
+//! enforcement, opened and owned by this crate.
+
+use std::ffi::{c_int, CString};
+use std::path::Path;
+use std::ptr;
+
+use dnr_core::TenantContext;
+
+use crate::raw::{Db, Value};
+use crate::{ffi, register, Dnr, Error};
+
+/// An application's connection to a SQLite database file (or memory), with
+/// DNR registered on it: apply policies, set the tenant context, run SQL
+/// with parameters, migrate enforced tables.
+///
+/// Needs a linked SQLite: the final binary enables `libsqlite3-sys`'s
+/// `bundled` feature (or links the system's `libsqlite3`), as the `dnr`
+/// command does.
+///
+/// ```
+/// use dnr_core::TenantContext;
+/// use dnr_sqlite::{Connection, Value};
+///
+/// # fn main() -> Result<(), dnr_sqlite::Error> {
+/// let db = Connection::open_in_memory()?;
+/// db.apply("entity Note:\n  table: notes\n  id: int pk\n  body: text\n  access:\n    read: true\n    create: true\n")?;
+///
+/// let acme = TenantContext::parse(Some("11111111-1111-4111-8111-111111111111"), None, &[])
+///     .map_err(|e| dnr_sqlite::Error::new(e.to_string()))?;
+/// db.set_context(acme);
+/// let written = db.execute("INSERT INTO notes (id, body) VALUES (?, ?)", &[Value::Integer(1), "hi".into()])?;
+/// assert_eq!(written, 1);
+///
+/// // Another tenant sees nothing of it.
+/// let globex = TenantContext::parse(Some("22222222-2222-4222-8222-222222222222"), None, &[])
+///     .map_err(|e| dnr_sqlite::Error::new(e.to_string()))?;
+/// db.set_context(globex);
+/// assert!(db.query("SELECT body FROM notes", &[])?.rows.is_empty());
+///
+/// // The next version of the app adds a column.
+/// db.migrate("ALTER TABLE notes ADD COLUMN pinned INTEGER DEFAULT 0")?;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Connection {
+    dnr: Dnr,
+    db: Db,
+}
+
+/// The rows of a query, with their column names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl From<&str> for Value {
+    fn from(text: &str) -> Value {
+        Value::Text(text.to_string())
+    }
+}
+
+impl Connection {
+    /// Opens (creating if needed) a database file.
+    pub fn open(path: impl AsRef<Path>) -> Result<Connection, Error> {
+        let path = path.as_ref();
+        let name = path.to_str().ok_or_else(|| {
+            Error::new(format!("dnr: the path `{}` is not UTF-8", path.display()))
+        })?;
+        Connection::open_name(name)
+    }
+
+    /// Opens a private in-memory database.
+    pub fn open_in_memory() -> Result<Connection, Error> {
+        Connection::open_name(":memory:")
+    }
+
+    fn open_name(name: &str) -> Result<Connection, Error> {
+        let c_name = CString::new(name)
+            .map_err(|_| Error::new("dnr: a database path cannot contain NUL"))?;
+        let mut raw = ptr::null_mut();
+        let flags = (ffi::SQLITE_OPEN_READWRITE | ffi::SQLITE_OPEN_CREATE) as c_int;
+        // SAFETY: `c_name` is NUL-terminated; SQLite writes the handle.
+        let rc = unsafe { ffi::sqlite3_open_v2(c_name.as_ptr(), &mut raw, flags, ptr::null()) };
+        if raw.is_null() {
+            return Err(Error::new("dnr: out of memory opening the database"));
+        }
+        // SAFETY: `raw` is a handle sqlite3_open_v2 returned; it is closed
+        // below on failure, or by `Drop`.
+        let db = unsafe { Db::from_raw(raw) };
+        if rc != ffi::SQLITE_OK as c_int {
+            let message = format!("dnr: cannot open `{name}`: {}", db.errmsg());
+            // SAFETY: the failed handle must still be closed.
+            unsafe { ffi::sqlite3_close(raw) };
+            return Err(Error::new(message));
+        }
+        // SAFETY: the connection is open and outlives `dnr` (see `Drop`).
+        match unsafe { register(raw) } {
+            Ok(dnr) => Ok(Connection { dnr, db }),
+            Err(error) => {
+                // SAFETY: as above.
+                unsafe { ffi::sqlite3_close(raw) };
+                Err(error)
+            }
+        }
+    }
+
+    /// DNR on this connection: apply, check, lock, and the rest.
+    pub fn dnr(&self) -> &Dnr {
+        &self.dnr
+    }
+
+    /// Enforces a policy source, all or nothing; returns a summary.
+    pub fn apply(&self, source: &str) -> Result<String, Error> {
+        self.dnr.apply(source)
+    }
+
+    /// Sets the tenant, user and roles that policies read.
+    pub fn set_context(&self, ctx: TenantContext) {
+        self.dnr.set_context(ctx);
+    }
+
+    /// No tenant, no user, no roles: enforced tables show and take nothing.
+    pub fn clear_context(&self) {
+        self.dnr.set_context(TenantContext::default());
+    }
+
+    /// Runs a schema migration on enforced tables: see [`Dnr::migrate`].
+    pub fn migrate(&self, sql: &str) -> Result<String, Error> {
+        self.dnr.migrate(sql)
+    }
+
+    /// Runs one statement with positional (`?`) parameters and returns the
+    /// rows it wrote to tables, those written through enforced tables
+    /// included (SQLite's `changes()` does not count those).
+    pub fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, Error> {
+        let before = self.total_changes();
+        let mut stmt = self.db.prepare(sql)?;
+        for (index, param) in params.iter().enumerate() {
+            stmt.bind(index + 1, param)?;
+        }
+        while stmt.step()? {}
+        Ok(self.total_changes().saturating_sub(before))
+    }
+
+    /// Runs one statement with positional parameters and returns its rows.
+    pub fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, Error> {
+        let mut stmt = self.db.prepare(sql)?;
+        for (index, param) in params.iter().enumerate() {
+            stmt.bind(index + 1, param)?;
+        }
+        let columns = (0..stmt.column_count())
+            .map(|index| stmt.column_name(index))
+            .collect();
+        let mut rows = Vec::new();
+        while stmt.step()? {
+            rows.push((0..stmt.column_count()).map(|i| stmt.column(i)).collect());
+        }
+        Ok(Rows { columns, rows })
+    }
+
+    fn total_changes(&self) -> u64 {
+        // SAFETY: the connection is open.
+        let total = unsafe { ffi::sqlite3_total_changes64(self.db.as_ptr()) };
+        u64::try_from(total).unwrap_or(0)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // A locked connection's tables keep prepared statements, which
+        // would make sqlite3_close fail with SQLITE_BUSY (close_v2 is not in
+        // a loadable extension's API table): drop them first.
+        if self.dnr.is_locked() {
+            let _ = self.dnr.drop_locked_tables();
+        }
+        // SAFETY: the handle was opened by `open_name` and is not used after
+        // this.
+        unsafe { ffi::sqlite3_close(self.db.as_ptr()) };
+    }
+}

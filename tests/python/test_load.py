@@ -1,0 +1,108 @@
+"""An unmodified Python host (Debian's python3 and its sqlite3 module) loading
+libdnr.so: tenants are isolated, cross-tenant writes change nothing, and an
+app upgrade runs its schema change through dnr_migrate.
+
+Run by scripts/sqlite-test.sh: /usr/bin/python3 -m unittest tests/python/test_load.py
+(DNR_LIB names the library without its .so suffix).
+"""
+
+import os
+import sqlite3
+import tempfile
+import unittest
+
+LIB = os.environ.get("DNR_LIB", "target/release/libdnr")
+ACME = "11111111-1111-4111-8111-111111111111"
+GLOBEX = "22222222-2222-4222-8222-222222222222"
+ALICE = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+BOB = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
+POLICY = """
+entity Task:
+  table: tasks
+  id: int pk
+  owner_id: uuid
+  title: text required
+  access:
+    create: authenticated
+    read: owner_id = current_user or role(admin)
+    update: owner_id = current_user
+    delete: owner_id = current_user
+"""
+
+
+def connect(path):
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.enable_load_extension(True)
+    conn.load_extension(LIB)
+    conn.enable_load_extension(False)
+    return conn
+
+
+def titles(conn):
+    return [row[0] for row in conn.execute("SELECT title FROM tasks ORDER BY id")]
+
+
+class LoadInPython(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.path = os.path.join(self.dir.name, "app.db")
+        conn = connect(self.path)
+        conn.execute("SELECT dnr_apply(?)", (POLICY,))
+        conn.execute("SELECT dnr_set_context(?, ?)", (ACME, ALICE))
+        conn.execute("INSERT INTO tasks (id, owner_id, title) VALUES (1, ?, 'acme 1')", (ALICE,))
+        conn.execute("SELECT dnr_set_context(?, ?)", (GLOBEX, BOB))
+        conn.execute("INSERT INTO tasks (id, owner_id, title) VALUES (2, ?, 'globex 1')", (BOB,))
+        conn.close()
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def test_tenants_are_isolated_across_connections(self):
+        conn = connect(self.path)
+        conn.execute("SELECT dnr_set_context(?, ?)", (ACME, ALICE))
+        self.assertEqual(titles(conn), ["acme 1"])
+        conn.execute("SELECT dnr_set_context(?, ?)", (GLOBEX, BOB))
+        self.assertEqual(titles(conn), ["globex 1"])
+        conn.execute("SELECT dnr_clear_context()")
+        self.assertEqual(titles(conn), [])
+
+    def test_cross_tenant_writes_change_nothing(self):
+        conn = connect(self.path)
+        conn.execute("SELECT dnr_set_context(?, ?)", (ACME, ALICE))
+        conn.execute("UPDATE tasks SET title = 'hijacked' WHERE id = 2")
+        conn.execute("DELETE FROM tasks WHERE id = 2")
+        with self.assertRaisesRegex(sqlite3.DatabaseError, "refused by the tenant fence"):
+            conn.execute(
+                "INSERT INTO tasks (id, tenant_id, owner_id, title) VALUES (3, ?, ?, 'forged')",
+                (GLOBEX, ALICE),
+            )
+        conn.execute("SELECT dnr_set_context(?, ?)", (GLOBEX, BOB))
+        self.assertEqual(titles(conn), ["globex 1"])
+
+    def test_an_app_upgrade_adds_a_column_through_dnr_migrate(self):
+        conn = connect(self.path)
+        with self.assertRaisesRegex(sqlite3.OperationalError, "Cannot add a column to a view"):
+            conn.execute("ALTER TABLE tasks ADD COLUMN due TEXT")
+        (summary,) = conn.execute(
+            "SELECT dnr_migrate(?)", ("ALTER TABLE tasks ADD COLUMN due TEXT DEFAULT 'soon'",)
+        ).fetchone()
+        self.assertEqual(summary, "dnr: migrated 1 statement; enforcement rebuilt on 1 table")
+        conn.close()
+        # The next connection (the upgraded app) sees the column, still fenced.
+        conn = connect(self.path)
+        conn.execute("SELECT dnr_set_context(?, ?)", (ACME, ALICE))
+        conn.execute("UPDATE tasks SET due = 'monday' WHERE id = 1")
+        self.assertEqual(conn.execute("SELECT id, due FROM tasks").fetchall(), [(1, "monday")])
+        conn.execute("SELECT dnr_set_context(?, ?)", (GLOBEX, BOB))
+        self.assertEqual(conn.execute("SELECT id, due FROM tasks").fetchall(), [(2, "soon")])
+        # A refused migration inside the app's own transaction changes nothing.
+        conn.execute("BEGIN")
+        with self.assertRaisesRegex(sqlite3.OperationalError, "cannot drop column `owner_id`"):
+            conn.execute("SELECT dnr_migrate('ALTER TABLE tasks DROP COLUMN owner_id')")
+        conn.execute("COMMIT")
+        columns = [row[1] for row in conn.execute("PRAGMA table_info('_dnr_tasks')")]
+        self.assertIn("owner_id", columns)
+
+
+if __name__ == "__main__":
+    unittest.main()
