@@ -50,6 +50,10 @@ mkdir -p "$out"
 wasm_log "wasm-bindgen --target web -> $out"
 wasm-bindgen --target web --out-dir "$out" --out-name dnr_wasm \
   "target/wasm32-unknown-unknown/$dir/dnr_wasm.wasm"
+# wasm-bindgen declares `[Symbol.dispose]()` on every class; a project
+# whose TypeScript lib is ES2022 (no esnext.disposable) then fails to
+# type-check the package without skipLibCheck. The method stays in the JS.
+sed -i '/\[Symbol\.dispose\]()/d' "$out/dnr_wasm.d.ts"
 cp dnr-wasm/js/* "$out/"
 
 if [ "$profile" = release ] && [ "${DNR_WASM_OPT:-1}" != 0 ]; then

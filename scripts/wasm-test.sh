@@ -23,6 +23,11 @@ fi
 # node_modules/dnr-wasm, a link to dnr-wasm/pkg.
 wasm_npm_ci tests/wasm
 
+# A small app against the package's declarations, as a user's strict
+# ES2022 project without skipLibCheck compiles it.
+wasm_log "tsc --strict -p tests/wasm/types"
+tests/wasm/node_modules/.bin/tsc -p tests/wasm/types
+
 suites=(tests/wasm/node/)
 if [ "${DNR_SKIP_BROWSER:-0}" != 1 ]; then
   suites+=(tests/wasm/browser/)

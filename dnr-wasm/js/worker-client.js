@@ -103,6 +103,10 @@ export class RemoteDatabase {
     return this.#client.call("applyPolicies", this.#handle, source);
   }
 
+  migrate(sql) {
+    return this.#client.call("migrate", this.#handle, sql);
+  }
+
   exec(sql, params) {
     return this.#client.call("exec", this.#handle, sql, params);
   }

@@ -28,6 +28,7 @@ const methods = {
   setContext: (handle, ctx) => database(handle).setContext(ctx),
   clearContext: (handle) => database(handle).clearContext(),
   applyPolicies: (handle, source) => database(handle).applyPolicies(source),
+  migrate: (handle, sql) => database(handle).migrate(sql),
   exec: (handle, sql, params) => database(handle).exec(sql, params),
   query: (handle, sql, params) => database(handle).query(sql, params),
   close(handle) {

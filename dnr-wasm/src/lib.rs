@@ -87,9 +87,9 @@ impl Database {
     /// Opens a database (in memory unless `storage: "opfs"`), registers DNR
     /// on it and locks it.
     pub async fn open(
-        #[wasm_bindgen(unchecked_param_type = "OpenOptions")] opts: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "OpenOptions")] opts: Option<JsValue>,
     ) -> Result<Database, JsValue> {
-        let options = OpenOptions::from_js(&opts)?;
+        let options = OpenOptions::from_js(&opts.unwrap_or(JsValue::UNDEFINED))?;
         let conn = match options.storage {
             Storage::Memory => {
                 let conn = Connection::open_in_memory().map_err(Error::from)?;
@@ -159,10 +159,10 @@ impl Database {
     pub fn exec(
         &self,
         sql: &str,
-        #[wasm_bindgen(unchecked_param_type = "unknown[]")] params: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "unknown[]")] params: Option<JsValue>,
     ) -> Result<f64, JsValue> {
         let open = self.live()?;
-        let params = convert::params(&params)?;
+        let params = convert::params(&params.unwrap_or(JsValue::UNDEFINED))?;
         Ok(open.exec(sql, &params)? as f64)
     }
 
@@ -171,10 +171,10 @@ impl Database {
     pub fn query(
         &self,
         sql: &str,
-        #[wasm_bindgen(unchecked_param_type = "unknown[]")] params: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "unknown[]")] params: Option<JsValue>,
     ) -> Result<Array, JsValue> {
         let open = self.live()?;
-        let params = convert::params(&params)?;
+        let params = convert::params(&params.unwrap_or(JsValue::UNDEFINED))?;
         Ok(open.query(sql, &params)?)
     }
 

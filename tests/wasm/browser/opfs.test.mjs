@@ -71,5 +71,23 @@ test("OPFS: written as tenant A, read back after a reload; tenant B sees none of
   assert.deepEqual(read.acmeFile, ["acme own file"]);
   assert.deepEqual(read.globexFile, []);
   assert.deepEqual(read.globexFileAsAcme, []);
+
+  // The app's next version: a new column on the database that holds rows.
+  const upgraded = await run(page, `${server.url}/?phase=upgrade`);
+  assert.equal(upgraded.summary, "dnr: migrated 1 statement; enforcement rebuilt on 1 table");
+  assert.deepEqual(upgraded.acme, [
+    { title: "acme 1", due: "monday" },
+    { title: "acme 2", due: "someday" },
+    { title: "acme 3", due: "someday" },
+  ]);
+  assert.deepEqual(upgraded.globex, [{ title: "globex 1", due: "someday" }]);
+  assert.equal(upgraded.updated, 1);
+  assert.equal(upgraded.globexUpdate, 0);
+  assert.notEqual(upgraded.lockedAlter, "allowed");
+  assert.deepEqual(upgraded.acmeAfter.map((r) => r.due), ["monday", "someday", "someday"]);
+  // And after another reload the rows and the column are still there.
+  const again = await run(page, `${server.url}/?phase=read`);
+  assert.deepEqual(again.acme, ["acme 1", "acme 2", "acme 3"]);
+  assert.deepEqual(again.globexAsAlice, []);
   await page.close();
 });

@@ -27,6 +27,9 @@ const BOB = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
 const INSERT = "INSERT INTO tasks (id, owner_id, title) VALUES (?, ?, ?)";
 
 const phase = new URLSearchParams(location.search).get("phase") ?? "write";
+// ?phase=upgrade: the app's next version adds a column to the OPFS database
+// that already holds rows.
+const UPGRADE = "ALTER TABLE tasks ADD COLUMN due TEXT DEFAULT 'someday'";
 document.getElementById("phase").textContent = phase;
 
 // A reloaded page's Worker may start before the old one let go of its OPFS
@@ -98,12 +101,36 @@ async function read(dnr) {
   return result;
 }
 
+async function upgrade(dnr) {
+  const db = await retry(() => dnr.open({ storage: "opfs", path: "shared.db" }));
+  const summary = await db.migrate(UPGRADE);
+  await db.setContext({ tenant: ACME, user: ALICE });
+  const updated = await db.exec("UPDATE tasks SET due = 'monday' WHERE id = 1");
+  const result = {
+    summary,
+    updated,
+    acme: await db.query("SELECT title, due FROM tasks ORDER BY id"),
+    globex: await db.query("SELECT title, due FROM tasks ORDER BY id").then(async () => {
+      await db.setContext({ tenant: GLOBEX, user: BOB, roles: ["admin"] });
+      return db.query("SELECT title, due FROM tasks ORDER BY id");
+    }),
+    // Tenant B cannot reach A's row through the new column.
+    globexUpdate: await db.exec("UPDATE tasks SET due = 'never' WHERE id = 2"),
+    lockedAlter: await db.exec("ALTER TABLE tasks ADD COLUMN x TEXT").then(() => "allowed", (e) => e.message),
+  };
+  await db.setContext({ tenant: ACME, user: ALICE });
+  result.acmeAfter = await db.query("SELECT title, due FROM tasks ORDER BY id");
+  await db.close();
+  return result;
+}
+
 const output = document.getElementById("output");
 const status = document.getElementById("status");
 let dnr;
 try {
   dnr = await DnrWorker.start();
-  const result = phase === "read" ? await read(dnr) : await write(dnr);
+  const result =
+    phase === "read" ? await read(dnr) : phase === "upgrade" ? await upgrade(dnr) : await write(dnr);
   window.dnrResult = { ok: true, phase, result };
   status.textContent = "done";
 } catch (error) {
