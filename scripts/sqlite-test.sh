@@ -105,10 +105,20 @@ if [ "$rust" = 1 ] && [ ${#only[@]} -eq 0 ]; then
 fi
 
 if [ ${#only[@]} -eq 0 ]; then
-  # An unmodified Python host: Debian's python3, whose sqlite3 module can
-  # load extensions (pyenv's python3 cannot).
-  echo "==> /usr/bin/python3 -m unittest tests/python/test_load.py" >&2
-  if DNR_LIB=target/release/libdnr /usr/bin/python3 -m unittest tests/python/test_load.py >"$SCRATCH/python.log" 2>&1; then
+  # Unmodified Python hosts: Debian's python3, whose sqlite3 module can
+  # load extensions (pyenv's python3 cannot), its sqlite3 module alone, and
+  # SQLAlchemy and Django (Django's settings are per process: its own run).
+  # A venv from the same python3 with the ORMs (made once, reused).
+  venv=target/py-venv
+  if ! "$venv/bin/python" -c 'import sqlalchemy, django' >/dev/null 2>&1; then
+    echo "==> python3 -m venv $venv; pip install -r tests/python/requirements.txt" >&2
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install -q -r tests/python/requirements.txt
+  fi
+  echo "==> $venv/bin/python -m unittest tests/python/test_*.py" >&2
+  if DNR_LIB=target/release/libdnr "$venv/bin/python" -m unittest tests/python/test_load.py tests/python/test_sqlalchemy.py >"$SCRATCH/python.log" 2>&1 \
+    && DNR_LIB=target/release/libdnr "$venv/bin/python" -m unittest tests/python/test_django.py >>"$SCRATCH/python.log" 2>&1; then
     echo "ok   python host tests"
     passed=$((passed + 1))
   else

@@ -330,5 +330,8 @@ fn a_long_line_is_clipped_around_the_error_when_rendered() {
     let (text, caret) = (lines[3], lines[4]);
     let at = caret.find('^').unwrap();
     assert!(text[at..].starts_with("n = 1"), "{text}\n{caret}");
-    assert!(text.starts_with("5 | ...") && text.ends_with("..."), "{text}");
+    assert!(
+        text.starts_with("5 | ...") && text.ends_with("..."),
+        "{text}"
+    );
 }

@@ -50,18 +50,18 @@ fn enforced(db: Db) -> Result<Vec<String>, Error> {
         .collect())
 }
 
-/// Re-reads the enforced tables; on a locked connection also rebuilds the
-/// TEMP tables that stand in for them.
+/// Re-reads the enforced tables; on a locked or counting connection also
+/// rebuilds the TEMP tables that stand in for them.
 pub(crate) fn refresh(db: Db, state: &State) -> Result<(), Error> {
     let _mutex = db.lock_mutex();
     let _internal = Internal::enter(state);
     let names = enforced(db)?;
-    let locked = {
+    let serves_tables = {
         let mut inner = state.lock();
         inner.guard.enforced = names.iter().map(|n| n.to_ascii_lowercase()).collect();
-        inner.locked
+        inner.serves_tables()
     };
-    if locked {
+    if serves_tables {
         sync_locked_tables(db, &names)?;
     }
     Ok(())

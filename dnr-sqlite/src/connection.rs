@@ -172,7 +172,7 @@ impl Drop for Connection {
         // A locked connection's tables keep prepared statements, which
         // would make sqlite3_close fail with SQLITE_BUSY (close_v2 is not in
         // a loadable extension's API table): drop them first.
-        if self.dnr.is_locked() {
+        if self.dnr.serves_tables() {
             let _ = self.dnr.drop_locked_tables();
         }
         // SAFETY: the handle was opened by `open_name` and is not used after

@@ -30,6 +30,8 @@ pub(crate) enum Kind {
     Compile,
     Check,
     Migrate,
+    CountChanges,
+    NoteRowid,
     Lock,
 }
 
@@ -49,6 +51,8 @@ const FUNCTIONS: &[(&CStr, c_int, Kind)] = &[
     (c"dnr_compile", 1, Kind::Compile),
     (c"dnr_check", 3, Kind::Check),
     (c"dnr_migrate", 1, Kind::Migrate),
+    (c"dnr_count_changes", 0, Kind::CountChanges),
+    (c"dnr_note_rowid", 1, Kind::NoteRowid),
     (c"dnr_lock", 0, Kind::Lock),
 ];
 
@@ -75,7 +79,9 @@ fn flags(kind: Kind) -> c_int {
         // Read by compiled views and triggers: usable there even with
         // trusted_schema=OFF. Not deterministic: the context changes between
         // statements.
-        Kind::Tenant | Kind::User | Kind::HasRole | Kind::Authenticated => {
+        // Also called by the compiled insert triggers; it only records a
+        // number for this connection's virtual tables.
+        Kind::Tenant | Kind::User | Kind::HasRole | Kind::Authenticated | Kind::NoteRowid => {
             utf8 | ffi::SQLITE_INNOCUOUS as c_int
         }
         Kind::Uuid => utf8 | ffi::SQLITE_INNOCUOUS as c_int | ffi::SQLITE_DETERMINISTIC as c_int,
@@ -294,6 +300,14 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
                 ));
             }
             migrate::migrate(db, state, &utf8_arg(arg(0), "migration")?).map(Value::Text)
+        }
+        Kind::CountChanges => crate::count_changes(db, state).map(|()| Value::Integer(1)),
+        Kind::NoteRowid => {
+            state.lock().stored_rowid = match arg(0) {
+                Value::Integer(rowid) => Some(*rowid),
+                _ => None,
+            };
+            Ok(Value::Null)
         }
         Kind::Check => {
             let entity = utf8_arg(arg(0), "entity")?;

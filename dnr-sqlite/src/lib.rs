@@ -43,17 +43,33 @@ pub use raw::Value;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     message: String,
+    /// SQLite's primary result code when SQLite reported the error (a
+    /// refusal raised by DNR's triggers is SQLITE_CONSTRAINT).
+    code: Option<i32>,
 }
 
 impl Error {
     pub fn new(message: impl Into<String>) -> Error {
         Error {
             message: message.into(),
+            code: None,
+        }
+    }
+
+    pub(crate) fn sqlite(message: impl Into<String>, code: i32) -> Error {
+        Error {
+            message: message.into(),
+            code: Some(code & 0xff),
         }
     }
 
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// SQLite's primary result code, when SQLite reported the error.
+    pub fn code(&self) -> Option<i32> {
+        self.code
     }
 }
 
@@ -82,6 +98,13 @@ pub(crate) struct Inner {
     pub tenant_text: Option<String>,
     pub user_text: Option<String>,
     pub locked: bool,
+    /// The enforced names are served by TEMP virtual tables (as on a locked
+    /// connection) whose writes SQLite counts in `changes()` and
+    /// `last_insert_rowid()`, which ORMs rely on: `dnr_count_changes()`.
+    pub counted: bool,
+    /// The storage rowid of the last row an insert trigger stored
+    /// (`dnr_note_rowid`), for the virtual tables' `last_insert_rowid()`.
+    pub stored_rowid: Option<i64>,
     /// Names the authorizer protects once locked.
     pub guard: authorizer::Guard,
     /// The last policy source read from `_dnr_meta`, parsed.
@@ -89,6 +112,11 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// Whether the enforced names are served by TEMP virtual tables.
+    pub fn serves_tables(&self) -> bool {
+        self.locked || self.counted
+    }
+
     pub fn set_context(&mut self, ctx: TenantContext) {
         self.tenant_text = ctx.tenant.map(|u| u.hyphenated().to_string());
         self.user_text = ctx.user.map(|u| u.hyphenated().to_string());
@@ -221,6 +249,10 @@ impl Dnr {
         authorizer::lock(self.db, &self.state)
     }
 
+    pub(crate) fn serves_tables(&self) -> bool {
+        self.state.lock().serves_tables()
+    }
+
     /// Drops a locked connection's tables (and their kept statements), as
     /// a connection about to close must.
     pub(crate) fn drop_locked_tables(&self) -> Result<(), Error> {
@@ -228,9 +260,22 @@ impl Dnr {
         authorizer::drop_locked_tables(self.db)
     }
 
+    /// Serves this connection's enforced names by TEMP virtual tables
+    /// (now, and after every apply or migration through it), so that writes
+    /// are counted by `changes()` and set `last_insert_rowid()` as an ORM
+    /// expects: see `dnr_count_changes()`.
+    pub fn count_changes(&self) -> Result<(), Error> {
+        count_changes(self.db, &self.state)
+    }
+
     pub fn is_locked(&self) -> bool {
         self.state.lock().locked
     }
+}
+
+pub(crate) fn count_changes(db: Db, state: &State) -> Result<(), Error> {
+    state.lock().counted = true;
+    authorizer::refresh(db, state)
 }
 
 pub(crate) fn state_ptr(state: &Arc<State>) -> *mut c_void {

@@ -213,7 +213,7 @@ pub(crate) fn apply(db: Db, state: &State, source: &str) -> Result<String, Error
         .into_iter()
         .next()
         .and_then(|r| r.into_iter().next());
-    if state.lock().locked {
+    if state.lock().serves_tables() {
         // Rebuilt by `refresh` below, whatever the outcome.
         crate::authorizer::drop_locked_tables(db)?;
     }

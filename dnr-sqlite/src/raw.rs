@@ -409,7 +409,7 @@ impl Stmt {
             Ok(false)
         } else {
             // With prepare_v2 the connection's message explains the failure.
-            Err(Error::new(self.db.errmsg()))
+            Err(Error::sqlite(self.db.errmsg(), rc))
         }
     }
 

@@ -255,7 +255,9 @@ fn guarded(base: *mut ffi::sqlite3_vtab, f: impl FnOnce() -> Result<(), Error>) 
         Ok(Ok(())) => ffi::SQLITE_OK as c_int,
         Ok(Err(error)) => {
             set_error(base, error.message());
-            ffi::SQLITE_ERROR as c_int
+            // A refusal or a unique violation keeps SQLITE_CONSTRAINT, which
+            // hosts map to their integrity error.
+            error.code().unwrap_or(ffi::SQLITE_ERROR as c_int)
         }
         Err(_) => {
             set_error(base, "dnr: internal error (panic caught)");
@@ -912,13 +914,23 @@ unsafe extern "C" fn x_update(
                     table.name
                 )));
             }
+            table.state.lock().stored_rowid = None;
+            write(table, Write::Insert, conflict(), bind_new)?;
             if !rowid.is_null() {
-                let id = table.next_rowid.get();
-                table.next_rowid.set(id.wrapping_add(1));
+                // The stored row's rowid, as a real table would report it
+                // (an ORM reads its new key from last_insert_rowid()); a
+                // policy applied before the triggers noted it gets a fresh
+                // number of this table's own.
+                let stored = table.state.lock().stored_rowid.take();
+                let id = stored.unwrap_or_else(|| {
+                    let id = table.next_rowid.get();
+                    table.next_rowid.set(id.wrapping_add(1));
+                    id
+                });
                 // SAFETY: SQLite's out pointer for the new row's rowid.
                 unsafe { *rowid = id };
             }
-            return write(table, Write::Insert, conflict(), bind_new);
+            return Ok(());
         }
         if rowids.first() != rowids.get(1) {
             return Err(Error::new(format!(

@@ -568,6 +568,10 @@ impl<'a> EntityCompiler<'a> {
             columns.join(", "),
             values.join(", ")
         );
+        // The stored row's rowid, which SQLite forgets when the trigger
+        // ends: the virtual tables that serve enforced names report it as
+        // the insert's `last_insert_rowid()`.
+        out.push_str("  SELECT dnr_note_rowid(last_insert_rowid());\n");
         out.push_str("END;\n");
     }
 
