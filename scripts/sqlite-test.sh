@@ -129,6 +129,24 @@ if [ ${#only[@]} -eq 0 ]; then
   fi
 fi
 
+if [ ${#only[@]} -eq 0 ]; then
+  # Node's better-sqlite3, with its own SQLite, loading the extension.
+  # shellcheck source=scripts/wasm-lib.sh
+  . scripts/wasm-lib.sh
+  command -v node >/dev/null 2>&1 || wasm_apt_install nodejs npm
+  echo "==> node --test tests/node-ext (better-sqlite3)" >&2
+  if wasm_npm_ci tests/node-ext >"$SCRATCH/node.log" 2>&1 \
+    && (cd tests/node-ext && DNR_LIB="$PWD/../../target/release/libdnr.so" node --test) >>"$SCRATCH/node.log" 2>&1; then
+    echo "ok   better-sqlite3 host tests"
+    passed=$((passed + 1))
+  else
+    echo "FAIL better-sqlite3 host tests"
+    tail -40 "$SCRATCH/node.log"
+    failed=$((failed + 1))
+    failures+=("better-sqlite3")
+  fi
+fi
+
 echo
 if [ "$failed" -gt 0 ]; then echo "failed: ${failures[*]}"; fi
 echo "$passed passed, $failed failed"

@@ -111,7 +111,7 @@ fn snippet(level: &str, message: &str, span: Span, source: &str, file_name: &str
             .iter()
             .map(|c| if *c == '\t' { '\t' } else { ' ' })
             .collect::<String>();
-    let carets = "^".repeat(span.len.clamp(1, CONTEXT_CHARS));
+    let carets = "^".repeat(span.len.min(end - column).max(1));
     format!(
         "{level}: {message}\n{gutter}--> {file_name}:{line}:{col}\n{gutter} |\n{number} | {line_text}\n{gutter} | {caret_pad}{carets}\n",
         line = span.line,
