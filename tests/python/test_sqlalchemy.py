@@ -3,6 +3,11 @@ read, update and delete work on an enforced table (dnr_count_changes() makes
 SQLite count the writes, as the ORM's flush checks), tenants are isolated,
 cross-tenant writes change nothing, and a migration adds a column.
 
+The engine has `use_insertmanyvalues=False`: SQLAlchemy's batched INSERT
+reads new keys with RETURNING, which SQLite answers from the values given to
+an enforced (virtual) table, not from what was stored; without batching it
+reads `lastrowid`, which is right.
+
 Run by scripts/sqlite-test.sh with the venv from tests/python/requirements.txt.
 """
 
@@ -57,7 +62,7 @@ class SqlAlchemyOverDnr(unittest.TestCase):
         conn.commit()
         conn.close()
         self.context = (ACME, ALICE)
-        self.engine = create_engine(f"sqlite:///{path}")
+        self.engine = create_engine(f"sqlite:///{path}", use_insertmanyvalues=False)
 
         @event.listens_for(self.engine, "connect")
         def load(dbapi_conn, _record):
@@ -86,6 +91,14 @@ class SqlAlchemyOverDnr(unittest.TestCase):
             # The primary key and the filled tenant come back.
             self.assertEqual(task.id, 1)
             self.assertEqual(task.tenant_id, ACME)
+            # Several new objects in one flush get their keys too.
+            batch = [Task(owner_id=ALICE, title=f"batch {i}") for i in range(3)]
+            s.add_all(batch)
+            s.commit()
+            self.assertEqual([t.id for t in batch], [2, 3, 4])
+            for t in batch:
+                s.delete(t)
+            s.commit()
             task.title = "acme 1 edited"
             s.commit()  # a flush that checks the UPDATE's row count
             self.assertEqual(s.scalars(select(Task.title)).all(), ["acme 1 edited"])
