@@ -107,7 +107,7 @@ fi
 if [ ${#only[@]} -eq 0 ]; then
   # Unmodified Python hosts: Debian's python3, whose sqlite3 module can
   # load extensions (pyenv's python3 cannot), its sqlite3 module alone, and
-  # SQLAlchemy and Django (Django's settings are per process: its own run).
+  # SQLAlchemy and Django.
   # A venv from the same python3 with the ORMs (made once, reused).
   venv=target/py-venv
   if ! "$venv/bin/python" -c 'import sqlalchemy, django' >/dev/null 2>&1; then
@@ -116,9 +116,8 @@ if [ ${#only[@]} -eq 0 ]; then
     /usr/bin/python3 -m venv "$venv"
     "$venv/bin/pip" install -q -r tests/python/requirements.txt
   fi
-  echo "==> $venv/bin/python -m unittest tests/python/test_*.py" >&2
-  if DNR_LIB=target/release/libdnr "$venv/bin/python" -m unittest tests/python/test_load.py tests/python/test_sqlalchemy.py >"$SCRATCH/python.log" 2>&1 \
-    && DNR_LIB=target/release/libdnr "$venv/bin/python" -m unittest tests/python/test_django.py >>"$SCRATCH/python.log" 2>&1; then
+  echo "==> $venv/bin/python -m unittest discover tests/python" >&2
+  if DNR_LIB="$PWD/target/release/libdnr" "$venv/bin/python" -m unittest discover -s tests/python -t tests/python >"$SCRATCH/python.log" 2>&1; then
     echo "ok   python host tests"
     passed=$((passed + 1))
   else

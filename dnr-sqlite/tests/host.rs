@@ -196,15 +196,19 @@ fn hostile_sources_are_errors_and_the_connection_stays_usable() -> Result {
     Ok(())
 }
 
-#[test]
-fn a_host_migrates_a_locked_connection_and_enforcement_holds() -> Result {
-    // The npm package's path: the trusted host migrates through the Rust
-    // API while SQL on the same connection stays locked.
+fn ctx(tenant: &str, user: &str) -> Result<TenantContext> {
+    Ok(TenantContext::parse(Some(tenant), Some(user), &[])?)
+}
+
+/// DNR registered in process on a new in-memory connection (no extension
+/// loading), the test policies applied, Alice's row 1 in tenant A and Bob's
+/// row `b_id` in tenant B. The handle comes first so that it is dropped
+/// before the connection.
+fn registered_with_rows(b_id: i64) -> Result<(dnr_sqlite::Dnr, Connection)> {
     let conn = Connection::open_in_memory()?;
-    // SAFETY: the connection outlives `dnr`.
+    // SAFETY: the connection outlives `dnr` (see the tuple's order).
     let dnr = unsafe { dnr_sqlite::register(conn.handle())? };
     dnr.apply(&policies()?)?;
-    let ctx = |tenant: &str, user: &str| TenantContext::parse(Some(tenant), Some(user), &[]);
     dnr.set_context(ctx(TENANT_A, ALICE)?);
     conn.execute(
         "INSERT INTO tasks (id, owner_id, title) VALUES (1, ?1, 'a1')",
@@ -212,9 +216,17 @@ fn a_host_migrates_a_locked_connection_and_enforcement_holds() -> Result {
     )?;
     dnr.set_context(ctx(TENANT_B, BOB)?);
     conn.execute(
-        "INSERT INTO tasks (id, owner_id, title) VALUES (2, ?1, 'b2')",
-        [BOB],
+        "INSERT INTO tasks (id, owner_id, title) VALUES (?1, ?2, ?3)",
+        params![b_id, BOB, format!("b{b_id}")],
     )?;
+    Ok((dnr, conn))
+}
+
+#[test]
+fn a_host_migrates_a_locked_connection_and_enforcement_holds() -> Result {
+    // The npm package's path: the trusted host migrates through the Rust
+    // API while SQL on the same connection stays locked.
+    let (dnr, conn) = registered_with_rows(2)?;
     dnr.lock()?;
     // SQL cannot migrate a locked connection, nor alter the enforced table.
     assert!(conn
@@ -265,21 +277,7 @@ fn a_host_migrates_a_locked_connection_and_enforcement_holds() -> Result {
 fn in_process_registration_and_host_context() -> Result {
     // The path of the `dnr` command and the WASM package: no extension
     // loading, the same code registered on the connection directly.
-    let conn = Connection::open_in_memory()?;
-    // SAFETY: the connection outlives `dnr`.
-    let dnr = unsafe { dnr_sqlite::register(conn.handle())? };
-    dnr.apply(&policies()?)?;
-    let ctx = |tenant: &str, user: &str| TenantContext::parse(Some(tenant), Some(user), &[]);
-    dnr.set_context(ctx(TENANT_A, ALICE)?);
-    conn.execute(
-        "INSERT INTO tasks (id, owner_id, title) VALUES (1, ?1, 'a1')",
-        [ALICE],
-    )?;
-    dnr.set_context(ctx(TENANT_B, BOB)?);
-    conn.execute(
-        "INSERT INTO tasks (id, owner_id, title) VALUES (10, ?1, 'b10')",
-        [BOB],
-    )?;
+    let (dnr, conn) = registered_with_rows(10)?;
     dnr.lock()?;
     assert!(dnr.is_locked());
     // SQL cannot change the context; the host still can.

@@ -13,34 +13,16 @@ Run by scripts/sqlite-test.sh with the venv from tests/python/requirements.txt.
 """
 
 import os
-import sqlite3
 import tempfile
 import unittest
 
 import django
 from django.conf import settings
 
-LIB = os.environ.get("DNR_LIB", "target/release/libdnr")
-ACME = "11111111-1111-4111-8111-111111111111"
-GLOBEX = "22222222-2222-4222-8222-222222222222"
-ALICE = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
-BOB = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
-POLICY = """
-entity Task:
-  table: tasks
-  id: int pk
-  owner_id: uuid
-  title: text required
-  done: bool = false
-  access:
-    create: authenticated
-    read: owner_id = current_user or role(admin)
-    update: owner_id = current_user
-    delete: owner_id = current_user
-"""
+from fixtures import ACME, ALICE, BOB, GLOBEX, LIB, apply_policy
+
 DIR = tempfile.mkdtemp()
 DB = os.path.join(DIR, "app.db")
-CONTEXT = {"tenant": ACME, "user": ALICE}
 
 settings.configure(
     DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": DB}},
@@ -87,12 +69,7 @@ def as_user(tenant, user):
 class DjangoOverDnr(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        conn = sqlite3.connect(DB)
-        conn.enable_load_extension(True)
-        conn.load_extension(LIB)
-        conn.execute("SELECT dnr_apply(?)", (POLICY,))
-        conn.commit()
-        conn.close()
+        apply_policy(DB)
 
     def setUp(self):
         as_user(ACME, ALICE)

@@ -2,7 +2,7 @@
 libdnr.so: tenants are isolated, cross-tenant writes change nothing, and an
 app upgrade runs its schema change through dnr_migrate.
 
-Run by scripts/sqlite-test.sh: /usr/bin/python3 -m unittest tests/python/test_load.py
+Run by scripts/sqlite-test.sh: python -m unittest discover -s tests/python
 (DNR_LIB names the library without its .so suffix).
 """
 
@@ -11,31 +11,9 @@ import sqlite3
 import tempfile
 import unittest
 
-LIB = os.environ.get("DNR_LIB", "target/release/libdnr")
-ACME = "11111111-1111-4111-8111-111111111111"
-GLOBEX = "22222222-2222-4222-8222-222222222222"
-ALICE = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
-BOB = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
-POLICY = """
-entity Task:
-  table: tasks
-  id: int pk
-  owner_id: uuid
-  title: text required
-  access:
-    create: authenticated
-    read: owner_id = current_user or role(admin)
-    update: owner_id = current_user
-    delete: owner_id = current_user
-"""
+from fixtures import ACME, ALICE, BOB, GLOBEX, POLICY, connect
 
 
-def connect(path):
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.enable_load_extension(True)
-    conn.load_extension(LIB)
-    conn.enable_load_extension(False)
-    return conn
 
 
 def titles(conn):

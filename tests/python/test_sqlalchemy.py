@@ -12,7 +12,6 @@ Run by scripts/sqlite-test.sh with the venv from tests/python/requirements.txt.
 """
 
 import os
-import sqlite3
 import tempfile
 import unittest
 
@@ -20,23 +19,8 @@ from sqlalchemy import Integer, String, create_engine, event, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.orm.exc import StaleDataError
 
-LIB = os.environ.get("DNR_LIB", "target/release/libdnr")
-ACME = "11111111-1111-4111-8111-111111111111"
-GLOBEX = "22222222-2222-4222-8222-222222222222"
-ALICE = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
-BOB = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
-POLICY = """
-entity Task:
-  table: tasks
-  id: int pk
-  owner_id: uuid
-  title: text required
-  access:
-    create: authenticated
-    read: owner_id = current_user or role(admin)
-    update: owner_id = current_user
-    delete: owner_id = current_user
-"""
+from fixtures import ACME, ALICE, BOB, GLOBEX, LIB, apply_policy
+
 
 
 class Base(DeclarativeBase):
@@ -55,12 +39,7 @@ class SqlAlchemyOverDnr(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
         path = os.path.join(self.dir.name, "app.db")
-        conn = sqlite3.connect(path)
-        conn.enable_load_extension(True)
-        conn.load_extension(LIB)
-        conn.execute("SELECT dnr_apply(?)", (POLICY,))
-        conn.commit()
-        conn.close()
+        apply_policy(path)
         self.context = (ACME, ALICE)
         self.engine = create_engine(f"sqlite:///{path}", use_insertmanyvalues=False)
 
