@@ -27,6 +27,7 @@ wasm_npm_ci tests/wasm
 # ES2022 project without skipLibCheck compiles it.
 wasm_log "tsc --strict -p tests/wasm/types"
 tests/wasm/node_modules/.bin/tsc -p tests/wasm/types
+tests/wasm/node_modules/.bin/tsc -p tests/wasm/types/tsconfig.orm.json
 
 suites=(tests/wasm/node/)
 if [ "${DNR_SKIP_BROWSER:-0}" != 1 ]; then
@@ -34,4 +35,7 @@ if [ "${DNR_SKIP_BROWSER:-0}" != 1 ]; then
 fi
 wasm_log "node --test ${suites[*]}"
 cd tests/wasm
-exec node --test --test-concurrency=1 "${suites[@]/#tests\/wasm\//}"
+# --preserve-symlinks: node_modules/dnr-wasm is a link to dnr-wasm/pkg, and
+# the package's kysely.js imports `kysely` from the app's node_modules, as
+# it does when installed from the registry.
+exec node --preserve-symlinks --test --test-concurrency=1 "${suites[@]/#tests\/wasm\//}"

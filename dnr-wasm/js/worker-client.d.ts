@@ -9,6 +9,8 @@ export class RemoteDatabase {
   setContext(ctx: Context): Promise<void>;
   clearContext(): Promise<void>;
   applyPolicies(source: string): Promise<string>;
+  /** Rows as arrays of values in column order (see `Database.queryArrays`). */
+  queryArrays(sql: string, params?: unknown[]): Promise<unknown[][]>;
   /** Schema changes on enforced tables, all or nothing (see `Database.migrate`). */
   migrate(sql: string): Promise<string>;
   exec(sql: string, params?: unknown[]): Promise<number>;

@@ -103,6 +103,10 @@ export class RemoteDatabase {
     return this.#client.call("applyPolicies", this.#handle, source);
   }
 
+  queryArrays(sql, params) {
+    return this.#client.call("queryArrays", this.#handle, sql, params);
+  }
+
   migrate(sql) {
     return this.#client.call("migrate", this.#handle, sql);
   }

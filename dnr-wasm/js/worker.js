@@ -29,6 +29,7 @@ const methods = {
   clearContext: (handle) => database(handle).clearContext(),
   applyPolicies: (handle, source) => database(handle).applyPolicies(source),
   migrate: (handle, sql) => database(handle).migrate(sql),
+  queryArrays: (handle, sql, params) => database(handle).queryArrays(sql, params),
   exec: (handle, sql, params) => database(handle).exec(sql, params),
   query: (handle, sql, params) => database(handle).query(sql, params),
   close(handle) {

@@ -131,8 +131,11 @@ pub fn keys(object: &JsValue) -> Vec<String> {
 /// afterwards, as are columns named `__proto__` (which `set` treats as the
 /// prototype, not a key).
 pub struct Rows {
-    /// `"name":` for each key, with the column whose value it takes.
+    /// `"name":` for each key (empty for arrays), with the column whose
+    /// value it takes.
     keys: Vec<(String, usize)>,
+    /// Rows as arrays of values in column order instead of objects.
+    arrays: bool,
     names: Vec<String>,
     /// Columns named `__proto__`, in order.
     proto: Vec<usize>,
@@ -143,6 +146,22 @@ pub struct Rows {
 }
 
 impl Rows {
+    /// Rows as arrays of every column's value, in column order (for query
+    /// builders; duplicate column names keep all their values).
+    pub fn arrays(names: Vec<String>) -> Rows {
+        Rows {
+            keys: (0..names.len())
+                .map(|index| (String::new(), index))
+                .collect(),
+            arrays: true,
+            names,
+            proto: Vec::new(),
+            json: String::from("["),
+            count: 0,
+            later: Vec::new(),
+        }
+    }
+
     pub fn new(names: Vec<String>) -> Rows {
         let mut keys: Vec<(String, usize)> = Vec::new();
         let mut seen: Vec<&str> = Vec::new();
@@ -164,6 +183,7 @@ impl Rows {
         }
         Rows {
             keys,
+            arrays: false,
             names,
             proto,
             json: String::from("["),
@@ -176,7 +196,7 @@ impl Rows {
         if self.count > 0 {
             self.json.push(',');
         }
-        self.json.push('{');
+        self.json.push(if self.arrays { '[' } else { '{' });
         for (position, (key, column)) in self.keys.iter().enumerate() {
             if position > 0 {
                 self.json.push(',');
@@ -200,7 +220,7 @@ impl Rows {
                 }
             }
         }
-        self.json.push('}');
+        self.json.push(if self.arrays { ']' } else { '}' });
         for &column in &self.proto {
             self.later
                 .push((self.count, column, value(row.get_ref(column)?)));
@@ -215,12 +235,12 @@ impl Rows {
             .map_err(|_| Error::new("internal error: the rows' JSON text did not parse"))?
             .unchecked_into();
         for (row, column, value) in self.later {
-            let name = self.names.get(column).map_or("", String::as_str);
-            set(
-                rows.get(row).unchecked_ref(),
-                &JsValue::from_str(name),
-                &value,
-            );
+            let key = if self.arrays {
+                JsValue::from(column as u32)
+            } else {
+                JsValue::from_str(self.names.get(column).map_or("", String::as_str))
+            };
+            set(rows.get(row).unchecked_ref(), &key, &value);
         }
         Ok(rows)
     }

@@ -175,7 +175,21 @@ impl Database {
     ) -> Result<Array, JsValue> {
         let open = self.live()?;
         let params = convert::params(&params.unwrap_or(JsValue::UNDEFINED))?;
-        Ok(open.query(sql, &params)?)
+        Ok(open.rows(sql, &params, convert::Rows::new)?)
+    }
+
+    /// Runs one statement and returns its rows as arrays of values in
+    /// column order: what query builders (Drizzle's sqlite-proxy) expect,
+    /// and columns of the same name keep every value.
+    #[wasm_bindgen(js_name = queryArrays, unchecked_return_type = "unknown[][]")]
+    pub fn query_arrays(
+        &self,
+        sql: &str,
+        #[wasm_bindgen(unchecked_optional_param_type = "unknown[]")] params: Option<JsValue>,
+    ) -> Result<Array, JsValue> {
+        let open = self.live()?;
+        let params = convert::params(&params.unwrap_or(JsValue::UNDEFINED))?;
+        Ok(open.rows(sql, &params, convert::Rows::arrays)?)
     }
 
     /// Closes the database; later calls throw. Closing twice is allowed.
@@ -250,10 +264,15 @@ impl Open {
         self.conn.total_changes()
     }
 
-    fn query(&self, sql: &str, params: &[rusqlite::types::Value]) -> Result<Array, Error> {
+    fn rows(
+        &self,
+        sql: &str,
+        params: &[rusqlite::types::Value],
+        shape: fn(Vec<String>) -> convert::Rows,
+    ) -> Result<Array, Error> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         bind(&mut stmt, params)?;
-        let mut out = convert::Rows::new(stmt.column_names().map(String::from).collect());
+        let mut out = shape(stmt.column_names().map(String::from).collect());
         let mut rows = stmt.raw_query();
         while let Some(row) = rows.next()? {
             out.push(row)?;

@@ -4,6 +4,14 @@
 // scripts/wasm-test.sh; never executed.
 import { Database, check, compilePolicies, type Context, type Row } from "dnr-wasm";
 import { openTenantDatabase, tenantPath } from "dnr-wasm/tenant";
+import { drizzleCallback } from "dnr-wasm/drizzle";
+import { DnrDialect } from "dnr-wasm/kysely";
+import { Kysely } from "kysely";
+
+interface Schema {
+  tasks: { id: number; title: string | null };
+}
+
 
 const POLICY = `
 entity Task:
@@ -23,6 +31,11 @@ export async function main(): Promise<number> {
   const written: number = db.exec("INSERT INTO tasks (id, title) VALUES (?, ?)", [1, "a"]);
   db.exec("DELETE FROM tasks WHERE id = 2");
   const summary: string = db.migrate("ALTER TABLE tasks ADD COLUMN due TEXT");
+  const arrays: unknown[][] = db.queryArrays("SELECT id, title FROM tasks");
+  const callback = drizzleCallback(db);
+  const fromDrizzle = (await callback("SELECT id, title FROM tasks", [], "all")).rows;
+  const qb = new Kysely<Schema>({ dialect: new DnrDialect({ database: db }) });
+  const fromKysely: { title: string | null }[] = await qb.selectFrom("tasks").select("title").execute();
   const sql: string = compilePolicies(POLICY, "postgres");
   const decision = check(POLICY, "Task", "read", ctx, { id: 1 });
   const allowed: boolean = decision.allowed;
@@ -34,5 +47,8 @@ export async function main(): Promise<number> {
   tenantDb.close();
   db.clearContext();
   db.close();
-  return one.length + written + summary.length + sql.length + path.length + (allowed ? 1 : 0);
+  return (
+    one.length + written + summary.length + sql.length + path.length + (allowed ? 1 : 0) +
+    arrays.length + fromDrizzle.length + fromKysely.length
+  );
 }

@@ -1,0 +1,98 @@
+// Query builders over the npm package: Drizzle ORM (its sqlite-proxy driver,
+// with dnr-wasm/drizzle) and Kysely (dnr-wasm/kysely's DnrDialect). CRUD
+// with exact counts, two tenants, a join whose columns share a name, and a
+// schema change through Database.migrate. Upserts are not available on
+// enforced tables (see the package README).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Database } from "dnr-wasm";
+import { drizzleCallback } from "dnr-wasm/drizzle";
+import { DnrDialect } from "dnr-wasm/kysely";
+import { drizzle } from "drizzle-orm/sqlite-proxy";
+import { sqliteTable, integer, text } from "drizzle-orm/sqlite-core";
+import { eq } from "drizzle-orm";
+import { Kysely } from "kysely";
+import { ACME, GLOBEX, ALICE, BOB, openWithPolicies } from "./fixtures.mjs";
+
+const tasks = sqliteTable("tasks", {
+  id: integer("id").primaryKey(),
+  ownerId: text("owner_id"),
+  title: text("title"),
+  status: text("status"),
+});
+
+test("Drizzle: insert, select, update, delete under each tenant", async () => {
+  const db = await openWithPolicies(Database);
+  const orm = drizzle(drizzleCallback(db));
+  db.setContext({ tenant: ACME, user: ALICE });
+  await orm.insert(tasks).values([
+    { id: 1, ownerId: ALICE, title: "acme 1", status: "todo" },
+    { id: 2, ownerId: ALICE, title: "acme 2", status: "todo" },
+  ]);
+  db.setContext({ tenant: GLOBEX, user: BOB });
+  await orm.insert(tasks).values({ id: 3, ownerId: BOB, title: "globex 1", status: "todo" });
+  assert.deepEqual(await orm.select({ id: tasks.id, title: tasks.title }).from(tasks), [
+    { id: 3, title: "globex 1" },
+  ]);
+  // Acme's rows are out of reach: nothing written.
+  assert.equal((await orm.update(tasks).set({ title: "hijacked" }).where(eq(tasks.id, 1)).run()).changes, 0);
+  assert.equal((await orm.delete(tasks).where(eq(tasks.id, 2)).run()).changes, 0);
+
+  db.setContext({ tenant: ACME, user: ALICE });
+  assert.equal((await orm.delete(tasks).where(eq(tasks.id, 2)).run()).changes, 1);
+  assert.equal((await orm.update(tasks).set({ status: "done" }).run()).changes, 1);
+  // `delete: ... and status != 'done'` skips the row silently: 0 rows, as
+  // PostgreSQL's RLS reports (exec counts the rows actually written).
+  assert.equal((await orm.delete(tasks).where(eq(tasks.id, 1)).run()).changes, 0);
+  const [row] = await orm.select().from(tasks).where(eq(tasks.id, 1));
+  assert.deepEqual(row, { id: 1, ownerId: ALICE, title: "acme 1", status: "done" });
+  assert.equal(await orm.select().from(tasks).where(eq(tasks.id, 3)).get(), undefined);
+  db.close();
+});
+
+test("Drizzle: columns of the same name in a join keep both values", async () => {
+  const db = await openWithPolicies(Database);
+  db.setContext({ tenant: ACME, user: ALICE });
+  db.exec("INSERT INTO tasks (id, owner_id, title, status) VALUES (7, ?, 'seven', 'todo')", [ALICE]);
+  const orm = drizzle(drizzleCallback(db));
+  const other = sqliteTable("tasks", { id: integer("id"), title: text("title") });
+  const rows = await orm.all(
+    // Two columns named `title` in one result.
+    (await import("drizzle-orm")).sql`SELECT a.title, b.title FROM ${tasks} AS a JOIN ${other} AS b ON a.id = b.id`,
+  );
+  assert.deepEqual(rows, [["seven", "seven"]]);
+  db.close();
+});
+
+test("Kysely: CRUD with exact counts, insertId, a migration", async () => {
+  const db = await openWithPolicies(Database);
+  const qb = new Kysely({ dialect: new DnrDialect({ database: db }) });
+  db.setContext({ tenant: ACME, user: ALICE });
+  const inserted = await qb
+    .insertInto("tasks")
+    .values({ owner_id: ALICE, title: "acme 1", status: "todo" })
+    .executeTakeFirstOrThrow();
+  assert.equal(inserted.insertId, 1n);
+  assert.equal(inserted.numInsertedOrUpdatedRows, 1n);
+  db.setContext({ tenant: GLOBEX, user: BOB });
+  await qb.insertInto("tasks").values({ id: 2, owner_id: BOB, title: "globex 1", status: "todo" }).execute();
+  const hijack = await qb.updateTable("tasks").set({ title: "hijacked" }).where("id", "=", 1).executeTakeFirst();
+  assert.equal(hijack.numUpdatedRows, 0n);
+  assert.deepEqual(await qb.selectFrom("tasks").select(["id", "title"]).execute(), [{ id: 2, title: "globex 1" }]);
+
+  db.migrate("ALTER TABLE tasks ADD COLUMN due TEXT");
+  db.setContext({ tenant: ACME, user: ALICE });
+  const updated = await qb.updateTable("tasks").set({ due: "monday" }).executeTakeFirst();
+  assert.equal(updated.numUpdatedRows, 1n);
+  await qb.transaction().execute(async (trx) => {
+    await trx.insertInto("tasks").values({ id: 3, owner_id: ALICE, title: "acme 3", status: "todo" }).execute();
+  });
+  assert.deepEqual(await qb.selectFrom("tasks").select(["id", "due"]).orderBy("id").execute(), [
+    { id: 1, due: "monday" },
+    { id: 3, due: null },
+  ]);
+  const deleted = await qb.deleteFrom("tasks").where("id", "=", 3).executeTakeFirst();
+  assert.equal(deleted.numDeletedRows, 1n);
+  await qb.destroy();
+  db.close();
+});
