@@ -30,7 +30,7 @@ mod functions;
 mod migrate;
 mod policy;
 pub mod raw;
-mod tokens;
+pub mod tokens;
 mod vtab;
 
 use dnr_core::TenantContext;
@@ -266,6 +266,40 @@ impl Dnr {
     /// expects: see `dnr_count_changes()`.
     pub fn count_changes(&self) -> Result<(), Error> {
         count_changes(self.db, &self.state)
+    }
+
+    /// Whether `name` is an enforced table on this connection.
+    pub fn is_enforced(&self, name: &str) -> bool {
+        self.state
+            .lock()
+            .guard
+            .enforced
+            .contains(&name.to_ascii_lowercase())
+    }
+
+    /// The stored rows of enforced table `name` with these storage rowids,
+    /// in that order, and the column names: how a trusted host reads back
+    /// what a write through the enforced name stored (the filled tenant and
+    /// defaults included). DNR's own statement: it passes the lock.
+    pub fn stored_rows(&self, name: &str, rowids: &[i64]) -> Result<Rows, Error> {
+        let _internal = Internal::enter(&self.state);
+        let sql = format!(
+            "SELECT * FROM main.{} WHERE rowid = ?1",
+            dnr_core::compile::quote::ident(&dnr_core::compile::sqlite::storage_table(name))
+        );
+        let mut stmt = self.db.prepare(&sql)?;
+        let columns = (0..stmt.column_count())
+            .map(|index| stmt.column_name(index))
+            .collect();
+        let mut rows = Vec::new();
+        for rowid in rowids {
+            stmt.reset();
+            stmt.bind(1, &Value::Integer(*rowid))?;
+            while stmt.step()? {
+                rows.push((0..stmt.column_count()).map(|i| stmt.column(i)).collect());
+            }
+        }
+        Ok(Rows { columns, rows })
     }
 
     pub fn is_locked(&self) -> bool {

@@ -35,7 +35,16 @@ impl Token {
 /// The tokens of `sql`, without whitespace and comments. Unterminated
 /// strings, quoted names and comments are errors.
 pub(crate) fn tokenize(sql: &str) -> Result<Vec<Token>, Error> {
+    Ok(tokenize_at(sql)?
+        .into_iter()
+        .map(|(_, token)| token)
+        .collect())
+}
+
+/// The tokens of `sql`, each with the byte offset where it starts.
+pub(crate) fn tokenize_at(sql: &str) -> Result<Vec<(usize, Token)>, Error> {
     let chars: Vec<char> = sql.chars().collect();
+    let offsets: Vec<usize> = sql.char_indices().map(|(offset, _)| offset).collect();
     let mut tokens = Vec::new();
     let mut i = 0;
     while i < chars.len() {
@@ -54,14 +63,17 @@ pub(crate) fn tokenize(sql: &str) -> Result<Vec<Token>, Error> {
             i = end + 2;
         } else if let Some(close) = closing_quote(c) {
             let (text, end) = quoted(&chars, i, close)?;
-            tokens.push(if c == '\'' {
-                Token::Str(text)
-            } else {
-                Token::Word {
-                    value: text,
-                    quoted: true,
-                }
-            });
+            tokens.push((
+                offsets[i],
+                if c == '\'' {
+                    Token::Str(text)
+                } else {
+                    Token::Word {
+                        value: text,
+                        quoted: true,
+                    }
+                },
+            ));
             i = end;
         } else if is_name_start(c) {
             let start = i;
@@ -70,20 +82,96 @@ pub(crate) fn tokenize(sql: &str) -> Result<Vec<Token>, Error> {
             {
                 i += 1;
             }
-            tokens.push(Token::Word {
-                value: chars[start..i].iter().collect(),
-                quoted: false,
-            });
+            tokens.push((
+                offsets[start],
+                Token::Word {
+                    value: chars[start..i].iter().collect(),
+                    quoted: false,
+                },
+            ));
         } else {
-            tokens.push(match c {
-                '.' => Token::Period,
-                ';' => Token::Semicolon,
-                other => Token::Other(other),
-            });
+            tokens.push((
+                offsets[i],
+                match c {
+                    '.' => Token::Period,
+                    ';' => Token::Semicolon,
+                    other => Token::Other(other),
+                },
+            ));
             i += 1;
         }
     }
     Ok(tokens)
+}
+
+/// An `INSERT ... RETURNING ...` statement, split where its RETURNING
+/// clause starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsertReturning<'s> {
+    /// The statement without its RETURNING clause.
+    pub insert: &'s str,
+    /// The RETURNING clause's list (after the keyword).
+    pub returning: &'s str,
+    /// The table inserted into (its last name part, as written).
+    pub table: String,
+}
+
+/// Splits one `INSERT`/`REPLACE ... RETURNING list` statement; `None` for
+/// anything else (other statements, several statements, an upsert, a
+/// parameter in the list).
+pub fn split_insert_returning(sql: &str) -> Option<InsertReturning<'_>> {
+    let tokens = tokenize_at(sql).ok()?;
+    let word = |index: usize| tokens.get(index).and_then(|(_, token)| token.word());
+    if !matches!(word(0).as_deref(), Some("insert" | "replace")) {
+        return None;
+    }
+    let into = (1..tokens.len()).find(|&i| word(i).as_deref() == Some("into"))?;
+    let mut name = into + 1;
+    if matches!(tokens.get(name + 1), Some((_, Token::Period))) {
+        name += 2;
+    }
+    let table = match tokens.get(name) {
+        Some((_, Token::Word { value, .. })) => value.clone(),
+        _ => return None,
+    };
+    let mut depth = 0usize;
+    let mut returning = None;
+    for (index, (offset, token)) in tokens.iter().enumerate() {
+        match token {
+            Token::Other('(') => depth += 1,
+            Token::Other(')') => depth = depth.saturating_sub(1),
+            // Only a trailing semicolon.
+            Token::Semicolon if index + 1 != tokens.len() => return None,
+            Token::Word {
+                value,
+                quoted: false,
+            } if depth == 0 => {
+                let lower = value.to_ascii_lowercase();
+                if lower == "on"
+                    && tokens.get(index + 1).and_then(|(_, t)| t.word()).as_deref()
+                        == Some("conflict")
+                {
+                    return None;
+                }
+                if lower == "returning" && returning.is_none() {
+                    returning = Some((index, *offset));
+                }
+            }
+            Token::Other('?') if returning.is_some() => return None,
+            _ => {}
+        }
+    }
+    let (index, offset) = returning?;
+    let list_start = tokens.get(index + 1).map(|(start, _)| *start)?;
+    let end = match tokens.last() {
+        Some((last, Token::Semicolon)) => *last,
+        _ => sql.len(),
+    };
+    Some(InsertReturning {
+        insert: &sql[..offset],
+        returning: sql.get(list_start..end)?.trim(),
+        table,
+    })
 }
 
 fn is_name_start(c: char) -> bool {
@@ -150,6 +238,30 @@ mod tests {
             ["ALTER", "TABLE", "main", ".", "\"Ta\"sks\"", "ADD", "\"due date\"", "TEXT", "DEFAULT", "'it's;'", ";", "DROP", "\"x\""]
         );
         assert_eq!(words("_dnr_tasks$1 é"), ["_dnr_tasks$1", "é"]);
+    }
+
+    #[test]
+    fn insert_returning_is_split_at_its_clause() {
+        let split = split_insert_returning(
+            "INSERT INTO main.\"tasks\" (id, t) VALUES (1, 'returning') RETURNING id, (SELECT 1) AS x;",
+        );
+        assert_eq!(
+            split,
+            Some(InsertReturning {
+                insert: "INSERT INTO main.\"tasks\" (id, t) VALUES (1, 'returning') ",
+                returning: "id, (SELECT 1) AS x",
+                table: "tasks".into(),
+            })
+        );
+        for sql in [
+            "INSERT INTO t (id) VALUES (1)",
+            "UPDATE t SET a = 1 RETURNING a",
+            "INSERT INTO t (id) VALUES (1) ON CONFLICT (id) DO NOTHING RETURNING id",
+            "INSERT INTO t (id) VALUES (1) RETURNING id + ?",
+            "INSERT INTO t (id) VALUES (1) RETURNING id; SELECT 1",
+        ] {
+            assert_eq!(split_insert_returning(sql), None, "{sql}");
+        }
     }
 
     #[test]

@@ -270,6 +270,96 @@ impl Open {
         params: &[rusqlite::types::Value],
         shape: fn(Vec<String>) -> convert::Rows,
     ) -> Result<Array, Error> {
+        #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+        if let Some(split) = dnr_sqlite::tokens::split_insert_returning(sql) {
+            if self.dnr.is_enforced(&split.table) {
+                return self.insert_returning(&split, params, shape);
+            }
+        }
+        self.statement_rows(sql, params, shape)
+    }
+
+    /// `INSERT INTO <enforced> ... RETURNING list`: SQLite answers RETURNING
+    /// on the enforced name from the values the statement gave, so the
+    /// insert runs without it, the rows it stored are read back (the filled
+    /// tenant and defaults, the rowid SQLite chose), and the list is
+    /// evaluated over them, as the user's own statement, under the lock.
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    fn insert_returning(
+        &self,
+        split: &dnr_sqlite::tokens::InsertReturning<'_>,
+        params: &[rusqlite::types::Value],
+        shape: fn(Vec<String>) -> convert::Rows,
+    ) -> Result<Array, Error> {
+        // One statement to the caller: all of it or nothing.
+        self.conn.execute_batch("SAVEPOINT dnr_returning")?;
+        let outcome = self.insert_returning_inner(split, params, shape);
+        let end = match outcome {
+            Ok(_) => "RELEASE dnr_returning",
+            Err(_) => "ROLLBACK TO dnr_returning; RELEASE dnr_returning",
+        };
+        self.conn.execute_batch(end)?;
+        outcome
+    }
+
+    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+    fn insert_returning_inner(
+        &self,
+        split: &dnr_sqlite::tokens::InsertReturning<'_>,
+        params: &[rusqlite::types::Value],
+        shape: fn(Vec<String>) -> convert::Rows,
+    ) -> Result<Array, Error> {
+        let (written, inserted) = self
+            .writes
+            .recording_inserts(|| self.exec(split.insert, params));
+        written?;
+        let storage = dnr_core::compile::sqlite::storage_table(&split.table);
+        let rowids: Vec<i64> = inserted
+            .into_iter()
+            .filter(|(table, _)| table.eq_ignore_ascii_case(&storage))
+            .map(|(_, rowid)| rowid)
+            .collect();
+        let stored = self
+            .dnr
+            .stored_rows(&split.table, &rowids)
+            .map_err(|e| Error::new(e.message()))?;
+        if stored.rows.is_empty() {
+            return Ok(Array::new());
+        }
+        let table = dnr_core::compile::quote::ident(&split.table);
+        let columns: Vec<String> = stored
+            .columns
+            .iter()
+            .map(|c| dnr_core::compile::quote::ident(c))
+            .collect();
+        let row = format!("({})", vec!["?"; columns.len()].join(", "));
+        let sql = format!(
+            "WITH {table}({}) AS (VALUES {}) SELECT {} FROM {table}",
+            columns.join(", "),
+            vec![row; stored.rows.len()].join(", "),
+            split.returning
+        );
+        let values: Vec<rusqlite::types::Value> = stored
+            .rows
+            .into_iter()
+            .flatten()
+            .map(|value| match value {
+                dnr_sqlite::Value::Null => rusqlite::types::Value::Null,
+                dnr_sqlite::Value::Integer(i) => rusqlite::types::Value::Integer(i),
+                dnr_sqlite::Value::Real(f) => rusqlite::types::Value::Real(f),
+                dnr_sqlite::Value::Text(t) => rusqlite::types::Value::Text(t),
+                dnr_sqlite::Value::Blob(b) => rusqlite::types::Value::Blob(b),
+            })
+            .collect();
+        self.statement_rows(&sql, &values, shape)
+    }
+
+    fn statement_rows(
+        &self,
+        sql: &str,
+        params: &[rusqlite::types::Value],
+        shape: fn(Vec<String>) -> convert::Rows,
+    ) -> Result<Array, Error> {
         let mut stmt = self.conn.prepare_cached(sql)?;
         bind(&mut stmt, params)?;
         let mut out = shape(stmt.column_names().map(String::from).collect());

@@ -9,7 +9,7 @@
 //! statement or by a trigger — and never for a view, so it counts exactly
 //! the rows written into the storage tables (and ordinary tables).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_int, c_void, CStr};
 
 use rusqlite::ffi;
@@ -19,18 +19,25 @@ const META_TABLE: &[u8] = b"_dnr_meta";
 
 pub struct WriteCounter {
     /// Boxed: SQLite holds its address for as long as the hook is installed.
-    count: Box<Cell<u64>>,
+    hook: Box<Hook>,
     db: *mut ffi::sqlite3,
+}
+
+#[derive(Default)]
+struct Hook {
+    count: Cell<u64>,
+    /// While recording: the table and new rowid of every row inserted.
+    inserted: RefCell<Option<Vec<(String, i64)>>>,
 }
 
 unsafe extern "C" fn on_write(
     data: *mut c_void,
     _db: *mut ffi::sqlite3,
-    _op: c_int,
+    op: c_int,
     _schema: *const c_char,
     table: *const c_char,
     _old_key: ffi::sqlite3_int64,
-    _new_key: ffi::sqlite3_int64,
+    new_key: ffi::sqlite3_int64,
 ) {
     if data.is_null() {
         return;
@@ -41,10 +48,19 @@ unsafe extern "C" fn on_write(
             .to_bytes()
             .eq_ignore_ascii_case(META_TABLE);
     if !meta {
-        // SAFETY: `data` is the `Cell` boxed in the installing WriteCounter,
+        // SAFETY: `data` is the `Hook` boxed in the installing WriteCounter,
         // which uninstalls the hook before the box is dropped.
-        let count = unsafe { &*(data as *const Cell<u64>) };
-        count.set(count.get().saturating_add(1));
+        let hook = unsafe { &*(data as *const Hook) };
+        hook.count.set(hook.count.get().saturating_add(1));
+        if op == ffi::SQLITE_INSERT {
+            if let Ok(mut inserted) = hook.inserted.try_borrow_mut() {
+                if let Some(rows) = inserted.as_mut() {
+                    // SAFETY: as above, a NUL-terminated name.
+                    let name = unsafe { CStr::from_ptr(table) }.to_string_lossy();
+                    rows.push((name.into_owned(), new_key));
+                }
+            }
+        }
     }
 }
 
@@ -54,16 +70,25 @@ impl WriteCounter {
     /// # Safety
     /// `db` must be open, and the counter must be dropped before `db` closes.
     pub unsafe fn install(db: *mut ffi::sqlite3) -> WriteCounter {
-        let count = Box::new(Cell::new(0));
-        let data = (&*count as *const Cell<u64>).cast_mut().cast::<c_void>();
+        let hook = Box::new(Hook::default());
+        let data = (&*hook as *const Hook).cast_mut().cast::<c_void>();
         // SAFETY: per this function's contract; `data` outlives the hook.
         unsafe { ffi::sqlite3_preupdate_hook(db, Some(on_write), data) };
-        WriteCounter { count, db }
+        WriteCounter { hook, db }
     }
 
     /// Rows written since the hook was installed.
     pub fn get(&self) -> u64 {
-        self.count.get()
+        self.hook.count.get()
+    }
+
+    /// Runs `f`, returning with its outcome the table and rowid of every
+    /// row inserted meanwhile.
+    pub fn recording_inserts<T>(&self, f: impl FnOnce() -> T) -> (T, Vec<(String, i64)>) {
+        *self.hook.inserted.borrow_mut() = Some(Vec::new());
+        let outcome = f();
+        let inserted = self.hook.inserted.borrow_mut().take().unwrap_or_default();
+        (outcome, inserted)
     }
 }
 

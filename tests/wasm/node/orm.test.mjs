@@ -96,3 +96,46 @@ test("Kysely: CRUD with exact counts, insertId, a migration", async () => {
   await qb.destroy();
   db.close();
 });
+
+test("INSERT ... RETURNING gives the stored row: the filled tenant, the chosen id", async () => {
+  const db = await openWithPolicies(Database);
+  db.setContext({ tenant: ACME, user: ALICE });
+  const [row] = db.query(
+    "INSERT INTO tasks (owner_id, title) VALUES (?, 'a') RETURNING id, tenant_id, status, upper(title) AS shout",
+    [ALICE],
+  );
+  assert.deepEqual(row, { id: 1, tenant_id: ACME, status: null, shout: "A" });
+  const rows = db.queryArrays(
+    "INSERT INTO tasks (owner_id, title) VALUES (?, 'b'), (?, 'c') RETURNING id, title",
+    [ALICE, ALICE],
+  );
+  assert.deepEqual(rows, [[2, "b"], [3, "c"]]);
+  // Through the query builders.
+  const orm = drizzle(drizzleCallback(db));
+  const [fromDrizzle] = await orm
+    .insert(tasks)
+    .values({ ownerId: ALICE, title: "d" })
+    .returning({ id: tasks.id, status: tasks.status });
+  assert.deepEqual(fromDrizzle, { id: 4, status: null });
+  const qb = new Kysely({ dialect: new DnrDialect({ database: db }) });
+  const fromKysely = await qb
+    .insertInto("tasks")
+    .values({ owner_id: ALICE, title: "e" })
+    .returning(["id", "tenant_id"])
+    .executeTakeFirstOrThrow();
+  assert.deepEqual(fromKysely, { id: 5, tenant_id: ACME });
+  // A refused insert returns nothing and changes nothing.
+  assert.throws(
+    () => db.query("INSERT INTO tasks (tenant_id, owner_id, title) VALUES (?, ?, 'x') RETURNING id", [GLOBEX, ALICE]),
+    /refused by the tenant fence/,
+  );
+  // The list runs as the caller's SQL: storage stays out of reach.
+  assert.throws(() =>
+    db.query("INSERT INTO tasks (owner_id, title) VALUES (?, 'f') RETURNING (SELECT count(*) FROM _dnr_tasks)", [ALICE]),
+  );
+  // ...and like any statement that fails, it leaves nothing behind.
+  assert.equal(db.query("SELECT count(*) AS n FROM tasks WHERE title = 'f'")[0].n, 0);
+  assert.equal(db.query("SELECT count(*) AS n FROM tasks")[0].n, 5);
+  await qb.destroy();
+  db.close();
+});
