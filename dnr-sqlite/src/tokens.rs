@@ -104,29 +104,43 @@ pub(crate) fn tokenize_at(sql: &str) -> Result<Vec<(usize, Token)>, Error> {
     Ok(tokens)
 }
 
-/// An `INSERT ... RETURNING ...` statement, split where its RETURNING
-/// clause starts.
+/// What a write statement does to its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    Insert,
+    Update,
+    Delete,
+}
+
+/// An `INSERT`/`UPDATE`/`DELETE ... RETURNING ...` statement, split where
+/// its RETURNING clause starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InsertReturning<'s> {
+pub struct Returning<'s> {
+    pub kind: WriteKind,
     /// The statement without its RETURNING clause.
-    pub insert: &'s str,
+    pub statement: &'s str,
     /// The RETURNING clause's list (after the keyword).
-    pub returning: &'s str,
-    /// The table inserted into (its last name part, as written).
+    pub list: &'s str,
+    /// The table written (its last name part, as written).
     pub table: String,
 }
 
-/// Splits one `INSERT`/`REPLACE ... RETURNING list` statement; `None` for
-/// anything else (other statements, several statements, an upsert, a
-/// parameter in the list).
-pub fn split_insert_returning(sql: &str) -> Option<InsertReturning<'_>> {
+/// Splits one `INSERT`/`REPLACE`/`UPDATE`/`DELETE ... RETURNING list`
+/// statement; `None` for anything else (other statements, several
+/// statements, a leading WITH, an upsert, a parameter in the list).
+pub fn split_returning(sql: &str) -> Option<Returning<'_>> {
     let tokens = tokenize_at(sql).ok()?;
     let word = |index: usize| tokens.get(index).and_then(|(_, token)| token.word());
-    if !matches!(word(0).as_deref(), Some("insert" | "replace")) {
-        return None;
-    }
-    let into = (1..tokens.len()).find(|&i| word(i).as_deref() == Some("into"))?;
-    let mut name = into + 1;
+    let (kind, mut name) = match word(0).as_deref() {
+        Some("insert" | "replace") => (
+            WriteKind::Insert,
+            (1..tokens.len()).find(|&i| word(i).as_deref() == Some("into"))? + 1,
+        ),
+        Some("update") if word(1).as_deref() == Some("or") => (WriteKind::Update, 3),
+        Some("update") => (WriteKind::Update, 1),
+        Some("delete") if word(1).as_deref() == Some("from") => (WriteKind::Delete, 2),
+        _ => return None,
+    };
     if matches!(tokens.get(name + 1), Some((_, Token::Period))) {
         name += 2;
     }
@@ -167,9 +181,10 @@ pub fn split_insert_returning(sql: &str) -> Option<InsertReturning<'_>> {
         Some((last, Token::Semicolon)) => *last,
         _ => sql.len(),
     };
-    Some(InsertReturning {
-        insert: &sql[..offset],
-        returning: sql.get(list_start..end)?.trim(),
+    Some(Returning {
+        kind,
+        statement: &sql[..offset],
+        list: sql.get(list_start..end)?.trim(),
         table,
     })
 }
@@ -241,26 +256,41 @@ mod tests {
     }
 
     #[test]
-    fn insert_returning_is_split_at_its_clause() {
-        let split = split_insert_returning(
-            "INSERT INTO main.\"tasks\" (id, t) VALUES (1, 'returning') RETURNING id, (SELECT 1) AS x;",
-        );
+    fn write_returning_is_split_at_its_clause() {
         assert_eq!(
-            split,
-            Some(InsertReturning {
-                insert: "INSERT INTO main.\"tasks\" (id, t) VALUES (1, 'returning') ",
-                returning: "id, (SELECT 1) AS x",
+            split_returning(
+                "INSERT INTO main.\"tasks\" (id, t) VALUES (1, 'returning') RETURNING id, (SELECT 1) AS x;"
+            ),
+            Some(Returning {
+                kind: WriteKind::Insert,
+                statement: "INSERT INTO main.\"tasks\" (id, t) VALUES (1, 'returning') ",
+                list: "id, (SELECT 1) AS x",
                 table: "tasks".into(),
             })
         );
+        let update =
+            split_returning("UPDATE OR IGNORE [tasks] SET t = 'x' WHERE id = ? RETURNING *");
+        assert_eq!(
+            update.map(|r| (r.kind, r.table, r.list)),
+            Some((WriteKind::Update, "tasks".into(), "*"))
+        );
+        let delete =
+            split_returning("DELETE FROM tasks WHERE id IN (SELECT 1 RETURNING) RETURNING id");
+        assert_eq!(
+            delete.map(|r| (r.kind, r.statement)),
+            Some((
+                WriteKind::Delete,
+                "DELETE FROM tasks WHERE id IN (SELECT 1 RETURNING) "
+            ))
+        );
         for sql in [
             "INSERT INTO t (id) VALUES (1)",
-            "UPDATE t SET a = 1 RETURNING a",
+            "WITH x AS (SELECT 1) UPDATE t SET a = 1 RETURNING a",
             "INSERT INTO t (id) VALUES (1) ON CONFLICT (id) DO NOTHING RETURNING id",
             "INSERT INTO t (id) VALUES (1) RETURNING id + ?",
             "INSERT INTO t (id) VALUES (1) RETURNING id; SELECT 1",
         ] {
-            assert_eq!(split_insert_returning(sql), None, "{sql}");
+            assert_eq!(split_returning(sql), None, "{sql}");
         }
     }
 

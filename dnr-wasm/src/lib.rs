@@ -271,29 +271,32 @@ impl Open {
         shape: fn(Vec<String>) -> convert::Rows,
     ) -> Result<Array, Error> {
         #[cfg(all(target_family = "wasm", target_os = "unknown"))]
-        if let Some(split) = dnr_sqlite::tokens::split_insert_returning(sql) {
+        if let Some(split) = dnr_sqlite::tokens::split_returning(sql) {
             if self.dnr.is_enforced(&split.table) {
-                return self.insert_returning(&split, params, shape);
+                return self.returning(&split, params, shape);
             }
         }
         self.statement_rows(sql, params, shape)
     }
 
-    /// `INSERT INTO <enforced> ... RETURNING list`: SQLite answers RETURNING
-    /// on the enforced name from the values the statement gave, so the
-    /// insert runs without it, the rows it stored are read back (the filled
-    /// tenant and defaults, the rowid SQLite chose), and the list is
-    /// evaluated over them, as the user's own statement, under the lock.
+    /// `INSERT`/`UPDATE`/`DELETE <enforced> ... RETURNING list`: SQLite
+    /// answers an insert's RETURNING on the enforced name from the values
+    /// the statement gave, and refuses it on updates and deletes. So the
+    /// write runs without it while the pre-update hook records the storage
+    /// rows it wrote; DNR reads the stored rows back (the filled tenant,
+    /// defaults, the rowid SQLite chose; a deleted row's last values), and
+    /// the list is evaluated over them as the caller's own statement, under
+    /// the lock. Rows a rule skipped are not written, so not returned.
     #[cfg(all(target_family = "wasm", target_os = "unknown"))]
-    fn insert_returning(
+    fn returning(
         &self,
-        split: &dnr_sqlite::tokens::InsertReturning<'_>,
+        split: &dnr_sqlite::tokens::Returning<'_>,
         params: &[rusqlite::types::Value],
         shape: fn(Vec<String>) -> convert::Rows,
     ) -> Result<Array, Error> {
         // One statement to the caller: all of it or nothing.
         self.conn.execute_batch("SAVEPOINT dnr_returning")?;
-        let outcome = self.insert_returning_inner(split, params, shape);
+        let outcome = self.returning_inner(split, params, shape);
         let end = match outcome {
             Ok(_) => "RELEASE dnr_returning",
             Err(_) => "ROLLBACK TO dnr_returning; RELEASE dnr_returning",
@@ -303,27 +306,42 @@ impl Open {
     }
 
     #[cfg(all(target_family = "wasm", target_os = "unknown"))]
-    fn insert_returning_inner(
+    fn returning_inner(
         &self,
-        split: &dnr_sqlite::tokens::InsertReturning<'_>,
+        split: &dnr_sqlite::tokens::Returning<'_>,
         params: &[rusqlite::types::Value],
         shape: fn(Vec<String>) -> convert::Rows,
     ) -> Result<Array, Error> {
-        let (written, inserted) = self
-            .writes
-            .recording_inserts(|| self.exec(split.insert, params));
-        written?;
+        use dnr_sqlite::tokens::WriteKind;
+        let (outcome, written) = self.writes.recording(|| self.exec(split.statement, params));
+        outcome?;
         let storage = dnr_core::compile::sqlite::storage_table(&split.table);
-        let rowids: Vec<i64> = inserted
+        let op = match split.kind {
+            WriteKind::Insert => rusqlite::ffi::SQLITE_INSERT,
+            WriteKind::Update => rusqlite::ffi::SQLITE_UPDATE,
+            WriteKind::Delete => rusqlite::ffi::SQLITE_DELETE,
+        };
+        let mine: Vec<writes::Written> = written
             .into_iter()
-            .filter(|(table, _)| table.eq_ignore_ascii_case(&storage))
-            .map(|(_, rowid)| rowid)
+            .filter(|row| row.op == op && row.table.eq_ignore_ascii_case(&storage))
             .collect();
+        let rowids: Vec<i64> = match split.kind {
+            WriteKind::Delete => Vec::new(),
+            _ => mine.iter().map(|row| row.rowid).collect(),
+        };
         let stored = self
             .dnr
             .stored_rows(&split.table, &rowids)
             .map_err(|e| Error::new(e.message()))?;
-        if stored.rows.is_empty() {
+        let rows: Vec<Vec<rusqlite::types::Value>> = match split.kind {
+            WriteKind::Delete => mine.into_iter().map(|row| row.old).collect(),
+            _ => stored
+                .rows
+                .into_iter()
+                .map(|row| row.into_iter().map(to_rusqlite).collect())
+                .collect(),
+        };
+        if rows.is_empty() {
             return Ok(Array::new());
         }
         let table = dnr_core::compile::quote::ident(&split.table);
@@ -336,21 +354,10 @@ impl Open {
         let sql = format!(
             "WITH {table}({}) AS (VALUES {}) SELECT {} FROM {table}",
             columns.join(", "),
-            vec![row; stored.rows.len()].join(", "),
-            split.returning
+            vec![row; rows.len()].join(", "),
+            split.list
         );
-        let values: Vec<rusqlite::types::Value> = stored
-            .rows
-            .into_iter()
-            .flatten()
-            .map(|value| match value {
-                dnr_sqlite::Value::Null => rusqlite::types::Value::Null,
-                dnr_sqlite::Value::Integer(i) => rusqlite::types::Value::Integer(i),
-                dnr_sqlite::Value::Real(f) => rusqlite::types::Value::Real(f),
-                dnr_sqlite::Value::Text(t) => rusqlite::types::Value::Text(t),
-                dnr_sqlite::Value::Blob(b) => rusqlite::types::Value::Blob(b),
-            })
-            .collect();
+        let values: Vec<rusqlite::types::Value> = rows.into_iter().flatten().collect();
         self.statement_rows(&sql, &values, shape)
     }
 
@@ -380,6 +387,17 @@ impl Open {
         let Open { dnr, conn } = self;
         drop(dnr);
         conn.close().map_err(|(_, e)| Error::from(e))
+    }
+}
+
+#[cfg(all(target_family = "wasm", target_os = "unknown"))]
+fn to_rusqlite(value: dnr_sqlite::Value) -> rusqlite::types::Value {
+    match value {
+        dnr_sqlite::Value::Null => rusqlite::types::Value::Null,
+        dnr_sqlite::Value::Integer(i) => rusqlite::types::Value::Integer(i),
+        dnr_sqlite::Value::Real(f) => rusqlite::types::Value::Real(f),
+        dnr_sqlite::Value::Text(t) => rusqlite::types::Value::Text(t),
+        dnr_sqlite::Value::Blob(b) => rusqlite::types::Value::Blob(b),
     }
 }
 

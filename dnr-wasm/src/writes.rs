@@ -26,17 +26,28 @@ pub struct WriteCounter {
 #[derive(Default)]
 struct Hook {
     count: Cell<u64>,
-    /// While recording: the table and new rowid of every row inserted.
-    inserted: RefCell<Option<Vec<(String, i64)>>>,
+    /// While recording: every row written.
+    written: RefCell<Option<Vec<Written>>>,
+}
+
+/// One row a statement wrote into a table.
+pub struct Written {
+    pub table: String,
+    /// `SQLITE_INSERT`, `SQLITE_UPDATE` or `SQLITE_DELETE`.
+    pub op: c_int,
+    /// The row's rowid after the write (before it, for a delete).
+    pub rowid: i64,
+    /// A deleted row's values, in column order.
+    pub old: Vec<rusqlite::types::Value>,
 }
 
 unsafe extern "C" fn on_write(
     data: *mut c_void,
-    _db: *mut ffi::sqlite3,
+    db: *mut ffi::sqlite3,
     op: c_int,
     _schema: *const c_char,
     table: *const c_char,
-    _old_key: ffi::sqlite3_int64,
+    old_key: ffi::sqlite3_int64,
     new_key: ffi::sqlite3_int64,
 ) {
     if data.is_null() {
@@ -52,13 +63,27 @@ unsafe extern "C" fn on_write(
         // which uninstalls the hook before the box is dropped.
         let hook = unsafe { &*(data as *const Hook) };
         hook.count.set(hook.count.get().saturating_add(1));
-        if op == ffi::SQLITE_INSERT {
-            if let Ok(mut inserted) = hook.inserted.try_borrow_mut() {
-                if let Some(rows) = inserted.as_mut() {
-                    // SAFETY: as above, a NUL-terminated name.
-                    let name = unsafe { CStr::from_ptr(table) }.to_string_lossy();
-                    rows.push((name.into_owned(), new_key));
-                }
+        if let Ok(mut written) = hook.written.try_borrow_mut() {
+            if let Some(rows) = written.as_mut() {
+                // SAFETY: as above, a NUL-terminated name; the pre-update
+                // functions are valid inside the hook.
+                let row = unsafe {
+                    Written {
+                        table: CStr::from_ptr(table).to_string_lossy().into_owned(),
+                        op,
+                        rowid: if op == ffi::SQLITE_DELETE {
+                            old_key
+                        } else {
+                            new_key
+                        },
+                        old: if op == ffi::SQLITE_DELETE {
+                            old_values(db)
+                        } else {
+                            Vec::new()
+                        },
+                    }
+                };
+                rows.push(row);
             }
         }
     }
@@ -82,14 +107,61 @@ impl WriteCounter {
         self.hook.count.get()
     }
 
-    /// Runs `f`, returning with its outcome the table and rowid of every
-    /// row inserted meanwhile.
-    pub fn recording_inserts<T>(&self, f: impl FnOnce() -> T) -> (T, Vec<(String, i64)>) {
-        *self.hook.inserted.borrow_mut() = Some(Vec::new());
+    /// Runs `f`, returning with its outcome every row written meanwhile.
+    pub fn recording<T>(&self, f: impl FnOnce() -> T) -> (T, Vec<Written>) {
+        *self.hook.written.borrow_mut() = Some(Vec::new());
         let outcome = f();
-        let inserted = self.hook.inserted.borrow_mut().take().unwrap_or_default();
-        (outcome, inserted)
+        let written = self.hook.written.borrow_mut().take().unwrap_or_default();
+        (outcome, written)
     }
+}
+
+/// The values of the row being deleted.
+///
+/// # Safety
+/// Only inside the pre-update hook of `db`.
+unsafe fn old_values(db: *mut ffi::sqlite3) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value;
+    // SAFETY: per this function's contract.
+    let count = unsafe { ffi::sqlite3_preupdate_count(db) };
+    (0..count)
+        .map(|column| {
+            let mut value = std::ptr::null_mut();
+            // SAFETY: as above; `value` is valid until the hook returns and
+            // is copied at once.
+            unsafe {
+                if ffi::sqlite3_preupdate_old(db, column, &mut value) != ffi::SQLITE_OK
+                    || value.is_null()
+                {
+                    return Value::Null;
+                }
+                match ffi::sqlite3_value_type(value) {
+                    ffi::SQLITE_INTEGER => Value::Integer(ffi::sqlite3_value_int64(value)),
+                    ffi::SQLITE_FLOAT => Value::Real(ffi::sqlite3_value_double(value)),
+                    ffi::SQLITE_TEXT => {
+                        let text = ffi::sqlite3_value_text(value);
+                        let len = usize::try_from(ffi::sqlite3_value_bytes(value)).unwrap_or(0);
+                        if text.is_null() {
+                            Value::Null
+                        } else {
+                            let bytes = std::slice::from_raw_parts(text, len);
+                            Value::Text(String::from_utf8_lossy(bytes).into_owned())
+                        }
+                    }
+                    ffi::SQLITE_BLOB => {
+                        let blob = ffi::sqlite3_value_blob(value).cast::<u8>();
+                        let len = usize::try_from(ffi::sqlite3_value_bytes(value)).unwrap_or(0);
+                        if blob.is_null() {
+                            Value::Blob(Vec::new())
+                        } else {
+                            Value::Blob(std::slice::from_raw_parts(blob, len).to_vec())
+                        }
+                    }
+                    _ => Value::Null,
+                }
+            }
+        })
+        .collect()
 }
 
 impl Drop for WriteCounter {

@@ -139,3 +139,31 @@ test("INSERT ... RETURNING gives the stored row: the filled tenant, the chosen i
   await qb.destroy();
   db.close();
 });
+
+test("UPDATE/DELETE ... RETURNING give the rows written, and only those", async () => {
+  const db = await openWithPolicies(Database);
+  db.setContext({ tenant: ACME, user: ALICE });
+  db.exec("INSERT INTO tasks (id, owner_id, title, status) VALUES (1, ?, 'a', 'todo'), (2, ?, 'b', 'done')", [ALICE, ALICE]);
+  db.setContext({ tenant: GLOBEX, user: BOB });
+  db.exec("INSERT INTO tasks (id, owner_id, title, status) VALUES (3, ?, 'c', 'todo')", [BOB]);
+  db.setContext({ tenant: ACME, user: ALICE });
+  assert.deepEqual(db.query("UPDATE tasks SET title = title || '!' RETURNING id, title, tenant_id"), [
+    { id: 1, title: "a!", tenant_id: ACME },
+    { id: 2, title: "b!", tenant_id: ACME },
+  ]);
+  // `delete: ... and status != 'done'`: row 2 is skipped, so not returned.
+  assert.deepEqual(db.queryArrays("DELETE FROM tasks RETURNING id, title"), [[1, "a!"]]);
+  const qb = new Kysely({ dialect: new DnrDialect({ database: db }) });
+  assert.deepEqual(
+    await qb.updateTable("tasks").set({ status: "todo" }).where("id", "=", 2).returning(["id", "status"]).execute(),
+    [{ id: 2, status: "todo" }],
+  );
+  const orm = drizzle(drizzleCallback(db));
+  assert.deepEqual(await orm.delete(tasks).where(eq(tasks.id, 2)).returning({ id: tasks.id }), [{ id: 2 }]);
+  // Another tenant's rows are neither written nor returned.
+  assert.deepEqual(db.query("UPDATE tasks SET title = 'x' WHERE id = 3 RETURNING id"), []);
+  db.setContext({ tenant: GLOBEX, user: BOB });
+  assert.deepEqual(db.query("SELECT id, title FROM tasks"), [{ id: 3, title: "c" }]);
+  await qb.destroy();
+  db.close();
+});
