@@ -180,6 +180,17 @@ unsafe fn fast(
                     return false;
                 }
             }
+            // Once per row an insert trigger stores: no argument copies.
+            Kind::NoteRowid if argc == 1 && !argv.is_null() => {
+                let value = *argv;
+                func.state.lock().stored_rowid =
+                    if ffi::sqlite3_value_type(value) == ffi::SQLITE_INTEGER as c_int {
+                        Some(ffi::sqlite3_value_int64(value))
+                    } else {
+                        None
+                    };
+                ffi::sqlite3_result_null(ctx);
+            }
             _ => return false,
         }
     }
@@ -302,13 +313,8 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
             migrate::migrate(db, state, &utf8_arg(arg(0), "migration")?).map(Value::Text)
         }
         Kind::CountChanges => crate::count_changes(db, state).map(|()| Value::Integer(1)),
-        Kind::NoteRowid => {
-            state.lock().stored_rowid = match arg(0) {
-                Value::Integer(rowid) => Some(*rowid),
-                _ => None,
-            };
-            Ok(Value::Null)
-        }
+        // Handled in `fast`; reached only with a wrong argument count.
+        Kind::NoteRowid => Ok(Value::Null),
         Kind::Check => {
             let entity = utf8_arg(arg(0), "entity")?;
             let op = utf8_arg(arg(1), "operation")?;
