@@ -34,6 +34,11 @@ const RESERVED_PREFIX: &str = "_dnr_";
 /// locked connection, the Rust API (a host such as the npm package) may
 /// migrate one.
 pub(crate) fn migrate(db: Db, state: &State, sql: &str) -> Result<String, Error> {
+    if sql.contains('\0') {
+        return Err(Error::new(
+            "dnr: dnr_migrate cannot read the migration: it contains a NUL character",
+        ));
+    }
     let tokens = tokenize(sql).map_err(|e| {
         Error::new(format!(
             "dnr: dnr_migrate cannot read the migration: {}",

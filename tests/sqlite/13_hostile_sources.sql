@@ -60,3 +60,13 @@ SELECT length(dnr_compile(CAST('entity U:
 SELECT dnr_check(CAST('T' AS BLOB), CAST('read' AS BLOB), CAST('{"n": 1, "tenant_id": "aaaaaaaa-0000-4000-8000-000000000000"}' AS BLOB)),
        dnr_check(CAST('T' AS BLOB), CAST('read' AS BLOB), CAST('{"n": 2, "tenant_id": "aaaaaaaa-0000-4000-8000-000000000000"}' AS BLOB));
 SELECT dnr_compile(x'ff');
+-- dnr_migrate with hostile input: deep nesting (SQLite's own parser
+-- refuses it, nothing changes), garbage bytes, NUL, unterminated comment,
+-- nothing but semicolons.
+SELECT dnr_migrate('CREATE VIEW v AS SELECT ' || replace(hex(zeroblob(100000)), '00', '(') || '1' || replace(hex(zeroblob(100000)), '00', ')'));
+SELECT dnr_migrate(randomblob(100000));
+SELECT dnr_migrate(x'00414c544552');
+SELECT dnr_migrate('ALTER TABLE t ADD COLUMN d INT /* unterminated');
+SELECT dnr_migrate(replace(hex(zeroblob(200000)), '00', ';'));
+SELECT count(*) FROM sqlite_master WHERE name = 'v';
+SELECT 'the shell is still running';
