@@ -80,14 +80,15 @@ fn open(path: &str) -> Result<Connection> {
 fn load(conn: &Connection, rows: u64, tenants: u64) -> Result {
     conn.execute_batch(
         "CREATE TABLE plain_tasks (tenant_id TEXT NOT NULL, id INTEGER PRIMARY KEY, owner_id TEXT, title TEXT, priority INTEGER);
-         CREATE INDEX plain_tasks_tenant_idx ON plain_tasks (tenant_id);",
+         CREATE INDEX plain_tasks_tenant_idx ON plain_tasks (tenant_id);
+         CREATE TABLE tasks (tenant_id TEXT NOT NULL, id INTEGER PRIMARY KEY, owner_id TEXT, title TEXT, priority INTEGER);",
     )?;
-    conn.query_row("SELECT dnr_apply(?1)", [POLICY], |_| Ok(()))?;
     let tx = conn.unchecked_transaction()?;
     {
-        // Bulk load as trusted code does: straight into both tables' storage.
+        // Bulk load as an existing app's data is: into plain tables, the
+        // policy applied afterwards (`tasks` becomes enforced).
         let mut plain = tx.prepare("INSERT INTO plain_tasks VALUES (?1, ?2, ?3, ?4, ?5)")?;
-        let mut stored = tx.prepare("INSERT INTO _dnr_tasks (tenant_id, id, owner_id, title, priority) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        let mut stored = tx.prepare("INSERT INTO tasks VALUES (?1, ?2, ?3, ?4, ?5)")?;
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for id in 0..rows {
             // Interleaved, as rows of many tenants arrive over time.
@@ -101,6 +102,7 @@ fn load(conn: &Connection, rows: u64, tenants: u64) -> Result {
         }
     }
     tx.commit()?;
+    conn.query_row("SELECT dnr_apply(?1)", [POLICY], |_| Ok(()))?;
     conn.execute_batch("ANALYZE")?;
     Ok(())
 }

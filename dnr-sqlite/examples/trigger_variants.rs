@@ -124,6 +124,8 @@ fn main() -> Result {
         (&conn, &["_dnr_tasks", "plain_tasks", "plain_or"][..]),
         (&or_conn, &["_dnr_tasks"][..]),
     ] {
+        // Storage checks the rows written into it: as the tenant.
+        c.query_row("SELECT dnr_set_tenant(?1)", [TENANT], |_| Ok(()))?;
         let tx = c.unchecked_transaction()?;
         for table in tables {
             let mut stmt = tx.prepare(&format!("INSERT INTO {table} (tenant_id, id, owner_id, title, status, priority) VALUES (?1, ?2, ?1, ?3, ?4, ?5)"))?;
@@ -138,7 +140,6 @@ fn main() -> Result {
             }
         }
         tx.commit()?;
-        c.query_row("SELECT dnr_set_tenant(?1)", [TENANT], |_| Ok(()))?;
     }
     let original: String = conn.query_row(
         "SELECT sql FROM sqlite_master WHERE name = '_dnr_tasks_insert'",

@@ -32,6 +32,8 @@ pub(crate) enum Kind {
     Migrate,
     CountChanges,
     NoteRowid,
+    Guarded,
+    Upsert,
     Lock,
 }
 
@@ -53,6 +55,8 @@ const FUNCTIONS: &[(&CStr, c_int, Kind)] = &[
     (c"dnr_migrate", 1, Kind::Migrate),
     (c"dnr_count_changes", 0, Kind::CountChanges),
     (c"dnr_note_rowid", 1, Kind::NoteRowid),
+    (c"dnr_guarded", 1, Kind::Guarded),
+    (c"dnr_upsert", 0, Kind::Upsert),
     (c"dnr_lock", 0, Kind::Lock),
 ];
 
@@ -79,11 +83,16 @@ fn flags(kind: Kind) -> c_int {
         // Read by compiled views and triggers: usable there even with
         // trusted_schema=OFF. Not deterministic: the context changes between
         // statements.
-        // Also called by the compiled insert triggers; it only records a
-        // number for this connection's virtual tables.
-        Kind::Tenant | Kind::User | Kind::HasRole | Kind::Authenticated | Kind::NoteRowid => {
-            utf8 | ffi::SQLITE_INNOCUOUS as c_int
-        }
+        // Also called by the compiled triggers: `dnr_note_rowid` only
+        // records a number for this connection's virtual tables,
+        // `dnr_guarded` and `dnr_upsert` read the statement's write mode.
+        Kind::Tenant
+        | Kind::User
+        | Kind::HasRole
+        | Kind::Authenticated
+        | Kind::NoteRowid
+        | Kind::Guarded
+        | Kind::Upsert => utf8 | ffi::SQLITE_INNOCUOUS as c_int,
         Kind::Uuid => utf8 | ffi::SQLITE_INNOCUOUS as c_int | ffi::SQLITE_DETERMINISTIC as c_int,
         // Side effects or database reads: only from top-level SQL.
         _ => utf8 | ffi::SQLITE_DIRECTONLY as c_int,
@@ -190,6 +199,22 @@ unsafe fn fast(
                         None
                     };
                 ffi::sqlite3_result_null(ctx);
+            }
+            // Once per row and unique key the storage triggers check.
+            Kind::Guarded if argc == 1 && !argv.is_null() => {
+                let value = *argv;
+                let p = ffi::sqlite3_value_text(value);
+                let n = usize::try_from(ffi::sqlite3_value_bytes(value)).unwrap_or(0);
+                let key = if p.is_null() {
+                    &[][..]
+                } else {
+                    std::slice::from_raw_parts(p, n)
+                };
+                let guarded = func.state.lock().write_mode.guards(key);
+                ffi::sqlite3_result_int(ctx, c_int::from(guarded));
+            }
+            Kind::Upsert => {
+                ffi::sqlite3_result_int(ctx, c_int::from(func.state.lock().write_mode.upsert))
             }
             _ => return false,
         }
@@ -315,6 +340,8 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
         Kind::CountChanges => crate::count_changes(db, state).map(|()| Value::Integer(1)),
         // Handled in `fast`; reached only with a wrong argument count.
         Kind::NoteRowid => Ok(Value::Null),
+        Kind::Guarded => Ok(Value::Integer(1)),
+        Kind::Upsert => Ok(Value::Integer(i64::from(state.lock().write_mode.upsert))),
         Kind::Check => {
             let entity = utf8_arg(arg(0), "entity")?;
             let op = utf8_arg(arg(1), "operation")?;

@@ -105,10 +105,38 @@ pub(crate) struct Inner {
     /// The storage rowid of the last row an insert trigger stored
     /// (`dnr_note_rowid`), for the virtual tables' `last_insert_rowid()`.
     pub stored_rowid: Option<i64>,
+    /// How the statement running now writes to storage: set by the host
+    /// around a statement the rewriter produced, read by the storage
+    /// triggers (`dnr_guarded`, `dnr_upsert`).
+    pub write_mode: WriteMode,
     /// Names the authorizer protects once locked.
     pub guard: authorizer::Guard,
     /// The last policy source read from `_dnr_meta`, parsed.
     pub policies: Option<(String, Arc<dnr_core::PolicySet>)>,
+}
+
+/// What the statement being run may do on a conflict, which the storage
+/// triggers must know and cannot see.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteMode {
+    /// Unique keys (columns joined with `,`, lowercase) on which a conflict
+    /// cannot replace a row, so the triggers need not guard them; `*` for
+    /// all. Empty: every key guarded (any SQL but the rewriter's).
+    pub unguarded: Vec<String>,
+    /// The statement is an upsert: its DO UPDATE on a row the context may
+    /// not update is an error, not a silent skip.
+    pub upsert: bool,
+}
+
+impl WriteMode {
+    /// Whether the storage triggers must refuse a conflict on `key` with a
+    /// row the context could not overwrite.
+    pub(crate) fn guards(&self, key: &[u8]) -> bool {
+        !self
+            .unguarded
+            .iter()
+            .any(|k| k == "*" || k.as_bytes().eq_ignore_ascii_case(key))
+    }
 }
 
 impl Inner {

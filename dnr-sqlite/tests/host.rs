@@ -378,6 +378,8 @@ fn view_agrees_with_the_evaluator() -> Result {
     let statuses = [Some("todo"), Some("done"), None];
     let mut id = 0;
     for tenant in tenants.iter().flatten() {
+        // Storage checks every row written into it: seed as the tenant's admin.
+        set_context(&conn, Some(tenant), Some(ALICE), "admin")?;
         for owner in owners {
             for status in statuses {
                 id += 1;
@@ -453,6 +455,9 @@ fn locked_connections_agree_with_the_evaluator() -> Result {
         conn.query_row("SELECT dnr_apply(?1)", [&source], |_| Ok(()))?;
         let mut id = 0;
         for tenant in tenants.iter().flatten() {
+            // Storage checks every row written into it: seed as the
+            // tenant's admin.
+            set_context(&conn, Some(tenant), Some(ALICE), "admin")?;
             for owner in owners {
                 id += 1;
                 conn.execute(

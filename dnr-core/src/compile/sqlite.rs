@@ -2,8 +2,14 @@
 //!
 //! Each entity's table becomes a view under the table's own name, filtered
 //! by the fence and the read rule; the rows move to a storage table
-//! `_dnr_<table>` behind it. INSTEAD OF triggers check every insert, update
-//! and delete and raise an error naming the rule or fence that refused. The
+//! `_dnr_<table>` behind it. BEFORE triggers on the storage table check
+//! every row written into it: a new row that breaks the fence or a rule
+//! raises an error naming it, an existing row the context may not update or
+//! delete is skipped silently (`RAISE(IGNORE)`, as PostgreSQL's RLS skips
+//! it, and not counted by `changes()`). Writes reach storage through the
+//! view's INSTEAD OF triggers (which only normalize, fill and copy) or, on
+//! a DNR connection, straight from the statement rewriter; both meet the
+//! same checks. The
 //! context is read through the extension's `dnr_tenant()`, `dnr_user()`,
 //! `dnr_has_role()` and `dnr_authenticated()`, so a database opened without
 //! the extension fails with "no such function" instead of showing all rows.
@@ -24,6 +30,15 @@ pub const META_TABLE: &str = "_dnr_meta";
 /// The storage table behind an enforced table.
 pub fn storage_table(table: &str) -> String {
     format!("_dnr_{table}")
+}
+
+/// The storage table's BEFORE triggers, by operation.
+const STORAGE_TRIGGERS: [&str; 3] = ["insert", "update", "delete"];
+
+/// The name of the BEFORE trigger checking `op` on a storage table: ends in
+/// `_check`, which no INSTEAD OF trigger's name (`_dnr_<table>_<op>`) does.
+fn storage_trigger(table: &str, op: &str) -> String {
+    format!("_dnr_{table}_{op}_check")
 }
 
 /// What already exists in the database, as the extension reads it before
@@ -119,6 +134,13 @@ pub fn compile(set: &PolicySet, schema: &SqliteSchema) -> Result<String, Compile
             comment(table)
         );
         let _ = writeln!(out, "DROP VIEW IF EXISTS {};", ident(table));
+        for op in STORAGE_TRIGGERS {
+            let _ = writeln!(
+                out,
+                "DROP TRIGGER IF EXISTS {};",
+                ident(&storage_trigger(table, op))
+            );
+        }
         let _ = writeln!(
             out,
             "ALTER TABLE {} RENAME TO {};",
@@ -307,6 +329,7 @@ impl<'a> EntityCompiler<'a> {
         self.insert_trigger(out);
         self.update_trigger(out);
         self.delete_trigger(out);
+        self.storage_triggers(out);
     }
 
     fn create_storage(&self, out: &mut String) {
@@ -509,10 +532,13 @@ impl<'a> EntityCompiler<'a> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            // The statement rewriter turns a key's guard off for a statement
+            // that cannot replace on it (an upsert or ignore on that key).
             let _ = writeln!(
                 out,
-                "  SELECT RAISE(ABORT, {}) WHERE {guard}{changed}EXISTS (SELECT 1 FROM {} AS _dnr_other WHERE {} AND NOT (({overwritable}) IS TRUE));",
+                "  SELECT RAISE(ABORT, {}) WHERE {guard}{changed}dnr_guarded({}) AND EXISTS (SELECT 1 FROM {} AS _dnr_other WHERE {} AND NOT (({overwritable}) IS TRUE));",
                 literal(&message),
+                literal(&key.join(",").to_ascii_lowercase()),
                 self.storage,
                 matches.join(" AND ")
             );
@@ -557,8 +583,6 @@ impl<'a> EntityCompiler<'a> {
             self.trigger_name("insert"),
             self.table
         );
-        self.check_new_row(out, Operation::Create, &new, "");
-        self.check_conflicts(out, &new, "", false);
         let columns: Vec<String> = self.columns.iter().map(|c| ident(c)).collect();
         let values: Vec<String> = self.columns.iter().map(|c| new(c)).collect();
         let _ = writeln!(
@@ -576,7 +600,6 @@ impl<'a> EntityCompiler<'a> {
     }
 
     fn update_trigger(&self, out: &mut String) {
-        let old = |name: &str| format!("OLD.{}", ident(name));
         let new = |name: &str| self.incoming(name, false);
         let _ = writeln!(
             out,
@@ -584,15 +607,6 @@ impl<'a> EntityCompiler<'a> {
             self.trigger_name("update"),
             self.table
         );
-        // Rows the user may not update are left alone silently, as
-        // PostgreSQL's RLS does; only a bad new row raises.
-        let old_ok = self
-            .writer(&old)
-            .allows(Operation::Update)
-            .unwrap_or_else(|| "0".into());
-        let guard = format!("({old_ok}) IS TRUE AND ");
-        self.check_new_row(out, Operation::Update, &new, &guard);
-        self.check_conflicts(out, &new, &guard, true);
         let assignments: Vec<String> = self
             .columns
             .iter()
@@ -600,7 +614,7 @@ impl<'a> EntityCompiler<'a> {
             .collect();
         let _ = writeln!(
             out,
-            "  UPDATE {} SET {} WHERE {guard}{};",
+            "  UPDATE {} SET {} WHERE {};",
             self.storage,
             assignments.join(", "),
             self.old_row()
@@ -609,23 +623,86 @@ impl<'a> EntityCompiler<'a> {
     }
 
     fn delete_trigger(&self, out: &mut String) {
-        let old = |name: &str| format!("OLD.{}", ident(name));
         let _ = writeln!(
             out,
             "CREATE TRIGGER {} INSTEAD OF DELETE ON {} BEGIN",
             self.trigger_name("delete"),
             self.table
         );
-        // Rows the user may not delete are left alone silently (RLS semantics).
-        let old_ok = self
-            .writer(&old)
-            .allows(Operation::Delete)
-            .unwrap_or_else(|| "0".into());
         let _ = writeln!(
             out,
-            "  DELETE FROM {} WHERE ({old_ok}) IS TRUE AND {};",
+            "  DELETE FROM {} WHERE {};",
             self.storage,
             self.old_row()
+        );
+        out.push_str("END;\n");
+    }
+
+    /// Whether the context may `op` the existing row `OLD`: it is visible
+    /// and `op`'s rules allow it.
+    fn old_row_allowed(&self, op: Operation) -> String {
+        let old = |name: &str| format!("OLD.{}", ident(name));
+        match self.writer(&old).allows(op) {
+            Some(allowed) => format!("({}) AND ({allowed})", self.visible(&old)),
+            None => "0".into(),
+        }
+    }
+
+    /// The checks every row written into storage meets, however it got
+    /// there: a new row must pass the fence and the rules (or the statement
+    /// fails), an existing row the context may not update or delete is left
+    /// alone silently. An upsert's DO UPDATE on such a row is an error, as
+    /// in PostgreSQL.
+    fn storage_triggers(&self, out: &mut String) {
+        let new = |name: &str| format!("NEW.{}", ident(name));
+        let table = &self.entity.table;
+        for op in STORAGE_TRIGGERS {
+            let _ = writeln!(
+                out,
+                "DROP TRIGGER IF EXISTS {};",
+                ident(&storage_trigger(table, op))
+            );
+        }
+        let _ = writeln!(
+            out,
+            "CREATE TRIGGER {} BEFORE INSERT ON {} BEGIN",
+            ident(&storage_trigger(table, "insert")),
+            self.storage
+        );
+        self.check_new_row(out, Operation::Create, &new, "");
+        self.check_conflicts(out, &new, "", false);
+        out.push_str("END;\n");
+
+        let old_ok = self.old_row_allowed(Operation::Update);
+        let _ = writeln!(
+            out,
+            "CREATE TRIGGER {} BEFORE UPDATE ON {} BEGIN",
+            ident(&storage_trigger(table, "update")),
+            self.storage
+        );
+        let _ = writeln!(
+            out,
+            "  SELECT RAISE(ABORT, {}) WHERE dnr_upsert() AND ({old_ok}) IS NOT TRUE;",
+            self.refuse(
+                Operation::Update,
+                "(ON CONFLICT DO UPDATE): the conflicting row is not one this context may update"
+            )
+        );
+        let _ = writeln!(out, "  SELECT RAISE(IGNORE) WHERE ({old_ok}) IS NOT TRUE;");
+        self.check_new_row(out, Operation::Update, &new, "");
+        self.check_conflicts(out, &new, "", true);
+        out.push_str("END;\n");
+
+        let _ = writeln!(
+            out,
+            "CREATE TRIGGER {} BEFORE DELETE ON {} BEGIN",
+            ident(&storage_trigger(table, "delete")),
+            self.storage
+        );
+        let _ = writeln!(
+            out,
+            "  SELECT RAISE(IGNORE) WHERE ({}) IS NOT TRUE;",
+            self.old_row_allowed(Operation::Delete)
         );
         out.push_str("END;\n");
     }
