@@ -59,6 +59,7 @@ pub(crate) fn refresh(db: Db, state: &State) -> Result<(), Error> {
     let serves_tables = {
         let mut inner = state.lock();
         inner.guard.enforced = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        inner.rewriter = None;
         inner.serves_tables()
     };
     if serves_tables {

@@ -8,7 +8,7 @@ use std::ptr;
 use dnr_core::TenantContext;
 
 use crate::raw::{Db, Value};
-use crate::{ffi, register, Dnr, Error};
+use crate::{ffi, register, Dnr, Error, Plan};
 
 /// An application's connection to a SQLite database file (or memory), with
 /// DNR registered on it: apply policies, set the tenant context, run SQL
@@ -49,7 +49,7 @@ pub struct Connection {
 }
 
 /// The rows of a query, with their column names.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rows {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Value>>,
@@ -132,20 +132,44 @@ impl Connection {
     }
 
     /// Runs one statement with positional (`?`) parameters and returns the
-    /// rows it wrote to tables, those written through enforced tables
-    /// included (SQLite's `changes()` does not count those).
+    /// rows it wrote. A write on an enforced table runs on its storage
+    /// (rewritten: see [`Dnr::plan`]), so the count is exact: rows a rule
+    /// skips are not counted. A schema change on an enforced table runs as
+    /// [`Connection::migrate`] and counts 0.
     pub fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, Error> {
-        let before = self.total_changes();
-        let mut stmt = self.db.prepare(sql)?;
-        for (index, param) in params.iter().enumerate() {
-            stmt.bind(index + 1, param)?;
-        }
-        while stmt.step()? {}
-        Ok(self.total_changes().saturating_sub(before))
+        self.run(sql, params, false).map(|(_, written)| written)
     }
 
-    /// Runs one statement with positional parameters and returns its rows.
+    /// Runs one statement with positional parameters and returns its rows
+    /// (a write's RETURNING rows are the rows as stored).
     pub fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, Error> {
+        self.run(sql, params, true).map(|(rows, _)| rows)
+    }
+
+    fn run(&self, sql: &str, params: &[Value], collect: bool) -> Result<(Rows, u64), Error> {
+        match self.dnr.plan(sql)? {
+            Plan::AsIs => {
+                let before = self.total_changes();
+                let rows = self.step(sql, params, collect)?;
+                Ok((rows, self.total_changes().saturating_sub(before)))
+            }
+            Plan::Write(rewritten) => self.dnr.run_rewritten(&rewritten, |sql| {
+                let rows = self.step(sql, params, collect)?;
+                // SAFETY: the connection is open.
+                let changes = unsafe { ffi::sqlite3_changes64(self.db.as_ptr()) };
+                Ok((rows, u64::try_from(changes).unwrap_or(0)))
+            }),
+            Plan::Migrate if params.is_empty() => {
+                self.dnr.migrate(sql)?;
+                Ok((Rows::default(), 0))
+            }
+            Plan::Migrate => Err(Error::new(
+                "dnr: a schema change on an enforced table takes no parameters",
+            )),
+        }
+    }
+
+    fn step(&self, sql: &str, params: &[Value], collect: bool) -> Result<Rows, Error> {
         let mut stmt = self.db.prepare(sql)?;
         for (index, param) in params.iter().enumerate() {
             stmt.bind(index + 1, param)?;
@@ -155,7 +179,9 @@ impl Connection {
             .collect();
         let mut rows = Vec::new();
         while stmt.step()? {
-            rows.push((0..stmt.column_count()).map(|i| stmt.column(i)).collect());
+            if collect {
+                rows.push((0..stmt.column_count()).map(|i| stmt.column(i)).collect());
+            }
         }
         Ok(Rows { columns, rows })
     }

@@ -30,6 +30,7 @@ mod functions;
 mod migrate;
 mod policy;
 pub mod raw;
+mod rewrite;
 pub mod tokens;
 mod vtab;
 
@@ -38,6 +39,7 @@ use raw::Db;
 
 pub use connection::{Connection, Rows};
 pub use raw::Value;
+pub use rewrite::{Plan, Rewritten};
 
 /// Every error DNR's SQLite side reports; the message is what SQL sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +115,20 @@ pub(crate) struct Inner {
     pub guard: authorizer::Guard,
     /// The last policy source read from `_dnr_meta`, parsed.
     pub policies: Option<(String, Arc<dnr_core::PolicySet>)>,
+    /// The enforced tables as the rewriter sees them, and its plans by
+    /// statement text: built on first use, dropped by every apply or
+    /// migration through this connection.
+    pub rewriter: Option<Arc<Rewriter>>,
 }
+
+/// Plans made for this connection's statements.
+pub(crate) struct Rewriter {
+    tables: std::collections::BTreeMap<String, rewrite::TableInfo>,
+    plans: Mutex<std::collections::HashMap<String, Plan>>,
+}
+
+/// Statements whose plan a connection remembers (apps repeat a few).
+const PLAN_CACHE: usize = 512;
 
 /// What the statement being run may do on a conflict, which the storage
 /// triggers must know and cannot see.
@@ -181,6 +196,26 @@ impl Drop for Internal<'_> {
     fn drop(&mut self) {
         // Paired with `enter`: never below zero.
         self.state.internal.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Sets the write mode for one rewritten statement; restores the previous
+/// one when dropped, also on an error.
+struct ModeScope<'a> {
+    state: &'a State,
+    previous: WriteMode,
+}
+
+impl<'a> ModeScope<'a> {
+    fn enter(state: &'a State, mode: WriteMode) -> ModeScope<'a> {
+        let previous = std::mem::replace(&mut state.lock().write_mode, mode);
+        ModeScope { state, previous }
+    }
+}
+
+impl Drop for ModeScope<'_> {
+    fn drop(&mut self) {
+        self.state.lock().write_mode = std::mem::take(&mut self.previous);
     }
 }
 
@@ -272,6 +307,53 @@ impl Dnr {
         migrate::migrate(self.db, &self.state, sql)
     }
 
+    /// How to run `sql` here: as written, rewritten onto storage (a write
+    /// on an enforced table: see [`Dnr::run_rewritten`]) or as a migration
+    /// (a schema change on one). Plans are remembered per statement text.
+    pub fn plan(&self, sql: &str) -> Result<Plan, Error> {
+        let rewriter = self.rewriter()?;
+        if let Some(plan) = rewriter
+            .plans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(sql)
+        {
+            return Ok(plan.clone());
+        }
+        let plan = rewrite::plan(sql, &rewriter.tables)?;
+        let mut plans = rewriter.plans.lock().unwrap_or_else(|p| p.into_inner());
+        if plans.len() >= PLAN_CACHE {
+            plans.clear();
+        }
+        plans.insert(sql.to_string(), plan.clone());
+        Ok(plan)
+    }
+
+    /// Runs `run` — which prepares and steps `rewritten.sql` — as DNR's own
+    /// statement (it names storage, which the lock refuses to other SQL)
+    /// with the write mode the storage triggers need for it.
+    pub fn run_rewritten<T>(&self, rewritten: &Rewritten, run: impl FnOnce(&str) -> T) -> T {
+        let _internal = Internal::enter(&self.state);
+        let _mode = ModeScope::enter(&self.state, rewritten.mode.clone());
+        run(&rewritten.sql)
+    }
+
+    fn rewriter(&self) -> Result<Arc<Rewriter>, Error> {
+        if let Some(rewriter) = &self.state.lock().rewriter {
+            return Ok(Arc::clone(rewriter));
+        }
+        let tables = match policy::recorded(self.db, &self.state)? {
+            Some((_, set)) => policy::rewrite_tables(self.db, &self.state, &set)?,
+            None => Default::default(),
+        };
+        let rewriter = Arc::new(Rewriter {
+            tables,
+            plans: Mutex::new(Default::default()),
+        });
+        self.state.lock().rewriter = Some(Arc::clone(&rewriter));
+        Ok(rewriter)
+    }
+
     /// Locks the connection: see `dnr_lock()`.
     pub fn lock(&self) -> Result<(), Error> {
         authorizer::lock(self.db, &self.state)
@@ -303,31 +385,6 @@ impl Dnr {
             .guard
             .enforced
             .contains(&name.to_ascii_lowercase())
-    }
-
-    /// The stored rows of enforced table `name` with these storage rowids,
-    /// in that order, and the column names: how a trusted host reads back
-    /// what a write through the enforced name stored (the filled tenant and
-    /// defaults included). DNR's own statement: it passes the lock.
-    pub fn stored_rows(&self, name: &str, rowids: &[i64]) -> Result<Rows, Error> {
-        let _internal = Internal::enter(&self.state);
-        let sql = format!(
-            "SELECT * FROM main.{} WHERE rowid = ?1",
-            dnr_core::compile::quote::ident(&dnr_core::compile::sqlite::storage_table(name))
-        );
-        let mut stmt = self.db.prepare(&sql)?;
-        let columns = (0..stmt.column_count())
-            .map(|index| stmt.column_name(index))
-            .collect();
-        let mut rows = Vec::new();
-        for rowid in rowids {
-            stmt.reset();
-            stmt.bind(1, &Value::Integer(*rowid))?;
-            while stmt.step()? {
-                rows.push((0..stmt.column_count()).map(|i| stmt.column(i)).collect());
-            }
-        }
-        Ok(Rows { columns, rows })
     }
 
     pub fn is_locked(&self) -> bool {

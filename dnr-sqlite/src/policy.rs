@@ -10,7 +10,11 @@ use dnr_core::compile::sqlite::{
 };
 use dnr_core::{Operation, PolicySet, Row};
 
+use dnr_core::ast::ValueClass;
+use dnr_core::check::tenant_column;
+
 use crate::raw::{Db, Value};
+use crate::rewrite::TableInfo;
 use crate::{Error, Internal, State};
 
 fn parse(source: &str) -> Result<PolicySet, Error> {
@@ -311,4 +315,69 @@ pub(crate) fn check(
         .decide(entity, operation, &ctx, &row)
         .map_err(|e| Error::new(format!("dnr: {e}")))?;
     Ok(decision.allowed)
+}
+
+/// The enforced tables of `set` as the statement rewriter needs them.
+pub(crate) fn rewrite_tables(
+    db: Db,
+    state: &State,
+    set: &PolicySet,
+) -> Result<BTreeMap<String, TableInfo>, Error> {
+    let _mutex = db.lock_mutex();
+    let _internal = Internal::enter(state);
+    let mut tables = BTreeMap::new();
+    for entity in &set.entities {
+        let storage = storage_table(&entity.table);
+        let columns: Vec<String> = db
+            .query(
+                "SELECT name FROM pragma_table_info(?1, 'main') ORDER BY cid",
+                &[storage.as_str()],
+            )?
+            .into_iter()
+            .filter_map(|row| match row.into_iter().next() {
+                Some(Value::Text(name)) => Some(name),
+                _ => None,
+            })
+            .collect();
+        if columns.is_empty() {
+            continue;
+        }
+        let tenant = tenant_column(set, entity).map(str::to_string);
+        let uuid_columns = entity
+            .fields
+            .iter()
+            .filter(|f| f.ty.class() == ValueClass::Uuid)
+            .map(|f| f.name.to_ascii_lowercase())
+            .collect();
+        // A unique constraint declared ON CONFLICT REPLACE makes a plain
+        // INSERT replace: the storage triggers must guard every key then.
+        let replaces = db
+            .query(
+                "SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = ?1",
+                &[storage.as_str()],
+            )?
+            .into_iter()
+            .filter_map(|row| match row.into_iter().next() {
+                Some(Value::Text(sql)) => Some(sql),
+                _ => None,
+            })
+            .any(|sql| {
+                crate::tokens::tokenize(&sql).map_or(true, |tokens| {
+                    tokens
+                        .iter()
+                        .any(|t| t.word().as_deref() == Some("replace"))
+                })
+            });
+        tables.insert(
+            entity.table.to_ascii_lowercase(),
+            TableInfo {
+                storage,
+                columns,
+                uuid_columns,
+                tenant,
+                replaces,
+            },
+        );
+    }
+    Ok(tables)
 }

@@ -43,6 +43,14 @@ pub(crate) fn tokenize(sql: &str) -> Result<Vec<Token>, Error> {
 
 /// The tokens of `sql`, each with the byte offset where it starts.
 pub(crate) fn tokenize_at(sql: &str) -> Result<Vec<(usize, Token)>, Error> {
+    Ok(tokenize_spans(sql)?
+        .into_iter()
+        .map(|(start, _, token)| (start, token))
+        .collect())
+}
+
+/// The tokens of `sql`, each with the byte range it spans.
+pub(crate) fn tokenize_spans(sql: &str) -> Result<Vec<(usize, usize, Token)>, Error> {
     let chars: Vec<char> = sql.chars().collect();
     let offsets: Vec<usize> = sql.char_indices().map(|(offset, _)| offset).collect();
     let mut tokens = Vec::new();
@@ -65,6 +73,7 @@ pub(crate) fn tokenize_at(sql: &str) -> Result<Vec<(usize, Token)>, Error> {
             let (text, end) = quoted(&chars, i, close)?;
             tokens.push((
                 offsets[i],
+                offsets.get(end).copied().unwrap_or(sql.len()),
                 if c == '\'' {
                     Token::Str(text)
                 } else {
@@ -84,6 +93,7 @@ pub(crate) fn tokenize_at(sql: &str) -> Result<Vec<(usize, Token)>, Error> {
             }
             tokens.push((
                 offsets[start],
+                offsets.get(i).copied().unwrap_or(sql.len()),
                 Token::Word {
                     value: chars[start..i].iter().collect(),
                     quoted: false,
@@ -92,6 +102,7 @@ pub(crate) fn tokenize_at(sql: &str) -> Result<Vec<(usize, Token)>, Error> {
         } else {
             tokens.push((
                 offsets[i],
+                offsets.get(i + 1).copied().unwrap_or(sql.len()),
                 match c {
                     '.' => Token::Period,
                     ';' => Token::Semicolon,
@@ -104,100 +115,42 @@ pub(crate) fn tokenize_at(sql: &str) -> Result<Vec<(usize, Token)>, Error> {
     Ok(tokens)
 }
 
-/// What a write statement does to its table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteKind {
-    Insert,
-    Update,
-    Delete,
-}
-
-/// An `INSERT`/`UPDATE`/`DELETE ... RETURNING ...` statement, split where
-/// its RETURNING clause starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Returning<'s> {
-    pub kind: WriteKind,
-    /// The statement without its RETURNING clause.
-    pub statement: &'s str,
-    /// The RETURNING clause's list (after the keyword).
-    pub list: &'s str,
-    /// The table written (its last name part, as written).
-    pub table: String,
-}
-
-const RETURNING: &[u8] = b"returning";
-
-/// Splits one `INSERT`/`REPLACE`/`UPDATE`/`DELETE ... RETURNING list`
-/// statement; `None` for anything else (other statements, several
-/// statements, a leading WITH, an upsert, a parameter in the list).
-pub fn split_returning(sql: &str) -> Option<Returning<'_>> {
-    // Every query of the npm package asks: most have no RETURNING at all,
-    // and a byte scan is far cheaper than tokenizing them.
-    let has_keyword = sql
-        .as_bytes()
-        .windows(RETURNING.len())
-        .any(|window| window.eq_ignore_ascii_case(RETURNING));
-    if !has_keyword {
-        return None;
-    }
-    let tokens = tokenize_at(sql).ok()?;
-    let word = |index: usize| tokens.get(index).and_then(|(_, token)| token.word());
-    let (kind, mut name) = match word(0).as_deref() {
-        Some("insert" | "replace") => (
-            WriteKind::Insert,
-            (1..tokens.len()).find(|&i| word(i).as_deref() == Some("into"))? + 1,
-        ),
-        Some("update") if word(1).as_deref() == Some("or") => (WriteKind::Update, 3),
-        Some("update") => (WriteKind::Update, 1),
-        Some("delete") if word(1).as_deref() == Some("from") => (WriteKind::Delete, 2),
-        _ => return None,
-    };
-    if matches!(tokens.get(name + 1), Some((_, Token::Period))) {
-        name += 2;
-    }
-    let table = match tokens.get(name) {
-        Some((_, Token::Word { value, .. })) => value.clone(),
-        _ => return None,
-    };
-    let mut depth = 0usize;
-    let mut returning = None;
-    for (index, (offset, token)) in tokens.iter().enumerate() {
-        match token {
-            Token::Other('(') => depth += 1,
-            Token::Other(')') => depth = depth.saturating_sub(1),
-            // Only a trailing semicolon.
-            Token::Semicolon if index + 1 != tokens.len() => return None,
+/// The statements of `sql`, each as written without its semicolon: split
+/// at top-level semicolons, except inside a `CREATE TRIGGER` body, which
+/// ends at `END;`.
+pub fn statements(sql: &str) -> Result<Vec<&str>, Error> {
+    let tokens = tokenize_spans(sql)?;
+    let word = |index: usize| match tokens.get(index) {
+        Some((
+            _,
+            _,
             Token::Word {
                 value,
                 quoted: false,
-            } if depth == 0 => {
-                let lower = value.to_ascii_lowercase();
-                if lower == "on"
-                    && tokens.get(index + 1).and_then(|(_, t)| t.word()).as_deref()
-                        == Some("conflict")
-                {
-                    return None;
-                }
-                if lower == "returning" && returning.is_none() {
-                    returning = Some((index, *offset));
-                }
-            }
-            Token::Other('?') if returning.is_some() => return None,
-            _ => {}
-        }
-    }
-    let (index, offset) = returning?;
-    let list_start = tokens.get(index + 1).map(|(start, _)| *start)?;
-    let end = match tokens.last() {
-        Some((last, Token::Semicolon)) => *last,
-        _ => sql.len(),
+            },
+        )) => Some(value.to_ascii_lowercase()),
+        _ => None,
     };
-    Some(Returning {
-        kind,
-        statement: &sql[..offset],
-        list: sql.get(list_start..end)?.trim(),
-        table,
-    })
+    let mut out = Vec::new();
+    let mut first = 0;
+    for index in 0..tokens.len() {
+        if !matches!(tokens[index].2, Token::Semicolon) {
+            continue;
+        }
+        if index > first {
+            let trigger = word(first).as_deref() == Some("create")
+                && (first + 1..index.min(first + 3)).any(|i| word(i).as_deref() == Some("trigger"));
+            if trigger && (index == 0 || word(index - 1).as_deref() != Some("end")) {
+                continue;
+            }
+            out.push(&sql[tokens[first].0..tokens[index - 1].1]);
+        }
+        first = index + 1;
+    }
+    if first < tokens.len() {
+        out.push(&sql[tokens[first].0..tokens[tokens.len() - 1].1]);
+    }
+    Ok(out)
 }
 
 fn is_name_start(c: char) -> bool {
@@ -267,42 +220,21 @@ mod tests {
     }
 
     #[test]
-    fn write_returning_is_split_at_its_clause() {
+    fn statements_split_at_semicolons_outside_trigger_bodies() {
         assert_eq!(
-            split_returning(
-                "INSERT INTO main.\"tasks\" (id, t) VALUES (1, 'returning') RETURNING id, (SELECT 1) AS x;"
-            ),
-            Some(Returning {
-                kind: WriteKind::Insert,
-                statement: "INSERT INTO main.\"tasks\" (id, t) VALUES (1, 'returning') ",
-                list: "id, (SELECT 1) AS x",
-                table: "tasks".into(),
-            })
+            statements("SELECT ';'; ; INSERT INTO t VALUES (1) -- x;\n;CREATE TEMP TRIGGER g AFTER INSERT ON t BEGIN SELECT 1; SELECT 2; END; SELECT 3")
+                .unwrap_or_default(),
+            vec![
+                "SELECT ';'",
+                "INSERT INTO t VALUES (1)",
+                "CREATE TEMP TRIGGER g AFTER INSERT ON t BEGIN SELECT 1; SELECT 2; END",
+                "SELECT 3"
+            ]
         );
-        let update =
-            split_returning("UPDATE OR IGNORE [tasks] SET t = 'x' WHERE id = ? RETURNING *");
         assert_eq!(
-            update.map(|r| (r.kind, r.table, r.list)),
-            Some((WriteKind::Update, "tasks".into(), "*"))
+            statements(" -- only a comment\n ;").unwrap_or_default(),
+            Vec::<&str>::new()
         );
-        let delete =
-            split_returning("DELETE FROM tasks WHERE id IN (SELECT 1 RETURNING) RETURNING id");
-        assert_eq!(
-            delete.map(|r| (r.kind, r.statement)),
-            Some((
-                WriteKind::Delete,
-                "DELETE FROM tasks WHERE id IN (SELECT 1 RETURNING) "
-            ))
-        );
-        for sql in [
-            "INSERT INTO t (id) VALUES (1)",
-            "WITH x AS (SELECT 1) UPDATE t SET a = 1 RETURNING a",
-            "INSERT INTO t (id) VALUES (1) ON CONFLICT (id) DO NOTHING RETURNING id",
-            "INSERT INTO t (id) VALUES (1) RETURNING id + ?",
-            "INSERT INTO t (id) VALUES (1) RETURNING id; SELECT 1",
-        ] {
-            assert_eq!(split_returning(sql), None, "{sql}");
-        }
     }
 
     #[test]
@@ -312,15 +244,11 @@ mod tests {
             "(".repeat(200_000),
             ")".repeat(200_000)
         );
-        assert_eq!(split_returning(&deep).map(|r| r.list), Some("id"));
+        assert_eq!(statements(&deep).map(|s| s.len()).ok(), Some(1));
         let long = format!("UPDATE t SET s = '{}' RETURNING s", "x".repeat(2_000_000));
-        assert_eq!(
-            split_returning(&long).map(|r| r.kind),
-            Some(WriteKind::Update)
-        );
+        assert_eq!(statements(&long).map(|s| s.len()).ok(), Some(1));
         let garbage: String = (0..100_000u32).filter_map(char::from_u32).collect();
-        let _ = tokenize(&garbage);
-        let _ = split_returning(&garbage);
+        let _ = statements(&garbage);
     }
 
     #[test]

@@ -713,3 +713,131 @@ fn connection_type_counts_rows_written_and_persists() -> Result {
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+#[test]
+fn connection_runs_writes_as_table_writes() -> Result {
+    use dnr_sqlite::{Connection as DnrConnection, Value as V};
+    let db = DnrConnection::open_in_memory()?;
+    db.apply(&policies()?)?;
+    let as_bob_in_b = TenantContext::parse(Some(TENANT_B), Some(BOB), &[])?;
+    db.set_context(as_bob_in_b.clone());
+    db.execute(
+        "INSERT INTO tasks (id, owner_id, title, code) VALUES (7, ?, 'bob''s', 'B7')",
+        &[BOB.into()],
+    )?;
+    db.set_context(TenantContext::parse(Some(TENANT_A), Some(ALICE), &[])?);
+    // RETURNING gives the row as stored: the filled tenant, the default,
+    // the uuid normalized.
+    let rows = db.query(
+        "INSERT INTO tasks (id, owner_id, title) VALUES (1, ?, 'a') RETURNING tenant_id, owner_id, status",
+        &[ALICE.to_uppercase().as_str().into()],
+    )?;
+    assert_eq!(
+        rows.rows,
+        vec![vec![TENANT_A.into(), ALICE.into(), "todo".into()]]
+    );
+    // Upserts on the own row update it, and count.
+    let upsert = "INSERT INTO tasks (id, owner_id, title) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET title = excluded.title RETURNING id, title";
+    let rows = db.query(upsert, &[V::Integer(1), ALICE.into(), "b".into()])?;
+    assert_eq!(rows.rows, vec![vec![V::Integer(1), "b".into()]]);
+    assert_eq!(
+        db.execute(upsert, &[V::Integer(1), ALICE.into(), "c".into()])?,
+        1
+    );
+    // Over another tenant's key: DO NOTHING and OR IGNORE do nothing
+    // (PostgreSQL's ON CONFLICT DO NOTHING), DO UPDATE and OR REPLACE fail.
+    assert_eq!(
+        db.execute(
+            "INSERT INTO tasks (id, owner_id, title) VALUES (7, ?, 'x') ON CONFLICT DO NOTHING",
+            &[ALICE.into()]
+        )?,
+        0
+    );
+    assert_eq!(
+        db.execute(
+            "INSERT OR IGNORE INTO tasks (id, owner_id, title) VALUES (7, ?, 'x')",
+            &[ALICE.into()]
+        )?,
+        0
+    );
+    let error = refused(
+        db.execute(upsert, &[V::Integer(7), ALICE.into(), "stolen".into()]),
+        "DO UPDATE on another tenant's row",
+    )?;
+    assert!(error.message().contains("ON CONFLICT DO UPDATE"), "{error}");
+    let error = refused(
+        db.execute(
+            "INSERT OR REPLACE INTO tasks (id, owner_id, title) VALUES (7, ?, 'stolen')",
+            &[ALICE.into()],
+        ),
+        "REPLACE over another tenant's row",
+    )?;
+    assert!(error.message().contains("UNIQUE"), "{error}");
+    assert_eq!(
+        db.execute(
+            "REPLACE INTO tasks (id, owner_id, title) VALUES (1, ?, 'replaced')",
+            &[ALICE.into()]
+        )?,
+        1
+    );
+    // An upsert from a query, and UPDATE/DELETE ... RETURNING.
+    assert_eq!(
+        db.execute(
+            "INSERT INTO tasks (id, owner_id, title) SELECT id + 1, owner_id, 'copy' FROM tasks WHERE id = 1 ON CONFLICT (id) DO NOTHING",
+            &[]
+        )?,
+        1
+    );
+    let rows = db.query(
+        "UPDATE tasks AS t SET title = 'u' WHERE t.id >= 1 RETURNING id",
+        &[],
+    )?;
+    assert_eq!(rows.rows.len(), 2);
+    let rows = db.query("DELETE FROM tasks WHERE id = 2 RETURNING title", &[])?;
+    assert_eq!(rows.rows, vec![vec!["u".into()]]);
+    // Moving a row to another tenant is refused; nothing else is touched.
+    let error = refused(
+        db.execute("UPDATE tasks SET tenant_id = ?", &[TENANT_B.into()]),
+        "tenant change",
+    )?;
+    assert!(error.message().contains("tenant fence"), "{error}");
+    // DNR's storage cannot be named by a write it rewrites.
+    let error = refused(
+        db.execute(
+            "UPDATE tasks SET title = (SELECT group_concat(title) FROM _dnr_tasks)",
+            &[],
+        ),
+        "storage named",
+    )?;
+    assert!(error.message().contains("_dnr_tasks"), "{error}");
+    // A schema change through execute is a migration.
+    db.execute("ALTER TABLE tasks ADD COLUMN due TEXT", &[])?;
+    db.execute("UPDATE tasks SET due = '2027-01-01' WHERE id = 1", &[])?;
+    db.dnr().lock()?;
+    assert_eq!(
+        db.execute(
+            "INSERT INTO tasks (id, owner_id, title) VALUES (3, ?, 'locked') ON CONFLICT (id) DO UPDATE SET title = excluded.title",
+            &[ALICE.into()]
+        )?,
+        1
+    );
+    // Bob's row is as he left it.
+    db.set_context(as_bob_in_b);
+    let rows = db.query("SELECT id, title, code, due FROM tasks", &[])?;
+    assert_eq!(
+        rows.rows,
+        vec![vec![V::Integer(7), "bob's".into(), "B7".into(), V::Null]]
+    );
+    Ok(())
+}
+
+/// The error of a statement that must fail.
+fn refused<T: std::fmt::Debug>(
+    outcome: std::result::Result<T, dnr_sqlite::Error>,
+    what: &str,
+) -> Result<dnr_sqlite::Error> {
+    match outcome {
+        Err(error) => Ok(error),
+        Ok(value) => Err(format!("{what}: expected an error, got {value:?}").into()),
+    }
+}

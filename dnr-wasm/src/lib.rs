@@ -15,8 +15,8 @@ mod writes;
 
 use dnr_core::compile::{compile, Target};
 use dnr_core::{Operation, Row, TenantContext};
+use dnr_sqlite::Plan;
 use js_sys::{Array, Object};
-use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::{Connection, OpenFlags};
 use wasm_bindgen::prelude::*;
 
@@ -228,26 +228,57 @@ impl Open {
 
     fn exec(&self, sql: &str, params: &[rusqlite::types::Value]) -> Result<u64, Error> {
         let before = self.written();
+        let statements =
+            dnr_sqlite::tokens::statements(sql).map_err(|e| Error::new(e.message()))?;
+        if !params.is_empty() && statements.len() > 1 {
+            return Err(Error::new(
+                "parameters need a single statement; run the others separately",
+            ));
+        }
         if !params.is_empty() {
             // One statement, from the cache: apps run the same writes often.
-            let mut stmt = self.conn.prepare_cached(sql).map_err(|e| match e {
-                rusqlite::Error::MultipleStatement => {
-                    Error::new("parameters need a single statement; run the others separately")
-                }
-                other => Error::from(other),
+            self.run(sql, params, |stmt| {
+                let mut rows = stmt.raw_query();
+                while rows.next()?.is_some() {}
+                Ok(())
             })?;
-            bind(&mut stmt, params)?;
-            let mut rows = stmt.raw_query();
-            while rows.next()?.is_some() {}
-            drop(rows);
             return Ok(self.written().saturating_sub(before));
         }
-        let mut batch = rusqlite::Batch::new(&self.conn, sql);
-        while let Some(mut stmt) = batch.next()? {
-            let mut rows = stmt.raw_query();
-            while rows.next()?.is_some() {}
+        for statement in statements {
+            self.run(statement, &[], |stmt| {
+                let mut rows = stmt.raw_query();
+                while rows.next()?.is_some() {}
+                Ok(())
+            })?;
         }
         Ok(self.written().saturating_sub(before))
+    }
+
+    /// Runs one statement as DNR plans it: as written, rewritten onto an
+    /// enforced table's storage (a write), or as a migration (a schema
+    /// change on an enforced table). `step` runs the prepared statement.
+    fn run<T: Default>(
+        &self,
+        sql: &str,
+        params: &[rusqlite::types::Value],
+        step: impl FnOnce(&mut rusqlite::CachedStatement<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let prepared = |sql: &str| -> Result<T, Error> {
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            bind(&mut stmt, params)?;
+            step(&mut stmt)
+        };
+        match self.dnr.plan(sql).map_err(|e| Error::new(e.message()))? {
+            Plan::AsIs => prepared(sql),
+            Plan::Write(rewritten) => self.dnr.run_rewritten(&rewritten, prepared),
+            Plan::Migrate if params.is_empty() => {
+                self.dnr.migrate(sql).map_err(|e| Error::new(e.message()))?;
+                Ok(T::default())
+            }
+            Plan::Migrate => Err(Error::new(
+                "a schema change on an enforced table takes no parameters",
+            )),
+        }
     }
 
     /// Rows written into tables so far, by statements and their triggers
@@ -270,112 +301,15 @@ impl Open {
         params: &[rusqlite::types::Value],
         shape: fn(Vec<String>) -> convert::Rows,
     ) -> Result<Array, Error> {
-        #[cfg(all(target_family = "wasm", target_os = "unknown"))]
-        if let Some(split) = dnr_sqlite::tokens::split_returning(sql) {
-            if self.dnr.is_enforced(&split.table) {
-                return self.returning(&split, params, shape);
+        self.run(sql, params, |stmt| {
+            let mut out = shape(stmt.column_names().map(String::from).collect());
+            let mut rows = stmt.raw_query();
+            while let Some(row) = rows.next()? {
+                out.push(row)?;
             }
-        }
-        self.statement_rows(sql, params, shape)
-    }
-
-    /// `INSERT`/`UPDATE`/`DELETE <enforced> ... RETURNING list`: SQLite
-    /// answers an insert's RETURNING on the enforced name from the values
-    /// the statement gave, and refuses it on updates and deletes. So the
-    /// write runs without it while the pre-update hook records the storage
-    /// rows it wrote; DNR reads the stored rows back (the filled tenant,
-    /// defaults, the rowid SQLite chose; a deleted row's last values), and
-    /// the list is evaluated over them as the caller's own statement, under
-    /// the lock. Rows a rule skipped are not written, so not returned.
-    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
-    fn returning(
-        &self,
-        split: &dnr_sqlite::tokens::Returning<'_>,
-        params: &[rusqlite::types::Value],
-        shape: fn(Vec<String>) -> convert::Rows,
-    ) -> Result<Array, Error> {
-        // One statement to the caller: all of it or nothing.
-        self.conn.execute_batch("SAVEPOINT dnr_returning")?;
-        let outcome = self.returning_inner(split, params, shape);
-        let end = match outcome {
-            Ok(_) => "RELEASE dnr_returning",
-            Err(_) => "ROLLBACK TO dnr_returning; RELEASE dnr_returning",
-        };
-        self.conn.execute_batch(end)?;
-        outcome
-    }
-
-    #[cfg(all(target_family = "wasm", target_os = "unknown"))]
-    fn returning_inner(
-        &self,
-        split: &dnr_sqlite::tokens::Returning<'_>,
-        params: &[rusqlite::types::Value],
-        shape: fn(Vec<String>) -> convert::Rows,
-    ) -> Result<Array, Error> {
-        use dnr_sqlite::tokens::WriteKind;
-        let (outcome, written) = self.writes.recording(|| self.exec(split.statement, params));
-        outcome?;
-        let storage = dnr_core::compile::sqlite::storage_table(&split.table);
-        let op = match split.kind {
-            WriteKind::Insert => rusqlite::ffi::SQLITE_INSERT,
-            WriteKind::Update => rusqlite::ffi::SQLITE_UPDATE,
-            WriteKind::Delete => rusqlite::ffi::SQLITE_DELETE,
-        };
-        let mine: Vec<writes::Written> = written
-            .into_iter()
-            .filter(|row| row.op == op && row.table.eq_ignore_ascii_case(&storage))
-            .collect();
-        let rowids: Vec<i64> = match split.kind {
-            WriteKind::Delete => Vec::new(),
-            _ => mine.iter().map(|row| row.rowid).collect(),
-        };
-        let stored = self
-            .dnr
-            .stored_rows(&split.table, &rowids)
-            .map_err(|e| Error::new(e.message()))?;
-        let rows: Vec<Vec<rusqlite::types::Value>> = match split.kind {
-            WriteKind::Delete => mine.into_iter().map(|row| row.old).collect(),
-            _ => stored
-                .rows
-                .into_iter()
-                .map(|row| row.into_iter().map(to_rusqlite).collect())
-                .collect(),
-        };
-        if rows.is_empty() {
-            return Ok(Array::new());
-        }
-        let table = dnr_core::compile::quote::ident(&split.table);
-        let columns: Vec<String> = stored
-            .columns
-            .iter()
-            .map(|c| dnr_core::compile::quote::ident(c))
-            .collect();
-        let row = format!("({})", vec!["?"; columns.len()].join(", "));
-        let sql = format!(
-            "WITH {table}({}) AS (VALUES {}) SELECT {} FROM {table}",
-            columns.join(", "),
-            vec![row; rows.len()].join(", "),
-            split.list
-        );
-        let values: Vec<rusqlite::types::Value> = rows.into_iter().flatten().collect();
-        self.statement_rows(&sql, &values, shape)
-    }
-
-    fn statement_rows(
-        &self,
-        sql: &str,
-        params: &[rusqlite::types::Value],
-        shape: fn(Vec<String>) -> convert::Rows,
-    ) -> Result<Array, Error> {
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        bind(&mut stmt, params)?;
-        let mut out = shape(stmt.column_names().map(String::from).collect());
-        let mut rows = stmt.raw_query();
-        while let Some(row) = rows.next()? {
-            out.push(row)?;
-        }
-        drop(rows);
-        out.finish()
+            drop(rows);
+            out.finish()
+        })
     }
 
     fn close(self) -> Result<(), Error> {
@@ -387,17 +321,6 @@ impl Open {
         let Open { dnr, conn } = self;
         drop(dnr);
         conn.close().map_err(|(_, e)| Error::from(e))
-    }
-}
-
-#[cfg(all(target_family = "wasm", target_os = "unknown"))]
-fn to_rusqlite(value: dnr_sqlite::Value) -> rusqlite::types::Value {
-    match value {
-        dnr_sqlite::Value::Null => rusqlite::types::Value::Null,
-        dnr_sqlite::Value::Integer(i) => rusqlite::types::Value::Integer(i),
-        dnr_sqlite::Value::Real(f) => rusqlite::types::Value::Real(f),
-        dnr_sqlite::Value::Text(t) => rusqlite::types::Value::Text(t),
-        dnr_sqlite::Value::Blob(b) => rusqlite::types::Value::Blob(b),
     }
 }
 

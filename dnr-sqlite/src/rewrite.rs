@@ -1,0 +1,914 @@
+//! The statement rewriter: how a DNR connection (the npm `Database`, the
+//! Rust [`crate::Connection`]) runs a write on an enforced table as a write
+//! on a table.
+//!
+//! SQLite cannot upsert a view, does not count the rows an INSTEAD OF
+//! trigger writes and answers RETURNING from the values given, not those
+//! stored. So `INSERT`, `UPDATE` and `DELETE` naming an enforced table are
+//! rewritten to name its storage table: the tenant is filled and uuids
+//! normalized in the statement itself, the fence joins the WHERE clause
+//! (so the tenant index is used), and the storage table's BEFORE triggers
+//! check every row as they do for the view's writes. Counts, upserts,
+//! RETURNING and `last_insert_rowid()` are then SQLite's own.
+//!
+//! Everything else runs as written (reads go through the filtered views).
+//! The rewritten statement is DNR's own: the host prepares and runs it
+//! with the lock's permission, so a statement that names DNR's storage is
+//! refused here rather than rewritten.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dnr_core::compile::quote::ident;
+
+use crate::tokens::{tokenize_spans, Token};
+use crate::{Error, WriteMode};
+
+/// What an enforced table looks like to the rewriter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TableInfo {
+    pub storage: String,
+    /// Storage columns, in order (the view's columns).
+    pub columns: Vec<String>,
+    /// Lowercase names of the uuid columns, which DNR stores canonical.
+    pub uuid_columns: BTreeSet<String>,
+    /// The tenant column, for a tenant-scoped table.
+    pub tenant: Option<String>,
+    /// A unique constraint of the table resolves conflicts by REPLACE.
+    pub replaces: bool,
+}
+
+/// How the host runs one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// As written: it writes no enforced table.
+    AsIs,
+    /// A write on an enforced table, rewritten onto its storage.
+    Write(std::sync::Arc<Rewritten>),
+    /// A schema change on an enforced table: run it through `migrate`.
+    Migrate,
+}
+
+/// A write rewritten onto storage, and the write mode its rows need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewritten {
+    pub sql: String,
+    pub(crate) mode: WriteMode,
+}
+
+type Spans = Vec<(usize, usize, Token)>;
+
+/// Plans one statement (a trailing semicolon allowed).
+pub(crate) fn plan(sql: &str, tables: &BTreeMap<String, TableInfo>) -> Result<Plan, Error> {
+    let mut tokens = tokenize_spans(sql)?;
+    while matches!(tokens.last(), Some((_, _, Token::Semicolon))) {
+        tokens.pop();
+    }
+    let reader = Reader {
+        sql,
+        tokens: &tokens,
+    };
+    let start = reader.main_keyword();
+    let Some(keyword) = reader.word(start) else {
+        return Ok(Plan::AsIs);
+    };
+    match keyword.as_str() {
+        "insert" | "replace" | "update" | "delete" => {}
+        "alter" | "create" | "drop" => {
+            return Ok(if reader.schema_change(tables) {
+                Plan::Migrate
+            } else {
+                Plan::AsIs
+            })
+        }
+        _ => return Ok(Plan::AsIs),
+    }
+    if tokens.iter().any(|(_, _, t)| matches!(t, Token::Semicolon)) {
+        // More than one statement: SQLite would run only the first.
+        return Ok(Plan::AsIs);
+    }
+    let target = match reader.target(start, &keyword) {
+        Some(target) => target,
+        None => return Ok(Plan::AsIs),
+    };
+    let Some(table) = tables.get(&target.name.to_ascii_lowercase()) else {
+        return Ok(Plan::AsIs);
+    };
+    if let Some(name) = tokens
+        .iter()
+        .filter_map(|(_, _, t)| t.word())
+        .find(|w| w.starts_with("_dnr_"))
+    {
+        return Err(Error::new(format!(
+            "dnr: `{name}` is DNR's own; a write on an enforced table cannot name it"
+        )));
+    }
+    let statement = Statement {
+        reader,
+        table,
+        target,
+    };
+    let rewritten = match keyword.as_str() {
+        "update" => statement.update()?,
+        "delete" => statement.delete(),
+        _ => statement.insert(&keyword)?,
+    };
+    Ok(Plan::Write(std::sync::Arc::new(rewritten)))
+}
+
+struct Reader<'a> {
+    sql: &'a str,
+    tokens: &'a Spans,
+}
+
+/// The table a write names, where it is named.
+struct Target {
+    name: String,
+    /// Token index of the first name part (after `INTO`/`UPDATE`/`FROM`
+    /// and any `OR ...`).
+    first: usize,
+    /// Token index after the name (and its alias, if any).
+    after: usize,
+    alias: Option<String>,
+    /// `OR REPLACE`, `OR IGNORE`, ... (lowercase), or `replace` for
+    /// `REPLACE INTO`.
+    conflict: Option<String>,
+}
+
+impl Reader<'_> {
+    fn word(&self, index: usize) -> Option<String> {
+        match self.tokens.get(index) {
+            Some((
+                _,
+                _,
+                Token::Word {
+                    value,
+                    quoted: false,
+                },
+            )) => Some(value.to_ascii_lowercase()),
+            _ => None,
+        }
+    }
+
+    fn is(&self, index: usize, word: &str) -> bool {
+        self.word(index).as_deref() == Some(word)
+    }
+
+    fn name(&self, index: usize) -> Option<String> {
+        match self.tokens.get(index) {
+            Some((_, _, Token::Word { value, .. })) => Some(value.clone()),
+            _ => None,
+        }
+    }
+
+    fn start(&self, index: usize) -> usize {
+        self.tokens
+            .get(index)
+            .map_or(self.sql.len(), |(start, _, _)| *start)
+    }
+
+    fn end(&self, index: usize) -> usize {
+        self.tokens
+            .get(index)
+            .map_or(self.sql.len(), |(_, end, _)| *end)
+    }
+
+    /// The text of tokens `from..to`, as written.
+    fn text(&self, from: usize, to: usize) -> &str {
+        if from >= to {
+            return "";
+        }
+        &self.sql[self.start(from)..self.end(to - 1)]
+    }
+
+    /// The index of the statement's main keyword: the first, or the one
+    /// after a leading `WITH` list.
+    fn main_keyword(&self) -> usize {
+        if !self.is(0, "with") {
+            return 0;
+        }
+        let mut depth = 0usize;
+        for index in 1..self.tokens.len() {
+            match &self.tokens[index].2 {
+                Token::Other('(') => depth += 1,
+                Token::Other(')') => depth = depth.saturating_sub(1),
+                _ if depth == 0
+                    && matches!(
+                        self.word(index).as_deref(),
+                        Some("insert" | "replace" | "update" | "delete" | "select" | "values")
+                    ) =>
+                {
+                    return index;
+                }
+                _ => {}
+            }
+        }
+        self.tokens.len()
+    }
+
+    /// The first top-level token at or after `from` that is one of `words`
+    /// (or `on conflict` for "on"), or the end.
+    fn find_top(&self, from: usize, words: &[&str]) -> usize {
+        let mut depth = 0usize;
+        for index in from..self.tokens.len() {
+            match &self.tokens[index].2 {
+                Token::Other('(') => depth += 1,
+                Token::Other(')') => depth = depth.saturating_sub(1),
+                _ if depth == 0 => {
+                    if let Some(word) = self.word(index) {
+                        if word == "on" && words.contains(&"on") {
+                            if self.is(index + 1, "conflict") {
+                                return index;
+                            }
+                        } else if words.contains(&word.as_str()) {
+                            return index;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.tokens.len()
+    }
+
+    /// The index after the parenthesis closing the one at `open`.
+    fn close(&self, open: usize) -> Option<usize> {
+        let mut depth = 0usize;
+        for index in open..self.tokens.len() {
+            match &self.tokens[index].2 {
+                Token::Other('(') => depth += 1,
+                Token::Other(')') => {
+                    depth = depth.checked_sub(1)?;
+                    if depth == 0 {
+                        return Some(index + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// The items of the list between `from` and `to`, split at top-level
+    /// commas: token ranges.
+    fn items(&self, from: usize, to: usize) -> Vec<(usize, usize)> {
+        let mut items = Vec::new();
+        let mut depth = 0usize;
+        let mut start = from;
+        for index in from..to {
+            match &self.tokens[index].2 {
+                Token::Other('(') => depth += 1,
+                Token::Other(')') => depth = depth.saturating_sub(1),
+                Token::Other(',') if depth == 0 => {
+                    items.push((start, index));
+                    start = index + 1;
+                }
+                _ => {}
+            }
+        }
+        if start < to {
+            items.push((start, to));
+        }
+        items
+    }
+
+    fn target(&self, start: usize, keyword: &str) -> Option<Target> {
+        let mut index = start + 1;
+        let mut conflict = None;
+        match keyword {
+            "replace" => conflict = Some("replace".to_string()),
+            "insert" | "update" if self.is(index, "or") => {
+                conflict = self.word(index + 1);
+                index += 2;
+            }
+            _ => {}
+        }
+        if keyword == "delete" {
+            if !self.is(index, "from") {
+                return None;
+            }
+            index += 1;
+        }
+        if matches!(keyword, "insert" | "replace") {
+            if !self.is(index, "into") {
+                return None;
+            }
+            index += 1;
+        }
+        let first = index;
+        let mut name = self.name(index)?;
+        if matches!(self.tokens.get(index + 1), Some((_, _, Token::Period))) {
+            // Only `main.`: `temp.` is a locked connection's stand-in, and
+            // attached databases have no policies here.
+            if !name.eq_ignore_ascii_case("main") {
+                return None;
+            }
+            name = self.name(index + 2)?;
+            index += 2;
+        }
+        index += 1;
+        let mut alias = None;
+        if self.is(index, "as") {
+            alias = Some(self.name(index + 1)?);
+            index += 2;
+        } else if keyword != "insert" && keyword != "replace" {
+            // UPDATE/DELETE also take an alias without AS.
+            if let Some(word) = self.name(index) {
+                let lower = word.to_ascii_lowercase();
+                if !matches!(
+                    lower.as_str(),
+                    "set" | "where" | "indexed" | "not" | "returning" | "order" | "limit"
+                ) {
+                    alias = Some(word);
+                    index += 1;
+                }
+            }
+        }
+        Some(Target {
+            name,
+            first,
+            after: index,
+            alias,
+            conflict,
+        })
+    }
+
+    /// `ALTER TABLE <enforced>`, `CREATE [UNIQUE] INDEX ... ON <enforced>`
+    /// and `DROP INDEX`.
+    fn schema_change(&self, tables: &BTreeMap<String, TableInfo>) -> bool {
+        let enforced = |index: usize| {
+            let mut index = index;
+            if matches!(self.tokens.get(index + 1), Some((_, _, Token::Period))) {
+                index += 2;
+            }
+            self.name(index)
+                .is_some_and(|name| tables.contains_key(&name.to_ascii_lowercase()))
+        };
+        match self.word(0).as_deref() {
+            Some("alter") if self.is(1, "table") => enforced(2),
+            Some("create") => {
+                let index = if self.is(1, "unique") { 2 } else { 1 };
+                self.is(index, "index")
+                    && (index..self.tokens.len())
+                        .find(|&i| self.is(i, "on"))
+                        .is_some_and(|on| enforced(on + 1))
+            }
+            Some("drop") => self.is(1, "index"),
+            _ => false,
+        }
+    }
+}
+
+struct Statement<'a> {
+    reader: Reader<'a>,
+    table: &'a TableInfo,
+    target: Target,
+}
+
+impl Statement<'_> {
+    /// `main."_dnr_t" AS "alias"`: storage under the name the statement
+    /// uses, so its qualified column names still resolve.
+    fn storage_target(&self) -> String {
+        let alias = self.target.alias.as_deref().unwrap_or(&self.target.name);
+        format!("main.{} AS {}", ident(&self.table.storage), ident(alias))
+    }
+
+    fn qualifier(&self) -> String {
+        ident(self.target.alias.as_deref().unwrap_or(&self.target.name))
+    }
+
+    fn is_uuid(&self, column: &str) -> bool {
+        self.table
+            .uuid_columns
+            .contains(&column.to_ascii_lowercase())
+    }
+
+    fn is_tenant(&self, column: &str) -> bool {
+        self.table
+            .tenant
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(column))
+    }
+
+    /// The statement's text from token `from` to its end.
+    fn rest(&self, from: usize) -> &str {
+        let r = &self.reader;
+        if from >= r.tokens.len() {
+            return "";
+        }
+        &r.sql[r.start(from)..r.end(r.tokens.len() - 1)]
+    }
+
+    /// The text before the target's name (`WITH ...`, `UPDATE OR ...`).
+    fn head(&self) -> &str {
+        &self.reader.sql[..self.reader.start(self.target.first)]
+    }
+
+    fn mode(&self, upsert: bool) -> WriteMode {
+        let unguarded = match self.target.conflict.as_deref() {
+            Some("replace") => Vec::new(),
+            Some("ignore") => vec!["*".to_string()],
+            _ if self.table.replaces => Vec::new(),
+            _ => vec!["*".to_string()],
+        };
+        WriteMode { unguarded, upsert }
+    }
+
+    /// A SET list (`a = x, b = y`) with uuid values normalized.
+    fn assignments(&self, from: usize, to: usize) -> Result<String, Error> {
+        let r = &self.reader;
+        let mut out = Vec::new();
+        for (start, end) in r.items(from, to) {
+            let text = r.text(start, end);
+            let equals = (start..end).find(|&i| matches!(r.tokens[i].2, Token::Other('=')));
+            match (r.name(start), equals) {
+                (Some(column), Some(eq)) if eq == start + 1 => {
+                    if self.is_uuid(&column) || self.is_tenant(&column) {
+                        out.push(format!(
+                            "{} = dnr_uuid({})",
+                            r.text(start, eq),
+                            r.text(eq + 1, end)
+                        ));
+                    } else {
+                        out.push(text.to_string());
+                    }
+                }
+                _ => {
+                    let named: Vec<String> = (start..end)
+                        .take_while(|&i| Some(i) != equals)
+                        .filter_map(|i| r.name(i))
+                        .collect();
+                    if named.iter().any(|c| self.is_uuid(c) || self.is_tenant(c)) {
+                        return Err(Error::new(format!(
+                            "dnr: cannot rewrite the assignment `{text}`: assign uuid columns of an enforced table one at a time (`column = value`)"
+                        )));
+                    }
+                    out.push(text.to_string());
+                }
+            }
+        }
+        Ok(out.join(", "))
+    }
+
+    fn update(&self) -> Result<Rewritten, Error> {
+        let r = &self.reader;
+        let set = r.find_top(self.target.after, &["set"]);
+        if set >= r.tokens.len() {
+            return Err(Error::new("dnr: cannot rewrite this UPDATE: no SET clause"));
+        }
+        let list_end = r.find_top(set + 1, &["from", "where", "returning", "order", "limit"]);
+        let assignments = self.assignments(set + 1, list_end)?;
+        let mut sql = format!(
+            "{}{} {} SET {assignments}",
+            self.head(),
+            self.storage_target(),
+            r.text(self.target.after, set),
+        );
+        self.filtered_tail(&mut sql, list_end);
+        Ok(Rewritten {
+            sql,
+            mode: self.mode(false),
+        })
+    }
+
+    fn delete(&self) -> Rewritten {
+        let r = &self.reader;
+        let where_at = r.find_top(self.target.after, &["where", "returning", "order", "limit"]);
+        let mut sql = format!(
+            "{}{} {}",
+            self.head(),
+            self.storage_target(),
+            r.text(self.target.after, where_at)
+        );
+        self.filtered_tail(&mut sql, where_at);
+        Rewritten {
+            sql,
+            mode: WriteMode::default(),
+        }
+    }
+
+    /// Appends `[FROM ...] WHERE (<where>) AND <fence> [RETURNING ...]...`
+    /// from token `from` on. The fence only narrows the rows to the
+    /// tenant's (an index search); the storage triggers decide.
+    fn filtered_tail(&self, sql: &mut String, from: usize) {
+        let r = &self.reader;
+        let where_at = r.find_top(from, &["where"]);
+        let end = r.find_top(
+            if where_at < r.tokens.len() {
+                where_at
+            } else {
+                from
+            },
+            &["returning", "order", "limit"],
+        );
+        let fence = self
+            .table
+            .tenant
+            .as_deref()
+            .map(|t| format!("{}.{} = dnr_tenant()", self.qualifier(), ident(t)));
+        let before_where = r.text(from, where_at.min(end));
+        if !before_where.is_empty() {
+            sql.push(' ');
+            sql.push_str(before_where);
+        }
+        match (where_at < end, fence) {
+            (true, Some(fence)) => {
+                sql.push_str(&format!(
+                    " WHERE ({}) AND {fence}",
+                    r.text(where_at + 1, end)
+                ));
+            }
+            (true, None) => {
+                sql.push(' ');
+                sql.push_str(r.text(where_at, end));
+            }
+            (false, Some(fence)) => sql.push_str(&format!(" WHERE {fence}")),
+            (false, None) => {}
+        }
+        let tail = self.rest(end);
+        if !tail.is_empty() {
+            sql.push(' ');
+            sql.push_str(tail);
+        }
+    }
+
+    fn insert(&self, keyword: &str) -> Result<Rewritten, Error> {
+        let r = &self.reader;
+        let mut index = self.target.after;
+        // The columns given, or all of them.
+        let columns: Vec<String> = if matches!(r.tokens.get(index), Some((_, _, Token::Other('('))))
+        {
+            let close = r.close(index).ok_or_else(|| {
+                Error::new("dnr: cannot rewrite this INSERT: unbalanced parentheses")
+            })?;
+            let names = r
+                .items(index + 1, close - 1)
+                .into_iter()
+                .map(|(start, end)| match (end - start, r.name(start)) {
+                    (1, Some(name)) => Ok(name),
+                    _ => Err(Error::new(format!(
+                        "dnr: cannot rewrite this INSERT: `{}` is not a column name",
+                        r.text(start, end)
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            index = close;
+            names
+        } else {
+            self.table.columns.clone()
+        };
+        let fill_tenant = self
+            .table
+            .tenant
+            .as_deref()
+            .filter(|t| !columns.iter().any(|c| c.eq_ignore_ascii_case(t)));
+        let mut target_columns: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+        if let Some(tenant) = fill_tenant {
+            target_columns.push(ident(tenant));
+        }
+        let value = |column: &str, expr: &str| {
+            if self.is_tenant(column) {
+                format!("coalesce(dnr_uuid({expr}), dnr_tenant())")
+            } else if self.is_uuid(column) {
+                format!("dnr_uuid({expr})")
+            } else {
+                expr.to_string()
+            }
+        };
+        let head = self.head();
+        let into = format!("{} ({})", self.storage_target(), target_columns.join(", "));
+        let (source, rest_from) = if r.is(index, "default") && r.is(index + 1, "values") {
+            // No column list is possible: every column takes its default,
+            // the tenant its context.
+            let tenant = self.table.tenant.as_deref();
+            let source = match tenant {
+                Some(_) => "VALUES (dnr_tenant())".to_string(),
+                None => "DEFAULT VALUES".to_string(),
+            };
+            let into = match tenant {
+                Some(tenant) => format!("{} ({})", self.storage_target(), ident(tenant)),
+                None => self.storage_target(),
+            };
+            let sql = format!("{head}{into} {source}{}", self.tail(index + 2));
+            return Ok(Rewritten {
+                sql,
+                mode: self.mode(false),
+            });
+        } else if r.is(index, "values") {
+            let mut rows = Vec::new();
+            let mut at = index + 1;
+            loop {
+                if !matches!(r.tokens.get(at), Some((_, _, Token::Other('(')))) {
+                    return Err(Error::new(
+                        "dnr: cannot rewrite this INSERT: VALUES needs parenthesized rows",
+                    ));
+                }
+                let close = r.close(at).ok_or_else(|| {
+                    Error::new("dnr: cannot rewrite this INSERT: unbalanced parentheses")
+                })?;
+                let items = r.items(at + 1, close - 1);
+                if items.len() != columns.len() {
+                    return Err(Error::new(format!(
+                        "{} values for {} columns",
+                        items.len(),
+                        columns.len()
+                    )));
+                }
+                let mut values: Vec<String> = items
+                    .iter()
+                    .zip(&columns)
+                    .map(|(&(start, end), column)| value(column, r.text(start, end)))
+                    .collect();
+                if fill_tenant.is_some() {
+                    values.push("dnr_tenant()".into());
+                }
+                rows.push(format!("({})", values.join(", ")));
+                at = close;
+                if matches!(r.tokens.get(at), Some((_, _, Token::Other(',')))) {
+                    at += 1;
+                } else {
+                    break;
+                }
+            }
+            (format!("VALUES {}", rows.join(", ")), at)
+        } else {
+            // A query: its rows pass through a CTE named with the target
+            // columns, then are normalized and filled.
+            let end = r.find_top(index, &["on", "returning"]);
+            let select = r.text(index, end);
+            if select.is_empty() {
+                return Err(Error::new(
+                    "dnr: cannot rewrite this INSERT: no rows to insert",
+                ));
+            }
+            let names: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+            let mut values: Vec<String> = columns.iter().map(|c| value(c, &ident(c))).collect();
+            if fill_tenant.is_some() {
+                values.push("dnr_tenant()".into());
+            }
+            let cte = format!("\"_dnr_rows\"({}) AS ({select})", names.join(", "));
+            let head = if r.is(0, "with") {
+                // `WITH a AS (...) INSERT` → `WITH a AS (...), rows AS (...) INSERT`
+                let main = r.main_keyword();
+                format!(
+                    "{}, {cte} {}",
+                    r.text(0, main),
+                    &r.sql[r.start(main)..r.start(self.target.first)]
+                )
+            } else {
+                format!("WITH {cte} {head}")
+            };
+            let sql = format!(
+                "{head}{into} SELECT {} FROM \"_dnr_rows\" WHERE true{}",
+                values.join(", "),
+                self.upsert_tail(end)?
+            );
+            let upsert = self.has_do_update(end);
+            return Ok(Rewritten {
+                sql,
+                mode: self.insert_mode(keyword, upsert),
+            });
+        };
+        let sql = format!("{head}{into} {source}{}", self.upsert_tail(rest_from)?);
+        Ok(Rewritten {
+            sql,
+            mode: self.insert_mode(keyword, self.has_do_update(rest_from)),
+        })
+    }
+
+    fn insert_mode(&self, keyword: &str, upsert: bool) -> WriteMode {
+        if keyword == "replace" {
+            return WriteMode {
+                unguarded: Vec::new(),
+                upsert,
+            };
+        }
+        self.mode(upsert)
+    }
+
+    fn tail(&self, from: usize) -> String {
+        let rest = self.rest(from);
+        if rest.is_empty() {
+            String::new()
+        } else {
+            format!(" {rest}")
+        }
+    }
+
+    fn has_do_update(&self, from: usize) -> bool {
+        let r = &self.reader;
+        (from..r.tokens.len()).any(|i| r.is(i, "do") && r.is(i + 1, "update"))
+    }
+
+    /// The upsert clauses and RETURNING from token `from`, with the
+    /// assignments of each `DO UPDATE SET` normalized.
+    fn upsert_tail(&self, from: usize) -> Result<String, Error> {
+        let r = &self.reader;
+        let mut out = String::new();
+        let mut index = from;
+        while index < r.tokens.len() {
+            let set = (index..r.tokens.len())
+                .find(|&i| r.is(i, "do") && r.is(i + 1, "update") && r.is(i + 2, "set"));
+            let Some(set) = set else {
+                break;
+            };
+            let list_end = r.find_top(set + 3, &["where", "on", "returning"]);
+            out.push(' ');
+            out.push_str(r.text(index, set + 3));
+            out.push(' ');
+            out.push_str(&self.assignments(set + 3, list_end)?);
+            index = list_end;
+        }
+        out.push_str(&self.tail(index));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tables() -> BTreeMap<String, TableInfo> {
+        let tasks = TableInfo {
+            storage: "_dnr_tasks".into(),
+            columns: vec![
+                "tenant_id".into(),
+                "id".into(),
+                "owner_id".into(),
+                "title".into(),
+            ],
+            uuid_columns: ["owner_id".to_string()].into_iter().collect(),
+            tenant: Some("tenant_id".into()),
+            replaces: false,
+        };
+        [("tasks".to_string(), tasks)].into_iter().collect()
+    }
+
+    fn rewritten(sql: &str) -> String {
+        match plan(sql, &tables()) {
+            Ok(Plan::Write(w)) => w.sql.clone(),
+            other => format!("not rewritten: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn inserts_fill_the_tenant_and_normalize_uuids() {
+        assert_eq!(
+            rewritten("INSERT INTO tasks (id, owner_id) VALUES (1, ?), (2, lower(?)) RETURNING *;"),
+            "INSERT INTO main.\"_dnr_tasks\" AS \"tasks\" (\"id\", \"owner_id\", \"tenant_id\") VALUES (1, dnr_uuid(?), dnr_tenant()), (2, dnr_uuid(lower(?)), dnr_tenant()) RETURNING *"
+        );
+        assert_eq!(
+            rewritten("insert or ignore into main.TASKS values ('t', 1, 'o', 'x')"),
+            "insert or ignore into main.\"_dnr_tasks\" AS \"TASKS\" (\"tenant_id\", \"id\", \"owner_id\", \"title\") VALUES (coalesce(dnr_uuid('t'), dnr_tenant()), 1, dnr_uuid('o'), 'x')"
+        );
+        assert_eq!(
+            rewritten("WITH s AS (SELECT 1 AS i) INSERT INTO tasks (id) SELECT i FROM s ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id WHERE title <> 'x'"),
+            "WITH s AS (SELECT 1 AS i), \"_dnr_rows\"(\"id\") AS (SELECT i FROM s) INSERT INTO main.\"_dnr_tasks\" AS \"tasks\" (\"id\", \"tenant_id\") SELECT \"id\", dnr_tenant() FROM \"_dnr_rows\" WHERE true ON CONFLICT (id) DO UPDATE SET owner_id = dnr_uuid(excluded.owner_id) WHERE title <> 'x'"
+        );
+        assert_eq!(
+            rewritten("INSERT INTO tasks DEFAULT VALUES"),
+            "INSERT INTO main.\"_dnr_tasks\" AS \"tasks\" (\"tenant_id\") VALUES (dnr_tenant())"
+        );
+    }
+
+    #[test]
+    fn updates_and_deletes_are_fenced() {
+        assert_eq!(
+            rewritten("UPDATE OR REPLACE tasks t SET owner_id = ?, title = 'a' WHERE t.id = 1 OR t.id = 2 RETURNING id"),
+            "UPDATE OR REPLACE main.\"_dnr_tasks\" AS \"t\"  SET owner_id = dnr_uuid(?), title = 'a' WHERE (t.id = 1 OR t.id = 2) AND \"t\".\"tenant_id\" = dnr_tenant() RETURNING id"
+        );
+        assert_eq!(
+            rewritten("DELETE FROM tasks"),
+            "DELETE FROM main.\"_dnr_tasks\" AS \"tasks\"  WHERE \"tasks\".\"tenant_id\" = dnr_tenant()"
+        );
+        assert_eq!(
+            rewritten("UPDATE tasks SET title = x.t FROM (SELECT 't' AS t) AS x"),
+            "UPDATE main.\"_dnr_tasks\" AS \"tasks\"  SET title = x.t FROM (SELECT 't' AS t) AS x WHERE \"tasks\".\"tenant_id\" = dnr_tenant()"
+        );
+    }
+
+    #[test]
+    fn modes_follow_the_conflict_clause() {
+        let mode = |sql: &str| match plan(sql, &tables()) {
+            Ok(Plan::Write(w)) => w.mode.clone(),
+            _ => WriteMode {
+                unguarded: vec!["not rewritten".into()],
+                upsert: false,
+            },
+        };
+        assert_eq!(
+            mode("INSERT OR REPLACE INTO tasks (id) VALUES (1)").unguarded,
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            mode("REPLACE INTO tasks (id) VALUES (1)").unguarded,
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            mode("INSERT INTO tasks (id) VALUES (1)").unguarded,
+            vec!["*"]
+        );
+        assert!(mode("INSERT INTO tasks (id) VALUES (1) ON CONFLICT DO UPDATE SET id = 2").upsert);
+        assert!(!mode("INSERT INTO tasks (id) VALUES (1) ON CONFLICT DO NOTHING").upsert);
+    }
+
+    #[test]
+    fn other_statements_run_as_written_or_migrate() {
+        for sql in [
+            "SELECT * FROM tasks",
+            "INSERT INTO other VALUES (1)",
+            "INSERT INTO temp.tasks VALUES (1)",
+            "UPDATE notes SET a = 1",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+            "PRAGMA table_info(tasks)",
+        ] {
+            assert_eq!(plan(sql, &tables()), Ok(Plan::AsIs), "{sql}");
+        }
+        for sql in [
+            "ALTER TABLE tasks ADD COLUMN due TEXT",
+            "CREATE UNIQUE INDEX IF NOT EXISTS i ON main.tasks (title)",
+            "DROP INDEX i",
+        ] {
+            assert_eq!(plan(sql, &tables()), Ok(Plan::Migrate), "{sql}");
+        }
+        assert!(plan(
+            "DELETE FROM tasks WHERE id IN (SELECT id FROM _DNR_tasks)",
+            &tables()
+        )
+        .is_err());
+        assert!(plan("UPDATE tasks SET (owner_id, title) = (?, ?)", &tables()).is_err());
+        assert!(plan("INSERT INTO tasks (id, title) VALUES (1)", &tables()).is_err());
+    }
+
+    /// Words and punctuation the rewriter reacts to, in any order.
+    fn fragment() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "INSERT",
+            "INTO",
+            "OR",
+            "REPLACE",
+            "IGNORE",
+            "UPDATE",
+            "DELETE",
+            "FROM",
+            "tasks",
+            "main",
+            ".",
+            "AS",
+            "t",
+            "SET",
+            "WHERE",
+            "RETURNING",
+            "ON",
+            "CONFLICT",
+            "DO",
+            "NOTHING",
+            "VALUES",
+            "DEFAULT",
+            "SELECT",
+            "WITH",
+            "(",
+            ")",
+            ",",
+            "=",
+            "?",
+            "1",
+            "'x'",
+            "owner_id",
+            "tenant_id",
+            "id",
+            "*",
+            ";",
+            "excluded",
+            "\"tasks\"",
+            "ORDER",
+            "BY",
+            "LIMIT",
+            "INDEXED",
+            "NOT",
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// No panic on any shape; a rewritten write always names storage
+        /// as its target, and an UPDATE or DELETE always carries the fence.
+        #[test]
+        fn any_statement_is_planned_without_panic(parts in prop::collection::vec(fragment(), 0..24)) {
+            let sql = parts.join(" ");
+            if let Ok(Plan::Write(w)) = plan(&sql, &tables()) {
+                prop_assert!(w.sql.contains("main.\"_dnr_tasks\" AS "), "{}", w.sql);
+                let lower = sql.trim_start().to_ascii_lowercase();
+                if lower.starts_with("update") || lower.starts_with("delete") {
+                    prop_assert!(w.sql.contains(".\"tenant_id\" = dnr_tenant()"), "{}", w.sql);
+                }
+            }
+        }
+
+        #[test]
+        fn garbage_is_planned_without_panic(sql in "\\PC{0,200}") {
+            let _ = plan(&sql, &tables());
+        }
+    }
+}
