@@ -41,6 +41,13 @@ cflags="-mbulk-memory -ftls-model=local-exec"
 [ "$profile" = release ] && cflags="$cflags -Os"
 export CFLAGS_wasm32_unknown_unknown="${CFLAGS_wasm32_unknown_unknown:-$cflags}"
 
+# One codegen unit with full LTO for the package only (its own cargo
+# invocation and target directory, so native builds keep the workspace's
+# faster settings): about 4% off the gzipped .wasm (689 KB instead of
+# 715 KB once the statement rewriter was in).
+if [ "$profile" = release ]; then
+  export CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+fi
 wasm_log "cargo build --target wasm32-unknown-unknown -p dnr-wasm ($profile)"
 cargo build "${cargo_profile[@]}" --target wasm32-unknown-unknown -p dnr-wasm
 

@@ -160,7 +160,7 @@ impl Connection {
                 Ok((rows, u64::try_from(changes).unwrap_or(0)))
             }),
             Plan::Migrate if params.is_empty() => {
-                self.dnr.migrate(sql)?;
+                self.dnr.migrate_statement(sql)?;
                 Ok((Rows::default(), 0))
             }
             Plan::Migrate => Err(Error::new(

@@ -329,6 +329,18 @@ impl Dnr {
         Ok(plan)
     }
 
+    /// Runs a statement planned as [`Plan::Migrate`]: as a migration on an
+    /// unlocked connection; refused on a locked one, whose SQL may not
+    /// change enforced tables (its host migrates with [`Dnr::migrate`]).
+    pub fn migrate_statement(&self, sql: &str) -> Result<String, Error> {
+        if self.is_locked() {
+            return Err(Error::new(
+                "dnr: a schema change on an enforced table is a migration, and this connection is locked: the host runs it (Database.migrate in the npm package, Dnr::migrate in Rust)",
+            ));
+        }
+        self.migrate(sql)
+    }
+
     /// Runs `run` — which prepares and steps `rewritten.sql` — as DNR's own
     /// statement (it names storage, which the lock refuses to other SQL)
     /// with the write mode the storage triggers need for it.

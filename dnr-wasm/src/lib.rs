@@ -272,7 +272,9 @@ impl Open {
             Plan::AsIs => prepared(sql),
             Plan::Write(rewritten) => self.dnr.run_rewritten(&rewritten, prepared),
             Plan::Migrate if params.is_empty() => {
-                self.dnr.migrate(sql).map_err(|e| Error::new(e.message()))?;
+                self.dnr
+                    .migrate_statement(sql)
+                    .map_err(|e| Error::new(e.message()))?;
                 Ok(T::default())
             }
             Plan::Migrate => Err(Error::new(

@@ -12,7 +12,7 @@ test("migrate adds a column; rows survive and enforcement holds", async () => {
   db.setContext({ tenant: GLOBEX, user: BOB });
   db.exec("INSERT INTO tasks (id, owner_id, title, status) VALUES (2, ?, 'b2', 'todo')", [BOB]);
   // SQL cannot alter the enforced table, nor call the SQL migration.
-  assert.throws(() => db.exec("ALTER TABLE tasks ADD COLUMN due TEXT"));
+  assert.throws(() => db.exec("ALTER TABLE tasks ADD COLUMN due TEXT"), /is a migration, and this connection is locked/);
   assert.throws(() => db.query("SELECT dnr_migrate('ALTER TABLE tasks ADD COLUMN due TEXT')"));
   assert.equal(
     db.migrate("ALTER TABLE tasks ADD COLUMN due TEXT DEFAULT 'soon'; CREATE INDEX tasks_due ON tasks (due)"),
