@@ -12,7 +12,7 @@ use dnr_core::value::parse_uuid;
 use dnr_core::TenantContext;
 
 use crate::raw::{self, Db, Value};
-use crate::{authorizer, ffi, migrate, policy, Error, State};
+use crate::{authorizer, ffi, migrate, policy, Error, Plan, State};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -30,6 +30,7 @@ pub(crate) enum Kind {
     Compile,
     Check,
     Migrate,
+    Exec,
     CountChanges,
     NoteRowid,
     Guarded,
@@ -53,6 +54,7 @@ const FUNCTIONS: &[(&CStr, c_int, Kind)] = &[
     (c"dnr_compile", 1, Kind::Compile),
     (c"dnr_check", 3, Kind::Check),
     (c"dnr_migrate", 1, Kind::Migrate),
+    (c"dnr_exec", -1, Kind::Exec),
     (c"dnr_count_changes", 0, Kind::CountChanges),
     (c"dnr_note_rowid", 1, Kind::NoteRowid),
     (c"dnr_guarded", 1, Kind::Guarded),
@@ -337,6 +339,7 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
             }
             migrate::migrate(db, state, &utf8_arg(arg(0), "migration")?).map(Value::Text)
         }
+        Kind::Exec => exec(db, state, args),
         Kind::CountChanges => crate::count_changes(db, state).map(|()| Value::Integer(1)),
         // Handled in `fast`; reached only with a wrong argument count.
         Kind::NoteRowid => Ok(Value::Null),
@@ -356,6 +359,42 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
         }
         Kind::Lock => authorizer::lock(db, state).map(|()| Value::Integer(1)),
     }
+}
+
+/// `dnr_exec(sql, params...)`: a write on an enforced table run as a DNR
+/// connection runs it (rewritten onto storage), for hosts that load the
+/// extension and need what SQLite refuses on the view: upserts, exact row
+/// counts. Returns the rows written.
+fn exec(db: Db, state: &Arc<State>, args: &[Value]) -> Result<Value, Error> {
+    let sql = utf8_arg(args.first().unwrap_or(&Value::Null), "statement")?;
+    let dnr = crate::Dnr {
+        db,
+        state: Arc::clone(state),
+    };
+    let rewritten = match dnr.plan(&sql)? {
+        Plan::Write(rewritten) => rewritten,
+        Plan::Migrate => {
+            return Err(Error::new(
+                "dnr: dnr_exec runs writes; a schema change on an enforced table runs with dnr_migrate",
+            ))
+        }
+        Plan::AsIs => {
+            return Err(Error::new(
+                "dnr: dnr_exec runs INSERT, UPDATE and DELETE on enforced tables; run other statements directly",
+            ))
+        }
+    };
+    dnr.run_rewritten(&rewritten, |sql| {
+        let mut stmt = db.prepare(sql)?;
+        for (index, param) in args.iter().skip(1).enumerate() {
+            stmt.bind(index + 1, param)?;
+        }
+        while stmt.step()? {}
+        drop(stmt);
+        // SAFETY: the connection is open (this call runs on it).
+        let changes = unsafe { ffi::sqlite3_changes64(db.as_ptr()) };
+        Ok(Value::Integer(changes))
+    })
 }
 
 fn set(state: &State, change: impl FnOnce(&mut crate::Inner)) -> Result<Value, Error> {

@@ -328,20 +328,16 @@ pub(crate) fn rewrite_tables(
     let mut tables = BTreeMap::new();
     for entity in &set.entities {
         let storage = storage_table(&entity.table);
-        let columns: Vec<String> = db
-            .query(
-                "SELECT name FROM pragma_table_info(?1, 'main') ORDER BY cid",
-                &[storage.as_str()],
-            )?
-            .into_iter()
-            .filter_map(|row| match row.into_iter().next() {
-                Some(Value::Text(name)) => Some(name),
-                _ => None,
-            })
-            .collect();
-        if columns.is_empty() {
+        let table = table(db, &storage)?;
+        if table.columns.is_empty() {
             continue;
         }
+        let columns = table.columns.iter().map(|c| c.name.clone()).collect();
+        let defaults = table
+            .columns
+            .iter()
+            .filter_map(|c| Some((c.name.to_ascii_lowercase(), c.default.clone()?)))
+            .collect();
         let tenant = tenant_column(set, entity).map(str::to_string);
         let uuid_columns = entity
             .fields
@@ -375,6 +371,7 @@ pub(crate) fn rewrite_tables(
                 columns,
                 uuid_columns,
                 tenant,
+                defaults,
                 replaces,
             },
         );

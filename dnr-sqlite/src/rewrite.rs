@@ -33,6 +33,9 @@ pub(crate) struct TableInfo {
     pub uuid_columns: BTreeSet<String>,
     /// The tenant column, for a tenant-scoped table.
     pub tenant: Option<String>,
+    /// DEFAULT expressions by lowercase column name: an insert's NULL
+    /// takes them, as through the view and in PostgreSQL.
+    pub defaults: BTreeMap<String, String>,
     /// A unique constraint of the table resolves conflicts by REPLACE.
     pub replaces: bool,
 }
@@ -566,12 +569,16 @@ impl Statement<'_> {
             target_columns.push(ident(tenant));
         }
         let value = |column: &str, expr: &str| {
-            if self.is_tenant(column) {
-                format!("coalesce(dnr_uuid({expr}), dnr_tenant())")
+            let value = if self.is_tenant(column) {
+                return format!("coalesce(dnr_uuid({expr}), dnr_tenant())");
             } else if self.is_uuid(column) {
                 format!("dnr_uuid({expr})")
             } else {
                 expr.to_string()
+            };
+            match self.table.defaults.get(&column.to_ascii_lowercase()) {
+                Some(default) => format!("coalesce({value}, {default})"),
+                None => value,
             }
         };
         let head = self.head();
@@ -739,6 +746,9 @@ mod tests {
             ],
             uuid_columns: ["owner_id".to_string()].into_iter().collect(),
             tenant: Some("tenant_id".into()),
+            defaults: [("title".to_string(), "('untitled')".to_string())]
+                .into_iter()
+                .collect(),
             replaces: false,
         };
         [("tasks".to_string(), tasks)].into_iter().collect()
@@ -759,7 +769,7 @@ mod tests {
         );
         assert_eq!(
             rewritten("insert or ignore into main.TASKS values ('t', 1, 'o', 'x')"),
-            "insert or ignore into main.\"_dnr_tasks\" AS \"TASKS\" (\"tenant_id\", \"id\", \"owner_id\", \"title\") VALUES (coalesce(dnr_uuid('t'), dnr_tenant()), 1, dnr_uuid('o'), 'x')"
+            "insert or ignore into main.\"_dnr_tasks\" AS \"TASKS\" (\"tenant_id\", \"id\", \"owner_id\", \"title\") VALUES (coalesce(dnr_uuid('t'), dnr_tenant()), 1, dnr_uuid('o'), coalesce('x', ('untitled')))"
         );
         assert_eq!(
             rewritten("WITH s AS (SELECT 1 AS i) INSERT INTO tasks (id) SELECT i FROM s ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id WHERE title <> 'x'"),

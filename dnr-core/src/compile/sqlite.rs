@@ -542,6 +542,32 @@ impl<'a> EntityCompiler<'a> {
                 self.storage,
                 matches.join(" AND ")
             );
+            // Replacing a row the writer may update is PostgreSQL's
+            // `ON CONFLICT DO UPDATE` of every column: the new row must
+            // also pass the update rules.
+            if let (false, Some(update)) =
+                (changed_only, self.writer(new).allows(Operation::Update))
+            {
+                let texts: Vec<String> = self
+                    .entity
+                    .rules_for(RuleKind::Permit, Operation::Update)
+                    .map(|r| rule_text(&r.condition))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "  SELECT RAISE(ABORT, {}) WHERE {guard}dnr_guarded({}) AND ({update}) IS NOT TRUE AND EXISTS (SELECT 1 FROM {} AS _dnr_other WHERE {});",
+                    self.refuse(
+                        Operation::Update,
+                        &format!(
+                            "(a replacing insert) by `update: {}`",
+                            texts.join(" | ")
+                        )
+                    ),
+                    literal(&key.join(",").to_ascii_lowercase()),
+                    self.storage,
+                    matches.join(" AND ")
+                );
+            }
         }
     }
 
