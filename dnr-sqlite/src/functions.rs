@@ -364,7 +364,8 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
 /// `dnr_exec(sql, params...)`: a write on an enforced table run as a DNR
 /// connection runs it (rewritten onto storage), for hosts that load the
 /// extension and need what SQLite refuses on the view: upserts, exact row
-/// counts. Returns the rows written.
+/// counts, RETURNING of the stored rows. Returns the rows written, or with
+/// a RETURNING clause the returned rows as a JSON array of objects.
 fn exec(db: Db, state: &Arc<State>, args: &[Value]) -> Result<Value, Error> {
     let sql = utf8_arg(args.first().unwrap_or(&Value::Null), "statement")?;
     let dnr = crate::Dnr {
@@ -389,12 +390,37 @@ fn exec(db: Db, state: &Arc<State>, args: &[Value]) -> Result<Value, Error> {
         for (index, param) in args.iter().skip(1).enumerate() {
             stmt.bind(index + 1, param)?;
         }
-        while stmt.step()? {}
+        let names: Vec<String> = (0..stmt.column_count())
+            .map(|i| stmt.column_name(i))
+            .collect();
+        let mut returned = Vec::new();
+        while stmt.step()? {
+            let row: serde_json::Map<String, serde_json::Value> = names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (name.clone(), json(stmt.column(i))))
+                .collect();
+            returned.push(serde_json::Value::Object(row));
+        }
         drop(stmt);
+        if !names.is_empty() {
+            return Ok(Value::Text(serde_json::Value::Array(returned).to_string()));
+        }
         // SAFETY: the connection is open (this call runs on it).
         let changes = unsafe { ffi::sqlite3_changes64(db.as_ptr()) };
         Ok(Value::Integer(changes))
     })
+}
+
+/// A column value as JSON (a blob as an array of its bytes).
+fn json(value: Value) -> serde_json::Value {
+    match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Integer(n) => n.into(),
+        Value::Real(x) => x.into(),
+        Value::Text(text) => text.into(),
+        Value::Blob(bytes) => bytes.into(),
+    }
 }
 
 fn set(state: &State, change: impl FnOnce(&mut crate::Inner)) -> Result<Value, Error> {

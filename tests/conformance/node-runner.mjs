@@ -33,23 +33,54 @@ async function runCase({ setup_policy, policy, case: c }) {
           outcomes.push("refused");
         }
       } else if (a.kind === "update") {
+        const [sql, params] = a.move_to
+          ? [`UPDATE ${a.table} SET n = ?, u = ?, tenant_id = ? WHERE id = ?`, [a.n, a.u, a.move_to, a.id]]
+          : [`UPDATE ${a.table} SET n = ?, u = ? WHERE id = ?`, [a.n, a.u, a.id]];
         try {
-          const changed = a.move_to
-            ? db.exec(`UPDATE ${a.table} SET n = ?, u = ?, tenant_id = ? WHERE id = ?`, [a.n, a.u, a.move_to, a.id])
-            : db.exec(`UPDATE ${a.table} SET n = ?, u = ? WHERE id = ?`, [a.n, a.u, a.id]);
-          outcomes.push(changed === 0 ? "skipped" : "updated");
+          outcomes.push(write(db, sql, params, a.returning, "updated"));
         } catch {
           outcomes.push("refused");
         }
+      } else if (a.kind === "delete") {
+        outcomes.push(write(db, `DELETE FROM ${a.table} WHERE id = ?`, [a.id], a.returning, "deleted"));
+      } else if (a.kind === "upsert") {
+        const v = a.values;
+        const [verb, clause] = {
+          do_update: ["INSERT INTO", " ON CONFLICT (id) DO UPDATE SET n = excluded.n, u = excluded.u"],
+          do_nothing: ["INSERT INTO", " ON CONFLICT (id) DO NOTHING"],
+          ignore: ["INSERT OR IGNORE INTO", ""],
+          replace: ["INSERT OR REPLACE INTO", ""],
+        }[a.mode];
+        const [columns, params] = a.tenant
+          ? ["id, n, t, u, b, d, tenant_id", [v.id, v.n, v.t, v.u, v.b, v.d, a.tenant]]
+          : ["id, n, t, u, b, d", [v.id, v.n, v.t, v.u, v.b, v.d]];
+        const marks = params.map(() => "?").join(", ");
+        try {
+          outcomes.push(write(db, `${verb} ${a.table} (${columns}) VALUES (${marks})${clause}`, params, a.returning, "upserted"));
+        } catch {
+          outcomes.push("refused");
+        }
+      } else if (a.kind === "add_column") {
+        db.migrate(`ALTER TABLE ${a.table} ADD COLUMN ${a.column} INTEGER`);
+        outcomes.push("migrated");
       } else {
-        const changed = db.exec(`DELETE FROM ${a.table} WHERE id = ?`, [a.id]);
-        outcomes.push(changed === 0 ? "skipped" : "deleted");
+        throw new Error(`unknown action ${a.kind}`);
       }
     }
     return outcomes;
   } finally {
     db.close();
   }
+}
+
+// A write's outcome: rows written (none is "skipped"), or with RETURNING
+// the ids returned, sorted.
+function write(db, sql, params, returning, written) {
+  if (returning) {
+    const ids = db.query(`${sql} RETURNING id`, params).map((r) => Number(r.id));
+    return { returned: ids.sort((x, y) => x - y) };
+  }
+  return db.exec(sql, params) === 0 ? "skipped" : written;
 }
 
 const lines = createInterface({ input: process.stdin });

@@ -40,3 +40,7 @@ SELECT dnr_exec('INSERT INTO tasks (id, title) VALUES (1)');
 .print '# tenant B row is as Bob left it'
 SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL);
 SELECT id, title, code, owner_id FROM tasks;
+.print '# with RETURNING: the stored rows as JSON'
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL);
+SELECT dnr_exec('INSERT INTO tasks (id, owner_id, title) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET title = excluded.title RETURNING id, title, tenant_id, status', 9, dnr_user(), 'nine');
+SELECT dnr_exec('DELETE FROM tasks WHERE id IN (1, 7, 9) RETURNING id');

@@ -74,11 +74,83 @@ pub enum Action {
         n: Option<i64>,
         u: Option<String>,
         move_to: Option<String>,
+        /// `RETURNING id`: the ids written are the outcome.
+        #[serde(default)]
+        returning: bool,
     },
     Delete {
         table: String,
         id: i64,
+        #[serde(default)]
+        returning: bool,
     },
+    /// An insert that meets a conflict on `id` as `mode` says.
+    Upsert {
+        table: String,
+        tenant: Option<String>,
+        values: Values,
+        mode: Conflict,
+        #[serde(default)]
+        returning: bool,
+    },
+    /// A schema change: `ALTER TABLE <table> ADD COLUMN <column> INTEGER`,
+    /// run as each engine's owner runs migrations.
+    AddColumn {
+        table: String,
+        column: String,
+    },
+}
+
+/// How an upsert meets a row with the same key, and the statement each
+/// engine runs for it (PostgreSQL / SQLite).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Conflict {
+    /// `ON CONFLICT (id) DO UPDATE SET n = excluded.n, u = excluded.u`.
+    DoUpdate,
+    /// `ON CONFLICT (id) DO NOTHING`.
+    DoNothing,
+    /// SQLite `INSERT OR IGNORE`; PostgreSQL `ON CONFLICT DO NOTHING`.
+    Ignore,
+    /// SQLite `INSERT OR REPLACE`; PostgreSQL `ON CONFLICT (id) DO UPDATE`
+    /// of every column (the tenant column included).
+    Replace,
+}
+
+impl Conflict {
+    /// The PostgreSQL clause after the VALUES list.
+    pub fn postgres_clause(self, scoped: bool) -> &'static str {
+        match (self, scoped) {
+            (Conflict::DoUpdate, _) => " ON CONFLICT (id) DO UPDATE SET n = excluded.n, u = excluded.u",
+            (Conflict::DoNothing, _) => " ON CONFLICT (id) DO NOTHING",
+            (Conflict::Ignore, _) => " ON CONFLICT DO NOTHING",
+            (Conflict::Replace, true) => " ON CONFLICT (id) DO UPDATE SET n = excluded.n, t = excluded.t, u = excluded.u, b = excluded.b, d = excluded.d, tenant_id = excluded.tenant_id",
+            (Conflict::Replace, false) => " ON CONFLICT (id) DO UPDATE SET n = excluded.n, t = excluded.t, u = excluded.u, b = excluded.b, d = excluded.d",
+        }
+    }
+
+    /// The SQLite statement's verb and clause: `(verb, clause)`.
+    pub fn sqlite_parts(self) -> (&'static str, &'static str) {
+        match self {
+            Conflict::DoUpdate => (
+                "INSERT INTO",
+                " ON CONFLICT (id) DO UPDATE SET n = excluded.n, u = excluded.u",
+            ),
+            Conflict::DoNothing => ("INSERT INTO", " ON CONFLICT (id) DO NOTHING"),
+            Conflict::Ignore => ("INSERT OR IGNORE INTO", ""),
+            Conflict::Replace => ("INSERT OR REPLACE INTO", ""),
+        }
+    }
+}
+
+/// The columns an insert names, and its `?` placeholders: the tenant column
+/// only when given.
+pub fn insert_columns(tenant_given: bool) -> (&'static str, &'static str) {
+    if tenant_given {
+        ("id, n, t, u, b, d, tenant_id", "?, ?, ?, ?, ?, ?, ?")
+    } else {
+        ("id, n, t, u, b, d", "?, ?, ?, ?, ?, ?")
+    }
 }
 
 impl Action {
@@ -87,7 +159,9 @@ impl Action {
             Action::Read { table }
             | Action::Insert { table, .. }
             | Action::Update { table, .. }
-            | Action::Delete { table, .. } => table,
+            | Action::Delete { table, .. }
+            | Action::Upsert { table, .. }
+            | Action::AddColumn { table, .. } => table,
         }
     }
 }
@@ -103,6 +177,12 @@ pub enum Outcome {
     Skipped,
     /// A write that raised an error.
     Refused,
+    /// An upsert that wrote its row (inserted or updated: one row counted).
+    Upserted,
+    /// The ids a write's `RETURNING id` gave, sorted.
+    Returned(Vec<i64>),
+    /// A schema change that went through.
+    Migrated,
 }
 
 pub const TENANTS: [&str; 2] = [
@@ -353,9 +433,9 @@ pub fn generate(seed: u64) -> Case {
                 999
             }
         };
-        let action = match rng.below(6) {
-            0 | 1 => Action::Read { table },
-            2 => {
+        let action = match rng.below(20) {
+            0..=5 => Action::Read { table },
+            6..=8 => {
                 // Sometimes reuse an id that exists, possibly in another tenant.
                 let id = if rng.chance(20) {
                     some_id(&mut rng)
@@ -374,7 +454,7 @@ pub fn generate(seed: u64) -> Case {
                     values: values(&mut rng, id),
                 }
             }
-            3 | 4 => {
+            9..=12 => {
                 let id = some_id(&mut rng);
                 let v = values(&mut rng, id);
                 let move_to =
@@ -385,11 +465,44 @@ pub fn generate(seed: u64) -> Case {
                     n: v.n,
                     u: v.u,
                     move_to,
+                    returning: rng.chance(30),
                 }
             }
-            _ => Action::Delete {
+            13 | 14 => Action::Delete {
                 table,
                 id: some_id(&mut rng),
+                returning: rng.chance(30),
+            },
+            15..=18 => {
+                // Mostly onto an existing id: the conflict is the point.
+                let id = if rng.chance(70) {
+                    some_id(&mut rng)
+                } else {
+                    next_id
+                };
+                next_id += 1;
+                let tenant = if entity.scoped && rng.chance(30) {
+                    Some(rng.pick(&TENANTS).to_string())
+                } else {
+                    None
+                };
+                let mode = *rng.pick(&[
+                    Conflict::DoUpdate,
+                    Conflict::DoNothing,
+                    Conflict::Ignore,
+                    Conflict::Replace,
+                ]);
+                Action::Upsert {
+                    table,
+                    tenant,
+                    values: values(&mut rng, id),
+                    mode,
+                    returning: rng.chance(30),
+                }
+            }
+            _ => Action::AddColumn {
+                table,
+                column: format!("x{}", steps.len()),
             },
         };
         steps.push(Step {

@@ -50,6 +50,7 @@ fn engines() -> Result<Vec<Box<dyn Engine>>, String> {
         list.push(Box::new(engines::sqlite::Sqlite {
             library: library.into(),
         }));
+        list.push(Box::new(engines::connection::DnrConnection));
     }
     if let (Ok(host), Ok(port)) = (std::env::var("DNR_PG_HOST"), std::env::var("DNR_PG_PORT")) {
         for (flavor, db) in [
@@ -237,6 +238,10 @@ fn run() -> Result<bool, String> {
                 case::Outcome::Deleted => "deleted",
                 case::Outcome::Skipped => "skipped",
                 case::Outcome::Refused => "refused",
+                case::Outcome::Upserted => "upserted",
+                case::Outcome::Returned(ids) if ids.is_empty() => "empty returns",
+                case::Outcome::Returned(_) => "returns",
+                case::Outcome::Migrated => "schema changes",
             };
             *kinds.entry(kind).or_default() += 1;
         }

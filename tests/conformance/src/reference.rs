@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use dnr_core::value::parse_uuid;
 use dnr_core::{Operation, PolicySet, Row, TenantContext, Value};
 
-use crate::case::{Action, Case, Ctx, Outcome, Values};
+use crate::case::{Action, Case, Conflict, Ctx, Outcome, Values};
 
 pub fn context(ctx: &Ctx) -> Result<TenantContext, String> {
     let roles: Vec<&str> = ctx.roles.iter().map(String::as_str).collect();
@@ -104,51 +104,130 @@ pub fn run(case: &Case) -> Result<Vec<Outcome>, String> {
                 }
             }
             Action::Update {
-                id, n, u, move_to, ..
-            } => match rows.iter().position(|r| id_of(r) == *id) {
-                None => Outcome::Skipped,
-                Some(index) => {
-                    let old = rows[index].clone();
-                    let updatable = set
-                        .decide_update(&entity, &ctx, &old, &old)
-                        .map_err(|e| e.to_string())?;
-                    if !updatable.allowed {
-                        Outcome::Skipped
-                    } else {
-                        let mut new = old.clone();
-                        new.set("n", n.map_or(Value::Null, Value::Int));
-                        new.set(
-                            "u",
-                            match u {
-                                Some(u) => uuid(u)?,
-                                None => Value::Null,
-                            },
-                        );
-                        if let Some(tenant) = move_to {
-                            new.set("tenant_id", uuid(tenant)?);
-                        }
-                        if set
-                            .decide_update(&entity, &ctx, &old, &new)
-                            .map_err(|e| e.to_string())?
-                            .allowed
-                        {
-                            rows[index] = new;
-                            Outcome::Updated
+                id,
+                n,
+                u,
+                move_to,
+                returning,
+                ..
+            } => returned(
+                *returning,
+                *id,
+                match rows.iter().position(|r| id_of(r) == *id) {
+                    None => Outcome::Skipped,
+                    Some(index) => {
+                        let old = rows[index].clone();
+                        let updatable = set
+                            .decide_update(&entity, &ctx, &old, &old)
+                            .map_err(|e| e.to_string())?;
+                        if !updatable.allowed {
+                            Outcome::Skipped
                         } else {
-                            Outcome::Refused
+                            let mut new = old.clone();
+                            new.set("n", n.map_or(Value::Null, Value::Int));
+                            new.set(
+                                "u",
+                                match u {
+                                    Some(u) => uuid(u)?,
+                                    None => Value::Null,
+                                },
+                            );
+                            if let Some(tenant) = move_to {
+                                new.set("tenant_id", uuid(tenant)?);
+                            }
+                            if set
+                                .decide_update(&entity, &ctx, &old, &new)
+                                .map_err(|e| e.to_string())?
+                                .allowed
+                            {
+                                rows[index] = new;
+                                Outcome::Updated
+                            } else {
+                                Outcome::Refused
+                            }
                         }
                     }
-                }
-            },
-            Action::Delete { id, .. } => match rows.iter().position(|r| id_of(r) == *id) {
-                Some(index) if decide(Operation::Delete, &rows[index])? => {
-                    rows.remove(index);
-                    Outcome::Deleted
-                }
-                _ => Outcome::Skipped,
-            },
+                },
+            ),
+            Action::Delete { id, returning, .. } => returned(
+                *returning,
+                *id,
+                match rows.iter().position(|r| id_of(r) == *id) {
+                    Some(index) if decide(Operation::Delete, &rows[index])? => {
+                        rows.remove(index);
+                        Outcome::Deleted
+                    }
+                    _ => Outcome::Skipped,
+                },
+            ),
+            Action::Upsert {
+                tenant,
+                values,
+                mode,
+                returning,
+                ..
+            } => {
+                // The proposed row meets the create rules first, conflict or
+                // not (PostgreSQL checks INSERT policies before the arbiter;
+                // SQLite's BEFORE INSERT trigger runs before the conflict).
+                let proposed = row(tenant.as_deref(), values)?;
+                let filled = set
+                    .fill_on_create(&entity, &ctx, &proposed)
+                    .map_err(|e| e.to_string())?;
+                let outcome = if !decide(Operation::Create, &proposed)? {
+                    Outcome::Refused
+                } else {
+                    match rows.iter().position(|r| id_of(r) == values.id) {
+                        None => {
+                            rows.push(filled);
+                            Outcome::Upserted
+                        }
+                        Some(_) if matches!(mode, Conflict::DoNothing | Conflict::Ignore) => {
+                            Outcome::Skipped
+                        }
+                        Some(index) => {
+                            // DO UPDATE (and REPLACE, its every-column form)
+                            // on a row the context may not update is an
+                            // error, not a silent skip.
+                            let old = rows[index].clone();
+                            let new = match mode {
+                                Conflict::Replace => filled,
+                                _ => {
+                                    let mut new = old.clone();
+                                    new.set("n", filled.get("n").clone());
+                                    new.set("u", filled.get("u").clone());
+                                    new
+                                }
+                            };
+                            let allowed = |new: &Row| {
+                                set.decide_update(&entity, &ctx, &old, new)
+                                    .map(|d| d.allowed)
+                                    .map_err(|e| e.to_string())
+                            };
+                            if allowed(&old)? && allowed(&new)? {
+                                rows[index] = new;
+                                Outcome::Upserted
+                            } else {
+                                Outcome::Refused
+                            }
+                        }
+                    }
+                };
+                returned(*returning, values.id, outcome)
+            }
+            Action::AddColumn { .. } => Outcome::Migrated,
         };
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// A write's outcome as `RETURNING id` reports it: the id when a row was
+/// written, nothing when none was; an error stays an error.
+fn returned(returning: bool, id: i64, outcome: Outcome) -> Outcome {
+    match (returning, outcome) {
+        (false, outcome) | (true, outcome @ Outcome::Refused) => outcome,
+        (true, Outcome::Skipped) => Outcome::Returned(Vec::new()),
+        (true, _) => Outcome::Returned(vec![id]),
+    }
 }

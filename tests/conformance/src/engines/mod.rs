@@ -2,6 +2,7 @@
 //! enforcement: apply a permissive policy, write the seed rows through it,
 //! apply the policy under test (re-apply keeps rows), then run every step.
 
+pub mod connection;
 pub mod node;
 pub mod postgres;
 pub mod sqlite;

@@ -145,33 +145,85 @@ impl Postgres {
                         Err(_) => Outcome::Refused,
                     }
                 }
-                Action::Update { table, id, n, u, move_to } => {
-                    let result = match move_to {
-                        Some(tenant) => self.app.execute(
-                            &format!("UPDATE {table} SET n = $1, u = $2::text::uuid, tenant_id = $3::text::uuid WHERE id = $4"),
-                            &[n, u, tenant, id],
-                        ),
-                        None => self.app.execute(
-                            &format!("UPDATE {table} SET n = $1, u = $2::text::uuid WHERE id = $3"),
-                            &[n, u, id],
-                        ),
+                Action::Update { table, id, n, u, move_to, returning } => {
+                    let sql = match move_to {
+                        Some(_) => format!("UPDATE {table} SET n = $1, u = $2::text::uuid, tenant_id = $4::text::uuid WHERE id = $3"),
+                        None => format!("UPDATE {table} SET n = $1, u = $2::text::uuid WHERE id = $3"),
                     };
-                    match result {
-                        Ok(0) => Outcome::Skipped,
-                        Ok(_) => Outcome::Updated,
+                    let params: [&(dyn postgres::types::ToSql + Sync); 4] = [n, u, id, move_to];
+                    let params = &params[..if move_to.is_some() { 4 } else { 3 }];
+                    match self.write(&sql, params, *returning) {
+                        Ok(Written::Count(0)) => Outcome::Skipped,
+                        Ok(Written::Count(_)) => Outcome::Updated,
+                        Ok(Written::Ids(ids)) => Outcome::Returned(ids),
                         Err(_) => Outcome::Refused,
                     }
                 }
-                Action::Delete { table, id } => {
-                    match self.app.execute(&format!("DELETE FROM {table} WHERE id = $1"), &[id]) {
-                        Ok(0) => Outcome::Skipped,
-                        Ok(_) => Outcome::Deleted,
-                        Err(e) => return Err(format!("delete raised: {}", err(e))),
+                Action::Delete { table, id, returning } => {
+                    match self.write(&format!("DELETE FROM {table} WHERE id = $1"), &[id], *returning) {
+                        Ok(Written::Count(0)) => Outcome::Skipped,
+                        Ok(Written::Count(_)) => Outcome::Deleted,
+                        Ok(Written::Ids(ids)) => Outcome::Returned(ids),
+                        Err(e) => return Err(format!("delete raised: {e}")),
                     }
+                }
+                Action::Upsert { table, tenant, values: v, mode, returning } => {
+                    let scoped = case.entity(table).is_some_and(|e| e.scoped);
+                    let sql = format!(
+                        "INSERT INTO {table} (id, {} n, t, u, b, d) VALUES ($1, {} $2, $3, $4::text::uuid, $5, $6){}",
+                        if tenant.is_some() { "tenant_id," } else { "" },
+                        if tenant.is_some() { "$7::text::uuid," } else { "" },
+                        mode.postgres_clause(scoped),
+                    );
+                    let params: [&(dyn postgres::types::ToSql + Sync); 7] = [&v.id, &v.n, &v.t, &v.u, &v.b, &v.d, tenant];
+                    match self.write(&sql, &params[..if tenant.is_some() { 7 } else { 6 }], *returning) {
+                        Ok(Written::Count(0)) => Outcome::Skipped,
+                        Ok(Written::Count(1)) => Outcome::Upserted,
+                        Ok(Written::Count(n)) => return Err(format!("upsert changed {n} rows")),
+                        Ok(Written::Ids(ids)) => Outcome::Returned(ids),
+                        Err(_) => Outcome::Refused,
+                    }
+                }
+                Action::AddColumn { table, column } => {
+                    // Migrations run as the owner, as in production.
+                    self.admin
+                        .batch_execute(&format!("ALTER TABLE {table} ADD COLUMN {column} INTEGER"))
+                        .map_err(|e| format!("ALTER TABLE: {}", err(e)))?;
+                    Outcome::Migrated
                 }
             });
         }
         Ok(outcomes)
+    }
+}
+
+/// What a write reports: its row count, or the ids of `RETURNING id`.
+enum Written {
+    Count(u64),
+    Ids(Vec<i64>),
+}
+
+impl Postgres {
+    fn write(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+        returning: bool,
+    ) -> Result<Written, String> {
+        if returning {
+            let rows = self
+                .app
+                .query(&format!("{sql} RETURNING id"), params)
+                .map_err(err)?;
+            let mut ids: Vec<i64> = rows.iter().map(|r| r.get::<_, i64>(0)).collect();
+            ids.sort_unstable();
+            Ok(Written::Ids(ids))
+        } else {
+            self.app
+                .execute(sql, params)
+                .map(Written::Count)
+                .map_err(err)
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use rusqlite::{params, Connection, LoadExtensionGuard};
 
 use super::{roles_json, Engine};
-use crate::case::{Action, Case, Ctx, Outcome};
+use crate::case::{insert_columns, Action, Case, Ctx, Outcome};
 
 pub struct Sqlite {
     pub library: PathBuf,
@@ -52,6 +52,36 @@ fn write(
     let before = conn.total_changes();
     conn.execute(sql, values)?;
     Ok(conn.total_changes() - before)
+}
+
+/// Runs a write through `dnr_exec`: rows written (0 is Skipped, more is
+/// Updated), or with RETURNING the ids returned.
+fn exec(
+    conn: &Connection,
+    sql: &str,
+    values: &[&dyn rusqlite::ToSql],
+) -> Result<Outcome, rusqlite::Error> {
+    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&sql];
+    args.extend_from_slice(values);
+    let marks = vec!["?"; args.len()].join(", ");
+    let answer: rusqlite::types::Value =
+        conn.query_row(&format!("SELECT dnr_exec({marks})"), &args[..], |r| {
+            r.get(0)
+        })?;
+    Ok(match answer {
+        rusqlite::types::Value::Integer(0) => Outcome::Skipped,
+        rusqlite::types::Value::Integer(_) => Outcome::Updated,
+        rusqlite::types::Value::Text(json) => Outcome::Returned(returned_ids(&json)),
+        _ => Outcome::Refused,
+    })
+}
+
+/// The sorted ids of a RETURNING answer (a JSON array of `{"id": n}`).
+fn returned_ids(json: &str) -> Vec<i64> {
+    let rows: Vec<serde_json::Value> = serde_json::from_str(json).unwrap_or_default();
+    let mut ids: Vec<i64> = rows.iter().filter_map(|r| r["id"].as_i64()).collect();
+    ids.sort_unstable();
+    ids
 }
 
 impl Engine for Sqlite {
@@ -110,7 +140,7 @@ impl Engine for Sqlite {
                         Err(_) => Outcome::Refused,
                     }
                 }
-                Action::Update { table, id, n, u, move_to } => {
+                Action::Update { table, id, n, u, move_to, returning: false } => {
                     let result = match move_to {
                         Some(tenant) => write(
                             &conn,
@@ -125,12 +155,56 @@ impl Engine for Sqlite {
                         Err(_) => Outcome::Refused,
                     }
                 }
-                Action::Delete { table, id } => {
+                Action::Delete { table, id, returning: false } => {
                     match write(&conn, &format!("DELETE FROM {table} WHERE id = ?1"), params![id]) {
                         Ok(0) => Outcome::Skipped,
                         Ok(_) => Outcome::Deleted,
                         Err(e) => return Err(format!("delete raised: {e}")),
                     }
+                }
+                // SQLite answers RETURNING on a view from the values given
+                // and refuses an upsert on one: `.load` hosts run these
+                // through dnr_exec, the documented path.
+                Action::Update { table, id, n, u, move_to, returning: true } => {
+                    let result = match move_to {
+                        Some(tenant) => exec(
+                            &conn,
+                            &format!("UPDATE {table} SET n = ?, u = ?, tenant_id = ? WHERE id = ? RETURNING id"),
+                            params![n, u, tenant, id],
+                        ),
+                        None => exec(&conn, &format!("UPDATE {table} SET n = ?, u = ? WHERE id = ? RETURNING id"), params![n, u, id]),
+                    };
+                    result.unwrap_or(Outcome::Refused)
+                }
+                Action::Delete { table, id, returning: true } => {
+                    exec(&conn, &format!("DELETE FROM {table} WHERE id = ? RETURNING id"), params![id])
+                        .map_err(|e| format!("delete raised: {e}"))?
+                }
+                Action::Upsert { table, tenant, values: v, mode, returning } => {
+                    let (verb, clause) = mode.sqlite_parts();
+                    let (columns, marks) = insert_columns(tenant.is_some());
+                    let sql = format!(
+                        "{verb} {table} ({columns}) VALUES ({marks}){clause}{}",
+                        if *returning { " RETURNING id" } else { "" }
+                    );
+                    let result = match tenant {
+                        Some(tenant) => exec(&conn, &sql, params![v.id, v.n, v.t, v.u, v.b, v.d, tenant]),
+                        None => exec(&conn, &sql, params![v.id, v.n, v.t, v.u, v.b, v.d]),
+                    };
+                    match result {
+                        Ok(Outcome::Updated) => Outcome::Upserted,
+                        Ok(other) => other,
+                        Err(_) => Outcome::Refused,
+                    }
+                }
+                Action::AddColumn { table, column } => {
+                    conn.query_row(
+                        "SELECT dnr_migrate(?1)",
+                        [format!("ALTER TABLE {table} ADD COLUMN {column} INTEGER")],
+                        |_| Ok(()),
+                    )
+                    .map_err(|e| format!("dnr_migrate: {e}"))?;
+                    Outcome::Migrated
                 }
             });
         }

@@ -1,0 +1,223 @@
+//! A DNR connection: `dnr_sqlite::Connection`, the Rust API an application
+//! uses (as the npm package does inside): every write on an enforced table
+//! goes through the statement rewriter onto storage.
+
+use dnr_sqlite::{Connection, Value};
+
+use super::Engine;
+use crate::case::{insert_columns, Action, Case, Ctx, Outcome};
+use crate::reference::context;
+
+pub struct DnrConnection;
+
+fn err(e: dnr_sqlite::Error) -> String {
+    e.to_string()
+}
+
+fn int(value: Option<i64>) -> Value {
+    value.map_or(Value::Null, Value::Integer)
+}
+
+fn text(value: &Option<String>) -> Value {
+    value.clone().map_or(Value::Null, Value::Text)
+}
+
+fn boolean(value: Option<bool>) -> Value {
+    value.map_or(Value::Null, |b| Value::Integer(i64::from(b)))
+}
+
+fn set_context(db: &Connection, ctx: &Ctx) -> Result<(), String> {
+    db.set_context(context(ctx)?);
+    Ok(())
+}
+
+/// Rows written, or with RETURNING the sorted ids returned.
+fn write(
+    db: &Connection,
+    sql: &str,
+    params: &[Value],
+    returning: bool,
+) -> Result<Outcome, dnr_sqlite::Error> {
+    if returning {
+        let rows = db.query(&format!("{sql} RETURNING id"), params)?;
+        let mut ids: Vec<i64> = rows
+            .rows
+            .iter()
+            .filter_map(|r| match r.first() {
+                Some(Value::Integer(id)) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        ids.sort_unstable();
+        return Ok(Outcome::Returned(ids));
+    }
+    Ok(match db.execute(sql, params)? {
+        0 => Outcome::Skipped,
+        _ => Outcome::Updated,
+    })
+}
+
+impl Engine for DnrConnection {
+    fn name(&self) -> &'static str {
+        "sqlite-connection"
+    }
+
+    fn run(&mut self, case: &Case) -> Result<Vec<Outcome>, String> {
+        let db = Connection::open_in_memory().map_err(err)?;
+        db.apply(&case.setup_policy()).map_err(err)?;
+        for seed in &case.rows {
+            set_context(
+                &db,
+                &Ctx {
+                    tenant: seed.tenant.clone(),
+                    user: None,
+                    roles: vec![],
+                },
+            )?;
+            let v = &seed.values;
+            let (columns, marks) = insert_columns(false);
+            db.execute(
+                &format!("INSERT INTO {} ({columns}) VALUES ({marks})", seed.table),
+                &[
+                    Value::Integer(v.id),
+                    int(v.n),
+                    text(&v.t),
+                    text(&v.u),
+                    boolean(v.b),
+                    int(v.d),
+                ],
+            )
+            .map_err(|e| format!("seeding {}: {e}", seed.table))?;
+        }
+        db.apply(&case.policy()).map_err(err)?;
+        let mut outcomes = Vec::new();
+        for step in &case.steps {
+            set_context(&db, &step.ctx)?;
+            outcomes.push(match &step.action {
+                Action::Read { table } => {
+                    let rows = db
+                        .query(&format!("SELECT id FROM {table} ORDER BY id"), &[])
+                        .map_err(err)?;
+                    Outcome::Rows(
+                        rows.rows
+                            .iter()
+                            .filter_map(|r| match r.first() {
+                                Some(Value::Integer(id)) => Some(*id),
+                                _ => None,
+                            })
+                            .collect(),
+                    )
+                }
+                Action::Insert {
+                    table,
+                    tenant,
+                    values: v,
+                } => {
+                    let (columns, marks) = insert_columns(tenant.is_some());
+                    let mut params = vec![
+                        Value::Integer(v.id),
+                        int(v.n),
+                        text(&v.t),
+                        text(&v.u),
+                        boolean(v.b),
+                        int(v.d),
+                    ];
+                    if tenant.is_some() {
+                        params.push(text(tenant));
+                    }
+                    match db.execute(
+                        &format!("INSERT INTO {table} ({columns}) VALUES ({marks})"),
+                        &params,
+                    ) {
+                        Ok(1) => Outcome::Inserted,
+                        Ok(n) => return Err(format!("insert changed {n} rows")),
+                        Err(_) => Outcome::Refused,
+                    }
+                }
+                Action::Update {
+                    table,
+                    id,
+                    n,
+                    u,
+                    move_to,
+                    returning,
+                } => {
+                    let (sql, params) = match move_to {
+                        Some(tenant) => (
+                            format!("UPDATE {table} SET n = ?, u = ?, tenant_id = ? WHERE id = ?"),
+                            vec![
+                                int(*n),
+                                text(u),
+                                Value::Text(tenant.clone()),
+                                Value::Integer(*id),
+                            ],
+                        ),
+                        None => (
+                            format!("UPDATE {table} SET n = ?, u = ? WHERE id = ?"),
+                            vec![int(*n), text(u), Value::Integer(*id)],
+                        ),
+                    };
+                    write(&db, &sql, &params, *returning).unwrap_or(Outcome::Refused)
+                }
+                Action::Delete {
+                    table,
+                    id,
+                    returning,
+                } => {
+                    match write(
+                        &db,
+                        &format!("DELETE FROM {table} WHERE id = ?"),
+                        &[Value::Integer(*id)],
+                        *returning,
+                    ) {
+                        Ok(Outcome::Updated) => Outcome::Deleted,
+                        Ok(other) => other,
+                        Err(e) => return Err(format!("delete raised: {e}")),
+                    }
+                }
+                Action::Upsert {
+                    table,
+                    tenant,
+                    values: v,
+                    mode,
+                    returning,
+                } => {
+                    let (verb, clause) = mode.sqlite_parts();
+                    let (columns, marks) = insert_columns(tenant.is_some());
+                    let mut params = vec![
+                        Value::Integer(v.id),
+                        int(v.n),
+                        text(&v.t),
+                        text(&v.u),
+                        boolean(v.b),
+                        int(v.d),
+                    ];
+                    if tenant.is_some() {
+                        params.push(text(tenant));
+                    }
+                    match write(
+                        &db,
+                        &format!("{verb} {table} ({columns}) VALUES ({marks}){clause}"),
+                        &params,
+                        *returning,
+                    ) {
+                        Ok(Outcome::Updated) => Outcome::Upserted,
+                        Ok(other) => other,
+                        Err(_) => Outcome::Refused,
+                    }
+                }
+                Action::AddColumn { table, column } => {
+                    // Through `execute`: a schema change on an enforced table
+                    // runs as a migration.
+                    db.execute(
+                        &format!("ALTER TABLE {table} ADD COLUMN {column} INTEGER"),
+                        &[],
+                    )
+                    .map_err(|e| format!("ALTER TABLE: {e}"))?;
+                    Outcome::Migrated
+                }
+            });
+        }
+        Ok(outcomes)
+    }
+}
