@@ -75,6 +75,9 @@ install-pg:
     cd dnr-pgext && cargo pgrx install --pg-config /usr/bin/pg_config --release
 
 # Long fuzzing run of the policy front end, evaluator and compilers (the
-# test suite runs 256 cases): deep and wide generated sources on a 1 MiB stack.
+# test suite runs 256 cases): deep and wide generated sources on a 1 MiB
+# stack; then the SQLite statement rewriter over random statement shapes and
+# garbage (the suite runs 2,000).
 fuzz CASES="20000":
     PROPTEST_CASES={{CASES}} cargo test --release -p dnr-core --test hostile
+    PROPTEST_CASES={{CASES}} cargo test --release -p dnr-sqlite --lib rewrite

@@ -1,13 +1,15 @@
 //! [`Connection`]: an application's SQLite connection with DNR's
 //! enforcement, opened and owned by this crate.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::{c_int, CString};
 use std::path::Path;
 use std::ptr;
 
 use dnr_core::TenantContext;
 
-use crate::raw::{Db, Value};
+use crate::raw::{Db, Stmt, Value};
 use crate::{ffi, register, Dnr, Error, Plan};
 
 /// An application's connection to a SQLite database file (or memory), with
@@ -46,7 +48,13 @@ use crate::{ffi, register, Dnr, Error, Plan};
 pub struct Connection {
     dnr: Dnr,
     db: Db,
+    /// Prepared statements by SQL text (the rewritten text for writes on
+    /// enforced tables), reused as an application repeats its statements.
+    statements: RefCell<HashMap<String, Stmt>>,
 }
+
+/// Statements a connection keeps prepared.
+const STATEMENT_CACHE: usize = 64;
 
 /// The rows of a query, with their column names.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -97,7 +105,11 @@ impl Connection {
         }
         // SAFETY: the connection is open and outlives `dnr` (see `Drop`).
         match unsafe { register(raw) } {
-            Ok(dnr) => Ok(Connection { dnr, db }),
+            Ok(dnr) => Ok(Connection {
+                dnr,
+                db,
+                statements: RefCell::new(HashMap::new()),
+            }),
             Err(error) => {
                 // SAFETY: as above.
                 unsafe { ffi::sqlite3_close(raw) };
@@ -170,20 +182,21 @@ impl Connection {
     }
 
     fn step(&self, sql: &str, params: &[Value], collect: bool) -> Result<Rows, Error> {
-        let mut stmt = self.db.prepare(sql)?;
-        for (index, param) in params.iter().enumerate() {
-            stmt.bind(index + 1, param)?;
+        // Taken out of the cache while it runs: a statement that runs SQL of
+        // its own (`dnr_exec`) may come back here.
+        let cached = self.statements.borrow_mut().remove(sql);
+        let mut stmt = match cached {
+            Some(stmt) => stmt,
+            None => self.db.prepare_persistent(sql)?,
+        };
+        let outcome = run_statement(&mut stmt, params, collect);
+        stmt.reset();
+        let mut statements = self.statements.borrow_mut();
+        if statements.len() >= STATEMENT_CACHE {
+            statements.clear();
         }
-        let columns = (0..stmt.column_count())
-            .map(|index| stmt.column_name(index))
-            .collect();
-        let mut rows = Vec::new();
-        while stmt.step()? {
-            if collect {
-                rows.push((0..stmt.column_count()).map(|i| stmt.column(i)).collect());
-            }
-        }
-        Ok(Rows { columns, rows })
+        statements.insert(sql.to_string(), stmt);
+        outcome
     }
 
     fn total_changes(&self) -> u64 {
@@ -193,8 +206,26 @@ impl Connection {
     }
 }
 
+fn run_statement(stmt: &mut Stmt, params: &[Value], collect: bool) -> Result<Rows, Error> {
+    for (index, param) in params.iter().enumerate() {
+        stmt.bind(index + 1, param)?;
+    }
+    let columns = (0..stmt.column_count())
+        .map(|index| stmt.column_name(index))
+        .collect();
+    let mut rows = Vec::new();
+    while stmt.step()? {
+        if collect {
+            rows.push((0..stmt.column_count()).map(|i| stmt.column(i)).collect());
+        }
+    }
+    Ok(Rows { columns, rows })
+}
+
 impl Drop for Connection {
     fn drop(&mut self) {
+        // Prepared statements keep the connection open: finalize them.
+        self.statements.get_mut().clear();
         // A locked connection's tables keep prepared statements, which
         // would make sqlite3_close fail with SQLITE_BUSY (close_v2 is not in
         // a loadable extension's API table): drop them first.

@@ -899,8 +899,16 @@ mod tests {
         ])
     }
 
+    /// 2,000 cases in the test suite; `just fuzz` runs many more.
+    fn cases() -> u32 {
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(2000)
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #![proptest_config(ProptestConfig::with_cases(cases()))]
 
         /// No panic on any shape; a rewritten write always names storage
         /// as its target, and an UPDATE or DELETE always carries the fence.

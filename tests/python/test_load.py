@@ -57,6 +57,28 @@ class LoadInPython(unittest.TestCase):
         conn.execute("SELECT dnr_set_context(?, ?)", (GLOBEX, BOB))
         self.assertEqual(titles(conn), ["globex 1"])
 
+    def test_upserts_run_through_dnr_exec(self):
+        conn = connect(self.path)
+        conn.execute("SELECT dnr_set_context(?, ?)", (ACME, ALICE))
+        upsert = (
+            "INSERT INTO tasks (id, owner_id, title) VALUES (?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET title = excluded.title"
+        )
+        # SQLite refuses an upsert on the enforced name itself.
+        with self.assertRaisesRegex(sqlite3.OperationalError, "UPSERT"):
+            conn.execute(upsert, (1, ALICE, "x"))
+        run = lambda sql, *params: conn.execute("SELECT dnr_exec(?" + ", ?" * len(params) + ")", (sql, *params)).fetchone()[0]
+        self.assertEqual(run(upsert, 1, ALICE, "acme 1 upserted"), 1)
+        self.assertEqual(titles(conn), ["acme 1 upserted"])
+        # Globex's id 2: DO NOTHING writes nothing, DO UPDATE is refused.
+        self.assertEqual(run(upsert.replace("DO UPDATE SET title = excluded.title", "DO NOTHING"), 2, ALICE, "mine"), 0)
+        with self.assertRaisesRegex(sqlite3.DatabaseError, "ON CONFLICT DO UPDATE"):
+            run(upsert, 2, ALICE, "mine")
+        returned = run(upsert + " RETURNING id, tenant_id", 3, ALICE, "acme 3")
+        self.assertEqual(returned, '[{"id":3,"tenant_id":"%s"}]' % ACME)
+        conn.execute("SELECT dnr_set_context(?, ?)", (GLOBEX, BOB))
+        self.assertEqual(titles(conn), ["globex 1"])
+
     def test_an_app_upgrade_adds_a_column_through_dnr_migrate(self):
         conn = connect(self.path)
         with self.assertRaisesRegex(sqlite3.OperationalError, "Cannot add a column to a view"):

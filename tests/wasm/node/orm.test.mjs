@@ -1,8 +1,8 @@
 // Query builders over the npm package: Drizzle ORM (its sqlite-proxy driver,
 // with dnr-wasm/drizzle) and Kysely (dnr-wasm/kysely's DnrDialect). CRUD
-// with exact counts, two tenants, a join whose columns share a name, and a
-// schema change through Database.migrate. Upserts are not available on
-// enforced tables (see the package README).
+// with exact counts, two tenants, a join whose columns share a name, upserts
+// (PostgreSQL's meaning: never over another tenant's row), and a schema
+// change through Database.migrate.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Database } from "dnr-wasm";
@@ -61,6 +61,62 @@ test("Drizzle: columns of the same name in a join keep both values", async () =>
     (await import("drizzle-orm")).sql`SELECT a.title, b.title FROM ${tasks} AS a JOIN ${other} AS b ON a.id = b.id`,
   );
   assert.deepEqual(rows, [["seven", "seven"]]);
+  db.close();
+});
+
+test("Drizzle and Kysely upserts: the own row updated, another tenant's row untouched", async () => {
+  const db = await openWithPolicies(Database);
+  const orm = drizzle(drizzleCallback(db));
+  const qb = new Kysely({ dialect: new DnrDialect({ database: db }) });
+  db.setContext({ tenant: GLOBEX, user: BOB });
+  await orm.insert(tasks).values({ id: 9, ownerId: BOB, title: "globex 9", status: "todo" });
+  db.setContext({ tenant: ACME, user: ALICE });
+  await orm.insert(tasks).values({ id: 1, ownerId: ALICE, title: "acme 1", status: "todo" });
+  // Drizzle: onConflictDoUpdate on the own row, with RETURNING of the stored row.
+  const [updated] = await orm
+    .insert(tasks)
+    .values({ id: 1, ownerId: ALICE, title: "acme 1 again", status: "todo" })
+    .onConflictDoUpdate({ target: tasks.id, set: { title: "acme 1 upserted" } })
+    .returning();
+  assert.deepEqual(updated, { id: 1, ownerId: ALICE, title: "acme 1 upserted", status: "todo" });
+  // Over Globex's id 9: DO NOTHING writes nothing, DO UPDATE is refused.
+  const nothing = await orm
+    .insert(tasks)
+    .values({ id: 9, ownerId: ALICE, title: "mine now", status: "todo" })
+    .onConflictDoNothing()
+    .run();
+  assert.equal(nothing.changes, 0);
+  await assert.rejects(
+    orm
+      .insert(tasks)
+      .values({ id: 9, ownerId: ALICE, title: "mine now", status: "todo" })
+      .onConflictDoUpdate({ target: tasks.id, set: { title: "mine now" } }),
+    /ON CONFLICT DO UPDATE/,
+  );
+  // Kysely: onConflict doUpdateSet and doNothing, with exact counts.
+  const kyselyUpsert = await qb
+    .insertInto("tasks")
+    .values({ id: 1, owner_id: ALICE, title: "k", status: "todo" })
+    .onConflict((oc) => oc.column("id").doUpdateSet({ status: "doing" }))
+    .executeTakeFirstOrThrow();
+  assert.equal(kyselyUpsert.numInsertedOrUpdatedRows, 1n);
+  const kyselyNothing = await qb
+    .insertInto("tasks")
+    .values({ id: 9, owner_id: ALICE, title: "k", status: "todo" })
+    .onConflict((oc) => oc.column("id").doNothing())
+    .executeTakeFirstOrThrow();
+  assert.equal(kyselyNothing.numInsertedOrUpdatedRows, 0n);
+  assert.deepEqual(await qb.selectFrom("tasks").select(["id", "title", "status"]).execute(), [
+    { id: 1, title: "acme 1 upserted", status: "doing" },
+  ]);
+  // INSERT OR REPLACE over Globex's row is refused as well.
+  assert.throws(
+    () => db.exec("INSERT OR REPLACE INTO tasks (id, owner_id, title, status) VALUES (9, ?, 'x', 'todo')", [ALICE]),
+    /UNIQUE constraint failed/,
+  );
+  db.setContext({ tenant: GLOBEX, user: BOB });
+  assert.deepEqual(db.query("SELECT id, title, owner_id FROM tasks"), [{ id: 9, title: "globex 9", owner_id: BOB }]);
+  await qb.destroy();
   db.close();
 });
 
