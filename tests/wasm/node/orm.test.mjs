@@ -91,7 +91,8 @@ test("Drizzle and Kysely upserts: the own row updated, another tenant's row unto
       .insert(tasks)
       .values({ id: 9, ownerId: ALICE, title: "mine now", status: "todo" })
       .onConflictDoUpdate({ target: tasks.id, set: { title: "mine now" } }),
-    /ON CONFLICT DO UPDATE/,
+    // Drizzle wraps the database's error as the cause of its own.
+    (e) => /ON CONFLICT DO UPDATE/.test(e.cause?.message ?? ""),
   );
   // Kysely: onConflict doUpdateSet and doNothing, with exact counts.
   const kyselyUpsert = await qb
