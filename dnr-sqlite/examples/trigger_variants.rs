@@ -117,11 +117,20 @@ fn main() -> Result {
          CREATE INDEX plain_tasks_tenant_idx ON plain_tasks (tenant_id);
          CREATE TABLE plain_or (tenant_id TEXT NOT NULL, id INTEGER PRIMARY KEY, owner_id TEXT, title TEXT, \
            status TEXT CHECK (status = 'todo' OR status = 'doing' OR status = 'done'), priority INTEGER);
-         CREATE INDEX plain_or_tenant_idx ON plain_or (tenant_id);",
+         CREATE INDEX plain_or_tenant_idx ON plain_or (tenant_id);
+         CREATE TABLE plain_before (tenant_id TEXT NOT NULL, id INTEGER PRIMARY KEY, owner_id TEXT, title TEXT, \
+           status TEXT CHECK (status = 'todo' OR status = 'doing' OR status = 'done'), priority INTEGER);
+         CREATE INDEX plain_before_tenant_idx ON plain_before (tenant_id);
+         CREATE TRIGGER plain_before_check BEFORE INSERT ON plain_before BEGIN
+           SELECT RAISE(ABORT, 'refused') WHERE NEW.tenant_id IS NULL;
+         END;",
     )?;
     let statuses = ["todo", "doing", "done"];
     for (c, tables) in [
-        (&conn, &["_dnr_tasks", "plain_tasks", "plain_or"][..]),
+        (
+            &conn,
+            &["_dnr_tasks", "plain_tasks", "plain_or", "plain_before"][..],
+        ),
         (&or_conn, &["_dnr_tasks"][..]),
     ] {
         // Storage checks the rows written into it: as the tenant.
@@ -158,6 +167,12 @@ fn main() -> Result {
             &conn,
             None,
             "plain_or",
+        ),
+        (
+            "plain table with a one-line BEFORE INSERT trigger (the floor of checks on storage)",
+            &conn,
+            None,
+            "plain_before",
         ),
         (
             "DNR's trigger as compiled now",

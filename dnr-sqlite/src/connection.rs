@@ -182,20 +182,18 @@ impl Connection {
     }
 
     fn step(&self, sql: &str, params: &[Value], collect: bool) -> Result<Rows, Error> {
-        // Taken out of the cache while it runs: a statement that runs SQL of
-        // its own (`dnr_exec`) may come back here.
-        let cached = self.statements.borrow_mut().remove(sql);
-        let mut stmt = match cached {
-            Some(stmt) => stmt,
-            None => self.db.prepare_persistent(sql)?,
-        };
-        let outcome = run_statement(&mut stmt, params, collect);
-        stmt.reset();
         let mut statements = self.statements.borrow_mut();
-        if statements.len() >= STATEMENT_CACHE {
-            statements.clear();
+        if !statements.contains_key(sql) {
+            if statements.len() >= STATEMENT_CACHE {
+                statements.clear();
+            }
+            statements.insert(sql.to_string(), self.db.prepare_persistent(sql)?);
         }
-        statements.insert(sql.to_string(), stmt);
+        let stmt = statements
+            .get_mut(sql)
+            .ok_or_else(|| Error::new("dnr: statement cache"))?;
+        let outcome = run_statement(stmt, params, collect);
+        stmt.reset();
         outcome
     }
 
@@ -210,9 +208,13 @@ fn run_statement(stmt: &mut Stmt, params: &[Value], collect: bool) -> Result<Row
     for (index, param) in params.iter().enumerate() {
         stmt.bind(index + 1, param)?;
     }
-    let columns = (0..stmt.column_count())
-        .map(|index| stmt.column_name(index))
-        .collect();
+    let columns = if collect {
+        (0..stmt.column_count())
+            .map(|index| stmt.column_name(index))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut rows = Vec::new();
     while stmt.step()? {
         if collect {

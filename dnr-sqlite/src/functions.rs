@@ -57,7 +57,7 @@ const FUNCTIONS: &[(&CStr, c_int, Kind)] = &[
     (c"dnr_exec", -1, Kind::Exec),
     (c"dnr_count_changes", 0, Kind::CountChanges),
     (c"dnr_note_rowid", 1, Kind::NoteRowid),
-    (c"dnr_guarded", 1, Kind::Guarded),
+    (c"dnr_guarded", 0, Kind::Guarded),
     (c"dnr_upsert", 0, Kind::Upsert),
     (c"dnr_lock", 0, Kind::Lock),
 ];
@@ -203,16 +203,8 @@ unsafe fn fast(
                 ffi::sqlite3_result_null(ctx);
             }
             // Once per row and unique key the storage triggers check.
-            Kind::Guarded if argc == 1 && !argv.is_null() => {
-                let value = *argv;
-                let p = ffi::sqlite3_value_text(value);
-                let n = usize::try_from(ffi::sqlite3_value_bytes(value)).unwrap_or(0);
-                let key = if p.is_null() {
-                    &[][..]
-                } else {
-                    std::slice::from_raw_parts(p, n)
-                };
-                let guarded = func.state.lock().write_mode.guards(key);
+            Kind::Guarded => {
+                let guarded = !func.state.lock().write_mode.cannot_replace;
                 ffi::sqlite3_result_int(ctx, c_int::from(guarded));
             }
             Kind::Upsert => {
@@ -343,7 +335,9 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
         Kind::CountChanges => crate::count_changes(db, state).map(|()| Value::Integer(1)),
         // Handled in `fast`; reached only with a wrong argument count.
         Kind::NoteRowid => Ok(Value::Null),
-        Kind::Guarded => Ok(Value::Integer(1)),
+        Kind::Guarded => Ok(Value::Integer(i64::from(
+            !state.lock().write_mode.cannot_replace,
+        ))),
         Kind::Upsert => Ok(Value::Integer(i64::from(state.lock().write_mode.upsert))),
         Kind::Check => {
             let entity = utf8_arg(arg(0), "entity")?;

@@ -132,26 +132,16 @@ const PLAN_CACHE: usize = 512;
 
 /// What the statement being run may do on a conflict, which the storage
 /// triggers must know and cannot see.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteMode {
-    /// Unique keys (columns joined with `,`, lowercase) on which a conflict
-    /// cannot replace a row, so the triggers need not guard them; `*` for
-    /// all. Empty: every key guarded (any SQL but the rewriter's).
-    pub unguarded: Vec<String>,
+    /// No conflict of this statement can replace a row (it aborts, ignores
+    /// or upserts), so the triggers need not guard the unique keys against
+    /// a REPLACE deleting a row the writer may not overwrite. False (every
+    /// key guarded) for any SQL but the rewriter's.
+    pub cannot_replace: bool,
     /// The statement is an upsert: its DO UPDATE on a row the context may
     /// not update is an error, not a silent skip.
     pub upsert: bool,
-}
-
-impl WriteMode {
-    /// Whether the storage triggers must refuse a conflict on `key` with a
-    /// row the context could not overwrite.
-    pub(crate) fn guards(&self, key: &[u8]) -> bool {
-        !self
-            .unguarded
-            .iter()
-            .any(|k| k == "*" || k.as_bytes().eq_ignore_ascii_case(key))
-    }
 }
 
 impl Inner {
@@ -215,7 +205,7 @@ impl<'a> ModeScope<'a> {
 
 impl Drop for ModeScope<'_> {
     fn drop(&mut self) {
-        self.state.lock().write_mode = std::mem::take(&mut self.previous);
+        self.state.lock().write_mode = self.previous;
     }
 }
 
@@ -346,7 +336,7 @@ impl Dnr {
     /// with the write mode the storage triggers need for it.
     pub fn run_rewritten<T>(&self, rewritten: &Rewritten, run: impl FnOnce(&str) -> T) -> T {
         let _internal = Internal::enter(&self.state);
-        let _mode = ModeScope::enter(&self.state, rewritten.mode.clone());
+        let _mode = ModeScope::enter(&self.state, rewritten.mode);
         run(&rewritten.sql)
     }
 

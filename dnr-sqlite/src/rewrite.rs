@@ -407,13 +407,17 @@ impl Statement<'_> {
     }
 
     fn mode(&self, upsert: bool) -> WriteMode {
-        let unguarded = match self.target.conflict.as_deref() {
-            Some("replace") => Vec::new(),
-            Some("ignore") => vec!["*".to_string()],
-            _ if self.table.replaces => Vec::new(),
-            _ => vec!["*".to_string()],
+        let cannot_replace = match self.target.conflict.as_deref() {
+            Some("replace") => false,
+            Some("ignore") => true,
+            // ABORT and the like: unless a unique constraint of the table
+            // itself resolves conflicts by REPLACE.
+            _ => !self.table.replaces,
         };
-        WriteMode { unguarded, upsert }
+        WriteMode {
+            cannot_replace,
+            upsert,
+        }
     }
 
     /// A SET list (`a = x, b = y`) with uuid values normalized.
@@ -685,7 +689,7 @@ impl Statement<'_> {
     fn insert_mode(&self, keyword: &str, upsert: bool) -> WriteMode {
         if keyword == "replace" {
             return WriteMode {
-                unguarded: Vec::new(),
+                cannot_replace: false,
                 upsert,
             };
         }
@@ -800,26 +804,28 @@ mod tests {
     #[test]
     fn modes_follow_the_conflict_clause() {
         let mode = |sql: &str| match plan(sql, &tables()) {
-            Ok(Plan::Write(w)) => w.mode.clone(),
-            _ => WriteMode {
-                unguarded: vec!["not rewritten".into()],
-                upsert: false,
-            },
+            Ok(Plan::Write(w)) => Some(w.mode),
+            _ => None,
         };
+        let replacing = |sql: &str| mode(sql).map(|m| !m.cannot_replace);
         assert_eq!(
-            mode("INSERT OR REPLACE INTO tasks (id) VALUES (1)").unguarded,
-            Vec::<String>::new()
+            replacing("INSERT OR REPLACE INTO tasks (id) VALUES (1)"),
+            Some(true)
         );
+        assert_eq!(replacing("REPLACE INTO tasks (id) VALUES (1)"), Some(true));
+        assert_eq!(replacing("UPDATE OR REPLACE tasks SET id = 2"), Some(true));
+        assert_eq!(replacing("INSERT INTO tasks (id) VALUES (1)"), Some(false));
         assert_eq!(
-            mode("REPLACE INTO tasks (id) VALUES (1)").unguarded,
-            Vec::<String>::new()
+            replacing("INSERT OR IGNORE INTO tasks (id) VALUES (1)"),
+            Some(false)
         );
-        assert_eq!(
-            mode("INSERT INTO tasks (id) VALUES (1)").unguarded,
-            vec!["*"]
-        );
-        assert!(mode("INSERT INTO tasks (id) VALUES (1) ON CONFLICT DO UPDATE SET id = 2").upsert);
-        assert!(!mode("INSERT INTO tasks (id) VALUES (1) ON CONFLICT DO NOTHING").upsert);
+        let upsert = |sql: &str| mode(sql).is_some_and(|m| m.upsert);
+        assert!(upsert(
+            "INSERT INTO tasks (id) VALUES (1) ON CONFLICT DO UPDATE SET id = 2"
+        ));
+        assert!(!upsert(
+            "INSERT INTO tasks (id) VALUES (1) ON CONFLICT DO NOTHING"
+        ));
     }
 
     #[test]

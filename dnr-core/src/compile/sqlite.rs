@@ -532,13 +532,12 @@ impl<'a> EntityCompiler<'a> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            // The statement rewriter turns a key's guard off for a statement
-            // that cannot replace on it (an upsert or ignore on that key).
+            // The statement rewriter turns the guard off for a statement
+            // that cannot replace (it aborts, ignores or upserts).
             let _ = writeln!(
                 out,
-                "  SELECT RAISE(ABORT, {}) WHERE {guard}{changed}dnr_guarded({}) AND EXISTS (SELECT 1 FROM {} AS _dnr_other WHERE {} AND NOT (({overwritable}) IS TRUE));",
+                "  SELECT RAISE(ABORT, {}) WHERE {guard}{changed}dnr_guarded() AND EXISTS (SELECT 1 FROM {} AS _dnr_other WHERE {} AND NOT (({overwritable}) IS TRUE));",
                 literal(&message),
-                literal(&key.join(",").to_ascii_lowercase()),
                 self.storage,
                 matches.join(" AND ")
             );
@@ -555,7 +554,7 @@ impl<'a> EntityCompiler<'a> {
                     .collect();
                 let _ = writeln!(
                     out,
-                    "  SELECT RAISE(ABORT, {}) WHERE {guard}dnr_guarded({}) AND ({update}) IS NOT TRUE AND EXISTS (SELECT 1 FROM {} AS _dnr_other WHERE {});",
+                    "  SELECT RAISE(ABORT, {}) WHERE {guard}dnr_guarded() AND ({update}) IS NOT TRUE AND EXISTS (SELECT 1 FROM {} AS _dnr_other WHERE {});",
                     self.refuse(
                         Operation::Update,
                         &format!(
@@ -563,7 +562,6 @@ impl<'a> EntityCompiler<'a> {
                             texts.join(" | ")
                         )
                     ),
-                    literal(&key.join(",").to_ascii_lowercase()),
                     self.storage,
                     matches.join(" AND ")
                 );
