@@ -86,8 +86,10 @@ pub(crate) fn plan(sql: &str, tables: &BTreeMap<String, TableInfo>) -> Result<Pl
         _ => return Ok(Plan::AsIs),
     }
     if tokens.iter().any(|(_, _, t)| matches!(t, Token::Semicolon)) {
-        // More than one statement: SQLite would run only the first.
-        return Ok(Plan::AsIs);
+        // SQLite would prepare the first statement only, unrewritten.
+        return Err(Error::new(
+            "dnr: a write takes one statement at a time; run the others separately",
+        ));
     }
     let target = match reader.target(start, &keyword) {
         Some(target) => target,
@@ -854,6 +856,11 @@ mod tests {
         .is_err());
         assert!(plan("UPDATE tasks SET (owner_id, title) = (?, ?)", &tables()).is_err());
         assert!(plan("INSERT INTO tasks (id, title) VALUES (1)", &tables()).is_err());
+        assert!(plan("DELETE FROM tasks; DELETE FROM tasks", &tables()).is_err());
+        assert_eq!(
+            plan("DELETE FROM tasks;;", &tables()).map(|p| matches!(p, Plan::Write(_))),
+            Ok(true)
+        );
     }
 
     /// Words and punctuation the rewriter reacts to, in any order.
