@@ -117,6 +117,20 @@ fn demo_shows_isolation_and_a_refused_cross_tenant_write() {
         stdout.contains("update of acme's tasks: 0 row(s) changed"),
         "{stdout}"
     );
+    // Writes go through the statement rewriter: an upsert stores the filled
+    // tenant and cannot overwrite another tenant's row.
+    assert!(
+        stdout.contains(
+            "stored: acme: alice's launch plan, v2 (tenant a0000000-0000-4000-8000-00000000000a"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("upsert over acme's task id: refused: dnr: update on `Task` refused (ON CONFLICT DO UPDATE)"),
+        "{stdout}"
+    );
+    let alice = after("alice (acme), afterwards, sees");
+    assert!(alice.contains("v2") && !alice.contains("carol"), "{alice}");
 }
 
 #[test]
