@@ -128,13 +128,19 @@ unsafe extern "C" fn authorize(
         if state.internal() {
             return true;
         }
-        let guard = {
+        let (guard, rewriting) = {
             let state = state.lock();
             if !state.locked {
                 return true;
             }
-            state.guard.clone()
+            (state.guard.clone(), state.rewriting.clone())
         };
+        if let Some(allowed) = rewriting
+            .as_deref()
+            .and_then(|target| rewritten_access(target, action, a1, inner))
+        {
+            return allowed;
+        }
         decide(&guard, action, a1, a2, db_name, inner)
     }));
     if allowed.unwrap_or(false) {
@@ -142,6 +148,29 @@ unsafe extern "C" fn authorize(
     } else {
         ffi::SQLITE_DENY as c_int
     }
+}
+
+/// In a statement the rewriter produced (which names no `_dnr_` object of
+/// its own: the rewriter refuses those): access to a storage table is
+/// allowed on its target, and inside DNR's own triggers (names starting
+/// `_dnr_`, which no CTE of the statement can take). `None`: not a storage
+/// access, judged as any SQL.
+fn rewritten_access(
+    target: &str,
+    action: c_int,
+    table: Option<&str>,
+    inner: Option<&str>,
+) -> Option<bool> {
+    let access = [
+        ffi::SQLITE_READ,
+        ffi::SQLITE_INSERT,
+        ffi::SQLITE_UPDATE,
+        ffi::SQLITE_DELETE,
+    ]
+    .iter()
+    .any(|&code| i64::from(action) == code as i64);
+    let table = table.filter(|t| access && is_dnr(t))?;
+    Some(table.eq_ignore_ascii_case(target) || inner.is_some_and(is_dnr))
 }
 
 /// Names no untrusted statement may create or shadow: DNR's prefix and the

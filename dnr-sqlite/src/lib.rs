@@ -111,6 +111,9 @@ pub(crate) struct Inner {
     /// around a statement the rewriter produced, read by the storage
     /// triggers (`dnr_guarded`, `dnr_upsert`).
     pub write_mode: WriteMode,
+    /// The storage table (lowercase) of the rewritten statement being
+    /// prepared or run, if any: the lock lets it through there.
+    pub rewriting: Option<String>,
     /// Names the authorizer protects once locked.
     pub guard: authorizer::Guard,
     /// The last policy source read from `_dnr_meta`, parsed.
@@ -189,23 +192,32 @@ impl Drop for Internal<'_> {
     }
 }
 
-/// Sets the write mode for one rewritten statement; restores the previous
-/// one when dropped, also on an error.
-struct ModeScope<'a> {
+/// Marks one rewritten statement while it is prepared and run: its write
+/// mode for the storage triggers, and its target for the lock, which lets
+/// the statement write that storage table (and DNR's triggers read theirs)
+/// and judges everything else in it as any SQL. Restores the previous state
+/// when dropped, also on an error.
+struct RewrittenScope<'a> {
     state: &'a State,
-    previous: WriteMode,
+    previous: (WriteMode, Option<String>),
 }
 
-impl<'a> ModeScope<'a> {
-    fn enter(state: &'a State, mode: WriteMode) -> ModeScope<'a> {
-        let previous = std::mem::replace(&mut state.lock().write_mode, mode);
-        ModeScope { state, previous }
+impl<'a> RewrittenScope<'a> {
+    fn enter(state: &'a State, rewritten: &Rewritten) -> RewrittenScope<'a> {
+        let mut inner = state.lock();
+        let previous = (
+            std::mem::replace(&mut inner.write_mode, rewritten.mode),
+            inner.rewriting.replace(rewritten.target.clone()),
+        );
+        RewrittenScope { state, previous }
     }
 }
 
-impl Drop for ModeScope<'_> {
+impl Drop for RewrittenScope<'_> {
     fn drop(&mut self) {
-        self.state.lock().write_mode = self.previous;
+        let mut inner = self.state.lock();
+        inner.write_mode = self.previous.0;
+        inner.rewriting = self.previous.1.take();
     }
 }
 
@@ -335,8 +347,7 @@ impl Dnr {
     /// statement (it names storage, which the lock refuses to other SQL)
     /// with the write mode the storage triggers need for it.
     pub fn run_rewritten<T>(&self, rewritten: &Rewritten, run: impl FnOnce(&str) -> T) -> T {
-        let _internal = Internal::enter(&self.state);
-        let _mode = ModeScope::enter(&self.state, rewritten.mode);
+        let _scope = RewrittenScope::enter(&self.state, rewritten);
         run(&rewritten.sql)
     }
 

@@ -56,6 +56,8 @@ pub enum Plan {
 pub struct Rewritten {
     pub sql: String,
     pub(crate) mode: WriteMode,
+    /// The storage table written, lowercase.
+    pub(crate) target: String,
 }
 
 type Spans = Vec<(usize, usize, Token)>;
@@ -112,12 +114,16 @@ pub(crate) fn plan(sql: &str, tables: &BTreeMap<String, TableInfo>) -> Result<Pl
         table,
         target,
     };
-    let rewritten = match keyword.as_str() {
+    let (sql, mode) = match keyword.as_str() {
         "update" => statement.update()?,
         "delete" => statement.delete(),
         _ => statement.insert(&keyword)?,
     };
-    Ok(Plan::Write(std::sync::Arc::new(rewritten)))
+    Ok(Plan::Write(std::sync::Arc::new(Rewritten {
+        sql,
+        mode,
+        target: table.storage.to_ascii_lowercase(),
+    })))
 }
 
 struct Reader<'a> {
@@ -458,7 +464,7 @@ impl Statement<'_> {
         Ok(out.join(", "))
     }
 
-    fn update(&self) -> Result<Rewritten, Error> {
+    fn update(&self) -> Result<(String, WriteMode), Error> {
         let r = &self.reader;
         let set = r.find_top(self.target.after, &["set"]);
         if set >= r.tokens.len() {
@@ -473,13 +479,10 @@ impl Statement<'_> {
             r.text(self.target.after, set),
         );
         self.filtered_tail(&mut sql, list_end);
-        Ok(Rewritten {
-            sql,
-            mode: self.mode(false),
-        })
+        Ok((sql, self.mode(false)))
     }
 
-    fn delete(&self) -> Rewritten {
+    fn delete(&self) -> (String, WriteMode) {
         let r = &self.reader;
         let where_at = r.find_top(self.target.after, &["where", "returning", "order", "limit"]);
         let mut sql = format!(
@@ -489,10 +492,7 @@ impl Statement<'_> {
             r.text(self.target.after, where_at)
         );
         self.filtered_tail(&mut sql, where_at);
-        Rewritten {
-            sql,
-            mode: WriteMode::default(),
-        }
+        (sql, WriteMode::default())
     }
 
     /// Appends `[FROM ...] WHERE (<where>) AND <fence> [RETURNING ...]...`
@@ -540,7 +540,7 @@ impl Statement<'_> {
         }
     }
 
-    fn insert(&self, keyword: &str) -> Result<Rewritten, Error> {
+    fn insert(&self, keyword: &str) -> Result<(String, WriteMode), Error> {
         let r = &self.reader;
         let mut index = self.target.after;
         // The columns given, or all of them.
@@ -602,10 +602,7 @@ impl Statement<'_> {
                 None => self.storage_target(),
             };
             let sql = format!("{head}{into} {source}{}", self.tail(index + 2));
-            return Ok(Rewritten {
-                sql,
-                mode: self.mode(false),
-            });
+            return Ok((sql, self.mode(false)));
         } else if r.is(index, "values") {
             let mut rows = Vec::new();
             let mut at = index + 1;
@@ -676,16 +673,13 @@ impl Statement<'_> {
                 self.upsert_tail(end)?
             );
             let upsert = self.has_do_update(end);
-            return Ok(Rewritten {
-                sql,
-                mode: self.insert_mode(keyword, upsert),
-            });
+            return Ok((sql, self.insert_mode(keyword, upsert)));
         };
         let sql = format!("{head}{into} {source}{}", self.upsert_tail(rest_from)?);
-        Ok(Rewritten {
+        Ok((
             sql,
-            mode: self.insert_mode(keyword, self.has_do_update(rest_from)),
-        })
+            self.insert_mode(keyword, self.has_do_update(rest_from)),
+        ))
     }
 
     fn insert_mode(&self, keyword: &str, upsert: bool) -> WriteMode {

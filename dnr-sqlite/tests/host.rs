@@ -813,6 +813,8 @@ fn connection_runs_writes_as_table_writes() -> Result {
     // A schema change through execute is a migration.
     db.execute("ALTER TABLE tasks ADD COLUMN due TEXT", &[])?;
     db.execute("UPDATE tasks SET due = '2027-01-01' WHERE id = 1", &[])?;
+    // Index samples of every tenant's keys (sqlite_stat4), read below.
+    db.execute("ANALYZE", &[])?;
     db.dnr().lock()?;
     assert_eq!(
         db.execute(
@@ -821,6 +823,20 @@ fn connection_runs_writes_as_table_writes() -> Result {
         )?,
         1
     );
+    // On the locked connection the rewritten statement may write its
+    // storage, and nothing else the lock refuses: raw pages and index
+    // samples (other tenants' keys) stay out of reach inside it.
+    for sneaky in [
+        "INSERT INTO tasks (id, owner_id, title) SELECT 80, ?, group_concat(hex(sample)) FROM sqlite_stat4",
+        "INSERT INTO tasks (id, owner_id, title) SELECT 81, ?, group_concat(name) FROM dbstat",
+        "UPDATE tasks SET title = (SELECT group_concat(sample) FROM sqlite_stat4) WHERE owner_id = ?",
+    ] {
+        let error = refused(db.execute(sneaky, &[ALICE.into()]), sneaky)?;
+        assert!(
+            error.message().contains("prohibited") || error.message().contains("not authorized"),
+            "{sneaky}: {error}"
+        );
+    }
     // Bob's row is as he left it.
     db.set_context(as_bob_in_b);
     let rows = db.query("SELECT id, title, code, due FROM tasks", &[])?;
