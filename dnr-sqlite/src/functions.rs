@@ -35,6 +35,7 @@ pub(crate) enum Kind {
     NoteRowid,
     Guarded,
     Upsert,
+    Conflict,
     Lock,
 }
 
@@ -59,6 +60,7 @@ const FUNCTIONS: &[(&CStr, c_int, Kind)] = &[
     (c"dnr_note_rowid", 1, Kind::NoteRowid),
     (c"dnr_guarded", 0, Kind::Guarded),
     (c"dnr_upsert", 0, Kind::Upsert),
+    (c"dnr_conflict", 2, Kind::Conflict),
     (c"dnr_lock", 0, Kind::Lock),
 ];
 
@@ -332,6 +334,13 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
             migrate::migrate(db, state, &utf8_arg(arg(0), "migration")?).map(Value::Text)
         }
         Kind::Exec => exec(db, state, args),
+        // In a rewritten upsert's DO UPDATE: 1 when the conflicting row may
+        // be updated, else the refusal (the second argument) as the error.
+        Kind::Conflict => match arg(0) {
+            Value::Integer(n) if *n != 0 => Ok(Value::Integer(1)),
+            Value::Real(x) if *x != 0.0 => Ok(Value::Integer(1)),
+            _ => Err(Error::new(text_arg(arg(1), "refusal")?)),
+        },
         Kind::CountChanges => crate::count_changes(db, state).map(|()| Value::Integer(1)),
         // Handled in `fast`; reached only with a wrong argument count.
         Kind::NoteRowid => Ok(Value::Null),

@@ -321,12 +321,12 @@ pub(crate) fn check(
 pub(crate) fn rewrite_tables(
     db: Db,
     state: &State,
-    set: &PolicySet,
+    set: &Arc<PolicySet>,
 ) -> Result<BTreeMap<String, TableInfo>, Error> {
     let _mutex = db.lock_mutex();
     let _internal = Internal::enter(state);
     let mut tables = BTreeMap::new();
-    for entity in &set.entities {
+    for (index, entity) in set.entities.iter().enumerate() {
         let storage = storage_table(&entity.table);
         let table = table(db, &storage)?;
         if table.columns.is_empty() {
@@ -367,6 +367,8 @@ pub(crate) fn rewrite_tables(
         tables.insert(
             entity.table.to_ascii_lowercase(),
             TableInfo {
+                policy: Arc::clone(set),
+                entity: index,
                 storage,
                 columns,
                 uuid_columns,

@@ -17,15 +17,21 @@
 //! refused here rather than rewritten.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
-use dnr_core::compile::quote::ident;
+use dnr_core::compile::quote::{ident, literal};
+use dnr_core::compile::sqlite::allowed_rows;
+use dnr_core::{Operation, PolicySet};
 
 use crate::tokens::{tokenize_spans, Token};
 use crate::{Error, WriteMode};
 
 /// What an enforced table looks like to the rewriter.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct TableInfo {
+    /// The applied policies, and the index of this table's entity in them.
+    pub policy: Arc<PolicySet>,
+    pub entity: usize,
     pub storage: String,
     /// Storage columns, in order (the view's columns).
     pub columns: Vec<String>,
@@ -46,7 +52,7 @@ pub enum Plan {
     /// As written: it writes no enforced table.
     AsIs,
     /// A write on an enforced table, rewritten onto its storage.
-    Write(std::sync::Arc<Rewritten>),
+    Write(Arc<Rewritten>),
     /// A schema change on an enforced table: run it through `migrate`.
     Migrate,
 }
@@ -119,7 +125,7 @@ pub(crate) fn plan(sql: &str, tables: &BTreeMap<String, TableInfo>) -> Result<Pl
         "delete" => statement.delete(),
         _ => statement.insert(&keyword)?,
     };
-    Ok(Plan::Write(std::sync::Arc::new(Rewritten {
+    Ok(Plan::Write(Arc::new(Rewritten {
         sql,
         mode,
         target: table.storage.to_ascii_lowercase(),
@@ -387,6 +393,12 @@ impl Statement<'_> {
         ident(self.target.alias.as_deref().unwrap_or(&self.target.name))
     }
 
+    /// The target's rows the context may `op`, over the target's name.
+    fn allowed(&self, op: Operation) -> String {
+        let entity = &self.table.policy.entities[self.table.entity];
+        allowed_rows(&self.table.policy, entity, op, &self.qualifier())
+    }
+
     fn is_uuid(&self, column: &str) -> bool {
         self.table
             .uuid_columns
@@ -478,7 +490,7 @@ impl Statement<'_> {
             self.storage_target(),
             r.text(self.target.after, set),
         );
-        self.filtered_tail(&mut sql, list_end);
+        self.filtered_tail(&mut sql, list_end, Operation::Update);
         Ok((sql, self.mode(false)))
     }
 
@@ -491,14 +503,14 @@ impl Statement<'_> {
             self.storage_target(),
             r.text(self.target.after, where_at)
         );
-        self.filtered_tail(&mut sql, where_at);
+        self.filtered_tail(&mut sql, where_at, Operation::Delete);
         (sql, WriteMode::default())
     }
 
     /// Appends `[FROM ...] WHERE (<where>) AND <fence> [RETURNING ...]...`
     /// from token `from` on. The fence only narrows the rows to the
     /// tenant's (an index search); the storage triggers decide.
-    fn filtered_tail(&self, sql: &mut String, from: usize) {
+    fn filtered_tail(&self, sql: &mut String, from: usize, op: Operation) {
         let r = &self.reader;
         let where_at = r.find_top(from, &["where"]);
         let end = r.find_top(
@@ -509,29 +521,23 @@ impl Statement<'_> {
             },
             &["returning", "order", "limit"],
         );
-        let fence = self
-            .table
-            .tenant
-            .as_deref()
-            .map(|t| format!("{}.{} = dnr_tenant()", self.qualifier(), ident(t)));
+        // The rows the context may `op`, first: SQLite evaluates the terms
+        // it does not search an index with in order, so the statement's own
+        // condition never sees a row the context may not touch (no error
+        // or side effect of it can tell anything about one).
+        let allowed = self.allowed(op);
         let before_where = r.text(from, where_at.min(end));
         if !before_where.is_empty() {
             sql.push(' ');
             sql.push_str(before_where);
         }
-        match (where_at < end, fence) {
-            (true, Some(fence)) => {
-                sql.push_str(&format!(
-                    " WHERE ({}) AND {fence}",
-                    r.text(where_at + 1, end)
-                ));
-            }
-            (true, None) => {
-                sql.push(' ');
-                sql.push_str(r.text(where_at, end));
-            }
-            (false, Some(fence)) => sql.push_str(&format!(" WHERE {fence}")),
-            (false, None) => {}
+        if where_at < end {
+            sql.push_str(&format!(
+                " WHERE {allowed} AND ({})",
+                r.text(where_at + 1, end)
+            ));
+        } else {
+            sql.push_str(&format!(" WHERE {allowed}"));
         }
         let tail = self.rest(end);
         if !tail.is_empty() {
@@ -723,7 +729,30 @@ impl Statement<'_> {
             out.push_str(r.text(index, set + 3));
             out.push(' ');
             out.push_str(&self.assignments(set + 3, list_end)?);
-            index = list_end;
+            // The conflicting row must be one the context may update before
+            // anything of the clause is evaluated on it (its WHERE and SET
+            // would otherwise be an oracle on another tenant's row): an
+            // error, as PostgreSQL raises for it.
+            let entity = &self.table.policy.entities[self.table.entity];
+            let check = format!(
+                "dnr_conflict({}, {})",
+                self.allowed(Operation::Update),
+                literal(&format!(
+                    "dnr: update on `{}` refused (ON CONFLICT DO UPDATE): the conflicting row is not one this context may update",
+                    entity.name
+                ))
+            );
+            if r.is(list_end, "where") {
+                let where_end = r.find_top(list_end + 1, &["on", "returning"]);
+                out.push_str(&format!(
+                    " WHERE {check} AND ({})",
+                    r.text(list_end + 1, where_end)
+                ));
+                index = where_end;
+            } else {
+                out.push_str(&format!(" WHERE {check}"));
+                index = list_end;
+            }
         }
         out.push_str(&self.tail(index));
         Ok(out)
@@ -735,8 +764,16 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    const POLICY: &str = "tenancy:\n  mode: row_level\n  column: tenant_id\n\nentity Task:\n  table: tasks\n  id: int pk\n  owner_id: uuid\n  title: str = 'untitled'\n  access:\n    read: true\n    create: true\n    update: owner_id = current_user\n    delete: role(admin)\n";
+
     fn tables() -> BTreeMap<String, TableInfo> {
+        let policy = Arc::new(dnr_core::parse(POLICY).unwrap_or_else(|_| PolicySet {
+            tenancy: Default::default(),
+            entities: Vec::new(),
+        }));
         let tasks = TableInfo {
+            policy,
+            entity: 0,
             storage: "_dnr_tasks".into(),
             columns: vec![
                 "tenant_id".into(),
@@ -773,7 +810,7 @@ mod tests {
         );
         assert_eq!(
             rewritten("WITH s AS (SELECT 1 AS i) INSERT INTO tasks (id) SELECT i FROM s ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id WHERE title <> 'x'"),
-            "WITH s AS (SELECT 1 AS i), \"_dnr_rows\"(\"id\") AS (SELECT i FROM s) INSERT INTO main.\"_dnr_tasks\" AS \"tasks\" (\"id\", \"tenant_id\") SELECT \"id\", dnr_tenant() FROM \"_dnr_rows\" WHERE true ON CONFLICT (id) DO UPDATE SET owner_id = dnr_uuid(excluded.owner_id) WHERE title <> 'x'"
+            "WITH s AS (SELECT 1 AS i), \"_dnr_rows\"(\"id\") AS (SELECT i FROM s) INSERT INTO main.\"_dnr_tasks\" AS \"tasks\" (\"id\", \"tenant_id\") SELECT \"id\", dnr_tenant() FROM \"_dnr_rows\" WHERE true ON CONFLICT (id) DO UPDATE SET owner_id = dnr_uuid(excluded.owner_id) WHERE dnr_conflict((\"tasks\".\"tenant_id\" = dnr_tenant() AND (1)) AND (\"tasks\".\"owner_id\" = dnr_user()), 'dnr: update on `Task` refused (ON CONFLICT DO UPDATE): the conflicting row is not one this context may update') AND (title <> 'x')"
         );
         assert_eq!(
             rewritten("INSERT INTO tasks DEFAULT VALUES"),
@@ -785,15 +822,15 @@ mod tests {
     fn updates_and_deletes_are_fenced() {
         assert_eq!(
             rewritten("UPDATE OR REPLACE tasks t SET owner_id = ?, title = 'a' WHERE t.id = 1 OR t.id = 2 RETURNING id"),
-            "UPDATE OR REPLACE main.\"_dnr_tasks\" AS \"t\"  SET owner_id = dnr_uuid(?), title = 'a' WHERE (t.id = 1 OR t.id = 2) AND \"t\".\"tenant_id\" = dnr_tenant() RETURNING id"
+            "UPDATE OR REPLACE main.\"_dnr_tasks\" AS \"t\"  SET owner_id = dnr_uuid(?), title = 'a' WHERE (\"t\".\"tenant_id\" = dnr_tenant() AND (1)) AND (\"t\".\"owner_id\" = dnr_user()) AND (t.id = 1 OR t.id = 2) RETURNING id"
         );
         assert_eq!(
             rewritten("DELETE FROM tasks"),
-            "DELETE FROM main.\"_dnr_tasks\" AS \"tasks\"  WHERE \"tasks\".\"tenant_id\" = dnr_tenant()"
+            "DELETE FROM main.\"_dnr_tasks\" AS \"tasks\"  WHERE (\"tasks\".\"tenant_id\" = dnr_tenant() AND (1)) AND (dnr_has_role('admin'))"
         );
         assert_eq!(
             rewritten("UPDATE tasks SET title = x.t FROM (SELECT 't' AS t) AS x"),
-            "UPDATE main.\"_dnr_tasks\" AS \"tasks\"  SET title = x.t FROM (SELECT 't' AS t) AS x WHERE \"tasks\".\"tenant_id\" = dnr_tenant()"
+            "UPDATE main.\"_dnr_tasks\" AS \"tasks\"  SET title = x.t FROM (SELECT 't' AS t) AS x WHERE (\"tasks\".\"tenant_id\" = dnr_tenant() AND (1)) AND (\"tasks\".\"owner_id\" = dnr_user())"
         );
     }
 

@@ -795,6 +795,21 @@ fn connection_runs_writes_as_table_writes() -> Result {
     assert_eq!(rows.rows.len(), 2);
     let rows = db.query("DELETE FROM tasks WHERE id = 2 RETURNING title", &[])?;
     assert_eq!(rows.rows, vec![vec!["u".into()]]);
+    // No part of a write is evaluated on another tenant's row, so an error
+    // it would raise cannot tell anything about that row (Bob's id 7 has a
+    // title starting with `b`).
+    let oracle = "INSERT INTO tasks (id, owner_id, title) VALUES (7, ?, 'x') ON CONFLICT (id) DO UPDATE SET title = CASE WHEN tasks.title LIKE 'b%' THEN json('not json') ELSE 'y' END";
+    let error = refused(db.execute(oracle, &[ALICE.into()]), "oracle upsert")?;
+    assert!(error.message().contains("ON CONFLICT DO UPDATE"), "{error}");
+    let oracle = "INSERT INTO tasks (id, owner_id, title) VALUES (7, ?, 'x') ON CONFLICT (id) DO UPDATE SET title = 'y' WHERE json(CASE WHEN tasks.title LIKE 'b%' THEN 'bad' ELSE '1' END) IS NOT NULL";
+    let error = refused(db.execute(oracle, &[ALICE.into()]), "oracle upsert WHERE")?;
+    assert!(error.message().contains("ON CONFLICT DO UPDATE"), "{error}");
+    for oracle in [
+        "UPDATE tasks SET title = 'z' WHERE id = 7 AND json(CASE WHEN title LIKE 'b%' THEN 'bad' ELSE '1' END) IS NOT NULL",
+        "DELETE FROM tasks WHERE id = 7 AND json(CASE WHEN title LIKE 'b%' THEN 'bad' ELSE '1' END) IS NOT NULL",
+    ] {
+        assert_eq!(db.execute(oracle, &[])?, 0, "{oracle}");
+    }
     // Moving a row to another tenant is refused; nothing else is touched.
     let error = refused(
         db.execute("UPDATE tasks SET tenant_id = ?", &[TENANT_B.into()]),

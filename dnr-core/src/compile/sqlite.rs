@@ -115,6 +115,41 @@ impl Dialect for Sqlite {
     }
 }
 
+fn writer<'w>(
+    set: &'w PolicySet,
+    entity: &'w Entity,
+    column: &'w dyn Fn(&str) -> String,
+) -> ConditionWriter<'w> {
+    ConditionWriter {
+        dialect: &Sqlite,
+        set,
+        entity,
+        column,
+    }
+}
+
+fn visible(writer: &ConditionWriter<'_>) -> String {
+    match (writer.fence(), writer.allows(Operation::Read)) {
+        (Some(fence), Some(read)) => format!("{fence} AND ({read})"),
+        (None, Some(read)) => read,
+        (_, None) => "0".into(),
+    }
+}
+
+/// The existing rows of `entity` the current context may `op` (update or
+/// delete), as a condition over the columns of `qualifier` (`OLD` in the
+/// storage triggers, the target's name in a rewritten statement): the
+/// fence first, then the read rule and `op`'s rules. `0` when no rule
+/// allows `op`.
+pub fn allowed_rows(set: &PolicySet, entity: &Entity, op: Operation, qualifier: &str) -> String {
+    let column = |name: &str| format!("{qualifier}.{}", ident(name));
+    let writer = writer(set, entity, &column);
+    match writer.allows(op) {
+        Some(allowed) => format!("({}) AND ({allowed})", visible(&writer)),
+        None => "0".into(),
+    }
+}
+
 /// The SQL that enforces `set` on a database holding `schema`.
 pub fn compile(set: &PolicySet, schema: &SqliteSchema) -> Result<String, CompileError> {
     let mut out = String::new();
@@ -373,22 +408,12 @@ impl<'a> EntityCompiler<'a> {
     }
 
     fn writer<'w>(&'w self, column: &'w dyn Fn(&str) -> String) -> ConditionWriter<'w> {
-        ConditionWriter {
-            dialect: &Sqlite,
-            set: self.set,
-            entity: self.entity,
-            column,
-        }
+        writer(self.set, self.entity, column)
     }
 
     /// The rows the current context may see: fence and read rule.
     fn visible(&self, column: &dyn Fn(&str) -> String) -> String {
-        let writer = self.writer(column);
-        match (writer.fence(), writer.allows(Operation::Read)) {
-            (Some(fence), Some(read)) => format!("{fence} AND ({read})"),
-            (None, Some(read)) => read,
-            (_, None) => "0".into(),
-        }
+        visible(&self.writer(column))
     }
 
     fn view(&self, out: &mut String) {
@@ -665,11 +690,7 @@ impl<'a> EntityCompiler<'a> {
     /// Whether the context may `op` the existing row `OLD`: it is visible
     /// and `op`'s rules allow it.
     fn old_row_allowed(&self, op: Operation) -> String {
-        let old = |name: &str| format!("OLD.{}", ident(name));
-        match self.writer(&old).allows(op) {
-            Some(allowed) => format!("({}) AND ({allowed})", self.visible(&old)),
-            None => "0".into(),
-        }
+        allowed_rows(self.set, self.entity, op, "OLD")
     }
 
     /// The checks every row written into storage meets, however it got
