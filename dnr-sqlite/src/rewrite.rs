@@ -153,17 +153,7 @@ struct Target {
 
 impl Reader<'_> {
     fn word(&self, index: usize) -> Option<String> {
-        match self.tokens.get(index) {
-            Some((
-                _,
-                _,
-                Token::Word {
-                    value,
-                    quoted: false,
-                },
-            )) => Some(value.to_ascii_lowercase()),
-            _ => None,
-        }
+        self.tokens.get(index).and_then(|(_, _, t)| t.keyword())
     }
 
     fn is(&self, index: usize, word: &str) -> bool {

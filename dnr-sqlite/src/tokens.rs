@@ -30,6 +30,18 @@ impl Token {
             _ => None,
         }
     }
+
+    /// The word's text, lowercase, when the token is an unquoted word (a
+    /// keyword can only be one).
+    pub(crate) fn keyword(&self) -> Option<String> {
+        match self {
+            Token::Word {
+                value,
+                quoted: false,
+            } => Some(value.to_ascii_lowercase()),
+            _ => None,
+        }
+    }
 }
 
 /// The tokens of `sql`, without whitespace and comments. Unterminated
@@ -120,17 +132,7 @@ pub(crate) fn tokenize_spans(sql: &str) -> Result<Vec<(usize, usize, Token)>, Er
 /// ends at `END;`.
 pub fn statements(sql: &str) -> Result<Vec<&str>, Error> {
     let tokens = tokenize_spans(sql)?;
-    let word = |index: usize| match tokens.get(index) {
-        Some((
-            _,
-            _,
-            Token::Word {
-                value,
-                quoted: false,
-            },
-        )) => Some(value.to_ascii_lowercase()),
-        _ => None,
-    };
+    let word = |index: usize| tokens.get(index).and_then(|(_, _, t)| t.keyword());
     let mut out = Vec::new();
     let mut first = 0;
     for index in 0..tokens.len() {

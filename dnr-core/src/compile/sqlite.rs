@@ -41,6 +41,16 @@ fn storage_trigger(table: &str, op: &str) -> String {
     format!("_dnr_{table}_{op}_check")
 }
 
+fn drop_storage_triggers(out: &mut String, table: &str) {
+    for op in STORAGE_TRIGGERS {
+        let _ = writeln!(
+            out,
+            "DROP TRIGGER IF EXISTS {};",
+            ident(&storage_trigger(table, op))
+        );
+    }
+}
+
 /// What already exists in the database, as the extension reads it before
 /// compiling. Empty for a fresh database.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -169,13 +179,7 @@ pub fn compile(set: &PolicySet, schema: &SqliteSchema) -> Result<String, Compile
             comment(table)
         );
         let _ = writeln!(out, "DROP VIEW IF EXISTS {};", ident(table));
-        for op in STORAGE_TRIGGERS {
-            let _ = writeln!(
-                out,
-                "DROP TRIGGER IF EXISTS {};",
-                ident(&storage_trigger(table, op))
-            );
-        }
+        drop_storage_triggers(&mut out, table);
         let _ = writeln!(
             out,
             "ALTER TABLE {} RENAME TO {};",
@@ -701,13 +705,7 @@ impl<'a> EntityCompiler<'a> {
     fn storage_triggers(&self, out: &mut String) {
         let new = |name: &str| format!("NEW.{}", ident(name));
         let table = &self.entity.table;
-        for op in STORAGE_TRIGGERS {
-            let _ = writeln!(
-                out,
-                "DROP TRIGGER IF EXISTS {};",
-                ident(&storage_trigger(table, op))
-            );
-        }
+        drop_storage_triggers(out, table);
         let _ = writeln!(
             out,
             "CREATE TRIGGER {} BEFORE INSERT ON {} BEGIN",

@@ -5,7 +5,7 @@
 use dnr_sqlite::{Connection, Value};
 
 use super::Engine;
-use crate::case::{insert_columns, Action, Case, Ctx, Outcome};
+use crate::case::{insert_columns, Action, Case, Ctx, Outcome, Values};
 use crate::reference::context;
 
 pub struct DnrConnection;
@@ -24,6 +24,22 @@ fn text(value: &Option<String>) -> Value {
 
 fn boolean(value: Option<bool>) -> Value {
     value.map_or(Value::Null, |b| Value::Integer(i64::from(b)))
+}
+
+/// An insert's parameters, in `insert_columns` order.
+fn row_params(v: &Values, tenant: &Option<String>) -> Vec<Value> {
+    let mut params = vec![
+        Value::Integer(v.id),
+        int(v.n),
+        text(&v.t),
+        text(&v.u),
+        boolean(v.b),
+        int(v.d),
+    ];
+    if tenant.is_some() {
+        params.push(text(tenant));
+    }
+    params
 }
 
 fn set_context(db: &Connection, ctx: &Ctx) -> Result<(), String> {
@@ -114,17 +130,7 @@ impl Engine for DnrConnection {
                     values: v,
                 } => {
                     let (columns, marks) = insert_columns(tenant.is_some());
-                    let mut params = vec![
-                        Value::Integer(v.id),
-                        int(v.n),
-                        text(&v.t),
-                        text(&v.u),
-                        boolean(v.b),
-                        int(v.d),
-                    ];
-                    if tenant.is_some() {
-                        params.push(text(tenant));
-                    }
+                    let params = row_params(v, tenant);
                     match db.execute(
                         &format!("INSERT INTO {table} ({columns}) VALUES ({marks})"),
                         &params,
@@ -184,17 +190,7 @@ impl Engine for DnrConnection {
                 } => {
                     let (verb, clause) = mode.sqlite_parts();
                     let (columns, marks) = insert_columns(tenant.is_some());
-                    let mut params = vec![
-                        Value::Integer(v.id),
-                        int(v.n),
-                        text(&v.t),
-                        text(&v.u),
-                        boolean(v.b),
-                        int(v.d),
-                    ];
-                    if tenant.is_some() {
-                        params.push(text(tenant));
-                    }
+                    let params = row_params(v, tenant);
                     match write(
                         &db,
                         &format!("{verb} {table} ({columns}) VALUES ({marks}){clause}"),
