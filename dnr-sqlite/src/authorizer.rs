@@ -128,19 +128,20 @@ unsafe extern "C" fn authorize(
         if state.internal() {
             return true;
         }
-        let (guard, rewriting) = {
+        let guard = {
             let state = state.lock();
             if !state.locked {
                 return true;
             }
-            (state.guard.clone(), state.rewriting.clone())
+            if let Some(allowed) = state
+                .rewriting
+                .as_deref()
+                .and_then(|target| rewritten_access(target, action, a1, inner))
+            {
+                return allowed;
+            }
+            state.guard.clone()
         };
-        if let Some(allowed) = rewriting
-            .as_deref()
-            .and_then(|target| rewritten_access(target, action, a1, inner))
-        {
-            return allowed;
-        }
         decide(&guard, action, a1, a2, db_name, inner)
     }));
     if allowed.unwrap_or(false) {

@@ -884,6 +884,26 @@ mod tests {
         );
     }
 
+    #[test]
+    fn megabytes_and_deep_nesting_are_planned_without_recursion() {
+        let deep = format!(
+            "UPDATE tasks SET title = {}1{} WHERE id = ?",
+            "(".repeat(200_000),
+            ")".repeat(200_000)
+        );
+        assert!(matches!(plan(&deep, &tables()), Ok(Plan::Write(_))));
+        let rows = vec!["(?, ?)"; 100_000].join(", ");
+        let many = format!("INSERT INTO tasks (id, title) VALUES {rows}");
+        assert!(matches!(plan(&many, &tables()), Ok(Plan::Write(_))));
+        let long = format!(
+            "DELETE FROM tasks WHERE title = '{}'",
+            "x".repeat(2_000_000)
+        );
+        assert!(matches!(plan(&long, &tables()), Ok(Plan::Write(_))));
+        let unbalanced = format!("INSERT INTO tasks (id) VALUES {}", "(".repeat(100_000));
+        assert!(plan(&unbalanced, &tables()).is_err());
+    }
+
     /// Words and punctuation the rewriter reacts to, in any order.
     fn fragment() -> impl Strategy<Value = &'static str> {
         prop::sample::select(vec![

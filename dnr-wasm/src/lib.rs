@@ -229,14 +229,16 @@ impl Open {
     fn exec(&self, sql: &str, params: &[rusqlite::types::Value]) -> Result<u64, Error> {
         let before = self.written();
         let statements =
-            dnr_sqlite::tokens::statements(sql).map_err(|e| Error::new(e.message()))?;
-        if !params.is_empty() && statements.len() > 1 {
-            return Err(Error::new(
-                "parameters need a single statement; run the others separately",
-            ));
-        }
+            |sql| dnr_sqlite::tokens::statements(sql).map_err(|e| Error::new(e.message()));
         if !params.is_empty() {
-            // One statement, from the cache: apps run the same writes often.
+            // Apps run the same writes often: the plan and the statement
+            // come from caches, and SQL without a semicolon is one
+            // statement, so only the rare rest is split to be sure.
+            if sql.contains(';') && statements(sql)?.len() > 1 {
+                return Err(Error::new(
+                    "parameters need a single statement; run the others separately",
+                ));
+            }
             self.run(sql, params, |stmt| {
                 let mut rows = stmt.raw_query();
                 while rows.next()?.is_some() {}
@@ -244,7 +246,7 @@ impl Open {
             })?;
             return Ok(self.written().saturating_sub(before));
         }
-        for statement in statements {
+        for statement in statements(sql)? {
             self.run(statement, &[], |stmt| {
                 let mut rows = stmt.raw_query();
                 while rows.next()?.is_some() {}

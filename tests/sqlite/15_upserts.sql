@@ -44,3 +44,8 @@ SELECT id, title, code, owner_id FROM tasks;
 SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL);
 SELECT dnr_exec('INSERT INTO tasks (id, owner_id, title) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET title = excluded.title RETURNING id, title, tenant_id, status', 9, dnr_user(), 'nine');
 SELECT dnr_exec('DELETE FROM tasks WHERE id IN (1, 7, 9) RETURNING id');
+.print '# hostile statements: 100,000-deep nesting, bytes that are not UTF-8, a megabyte string'
+SELECT length(dnr_exec('UPDATE tasks SET title = ' || replace(hex(zeroblob(100000)), '00', '(') || '1' || replace(hex(zeroblob(100000)), '00', ')')));
+SELECT dnr_exec(x'ff00fe');
+SELECT dnr_exec('DELETE FROM tasks WHERE title = ''' || replace(hex(zeroblob(1000000)), '0', 'x') || '''');
+SELECT 'still serving';

@@ -90,18 +90,10 @@ impl Engine for DnrConnection {
                     roles: vec![],
                 },
             )?;
-            let v = &seed.values;
             let (columns, marks) = insert_columns(false);
             db.execute(
                 &format!("INSERT INTO {} ({columns}) VALUES ({marks})", seed.table),
-                &[
-                    Value::Integer(v.id),
-                    int(v.n),
-                    text(&v.t),
-                    text(&v.u),
-                    boolean(v.b),
-                    int(v.d),
-                ],
+                &row_params(&seed.values, &None),
             )
             .map_err(|e| format!("seeding {}: {e}", seed.table))?;
         }
