@@ -236,21 +236,36 @@ pub enum Expr {
     And(Vec<Expr>),
     /// Two or more alternatives.
     Or(Vec<Expr>),
+    /// `exists E where COND`: a readable row of `E` satisfies `COND`.
+    Exists(Box<Exists>),
+}
+
+/// A relationship condition. Inside `condition` bare fields are the related
+/// entity's and `this.<field>` is the checked (outermost) row's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exists {
+    pub entity: String,
+    /// Where the related entity is named.
+    pub entity_span: Span,
+    /// The whole `exists ... where ...` clause.
+    pub span: Span,
+    pub condition: Expr,
 }
 
 impl Expr {
-    /// The fields the condition names, in order, with repeats.
+    /// The fields of the checked row the condition names, in order, with
+    /// repeats: bare fields outside `exists`, `this.<field>` inside.
     pub fn fields(&self) -> Vec<&str> {
         let mut out = Vec::new();
-        self.collect_fields(&mut out);
+        self.collect_fields(&mut out, false);
         out
     }
 
-    fn collect_fields<'e>(&'e self, out: &mut Vec<&'e str>) {
-        let mut operand = |o: &'e Operand| {
-            if let Operand::Field(name, _) = o {
-                out.push(name.as_str());
-            }
+    fn collect_fields<'e>(&'e self, out: &mut Vec<&'e str>, related: bool) {
+        let mut operand = |o: &'e Operand| match o {
+            Operand::Field(name, _) if !related => out.push(name.as_str()),
+            Operand::This(name, _) => out.push(name.as_str()),
+            _ => {}
         };
         match self {
             Expr::Compare { lhs, rhs, .. } => {
@@ -258,13 +273,37 @@ impl Expr {
                 operand(rhs);
             }
             Expr::In { operand: o, .. } | Expr::IsNull { operand: o, .. } => operand(o),
-            Expr::Not(inner) => inner.collect_fields(out),
+            Expr::Not(inner) => inner.collect_fields(out, related),
             Expr::And(members) | Expr::Or(members) => {
                 for member in members {
-                    member.collect_fields(out);
+                    member.collect_fields(out, related);
                 }
             }
+            Expr::Exists(exists) => exists.condition.collect_fields(out, true),
             Expr::Bool(_) | Expr::Authenticated | Expr::Anonymous | Expr::Role(_) => {}
+        }
+    }
+
+    /// Every `exists` in the condition, outermost first.
+    pub fn exists_clauses(&self) -> Vec<&Exists> {
+        let mut out = Vec::new();
+        self.collect_exists(&mut out);
+        out
+    }
+
+    fn collect_exists<'e>(&'e self, out: &mut Vec<&'e Exists>) {
+        match self {
+            Expr::Not(inner) => inner.collect_exists(out),
+            Expr::And(members) | Expr::Or(members) => {
+                for member in members {
+                    member.collect_exists(out);
+                }
+            }
+            Expr::Exists(exists) => {
+                out.push(exists);
+                exists.condition.collect_exists(out);
+            }
+            _ => {}
         }
     }
 }
@@ -299,6 +338,8 @@ impl CmpOp {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operand {
     Field(String, Span),
+    /// `this.<field>` inside `exists`: a field of the checked row.
+    This(String, Span),
     CurrentUser,
     CurrentTenant,
     Literal(Literal),

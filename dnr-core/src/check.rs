@@ -37,6 +37,7 @@ pub fn check(set: &PolicySet) -> Vec<Diagnostic> {
         }
         check_entity(set, entity, &mut errors);
     }
+    errors.extend(read_cycles(set));
     errors.sort_by_key(|d| (d.span.line, d.span.column));
     errors
 }
@@ -197,19 +198,113 @@ fn check_entity(set: &PolicySet, entity: &Entity, errors: &mut Vec<Diagnostic>) 
             }
         }
     }
-    let scope = Scope {
-        entity,
-        tenant_column: tenant_column(set, entity),
-    };
+    let scope = Scope::of(set, entity, None);
     for rule in &entity.rules {
         scope.expr(&rule.condition, rule.span, errors);
     }
 }
 
-/// What a condition can name inside one entity.
+/// What a condition can name: the fields of one entity, and inside `exists`
+/// (through `this.`) those of the checked row's entity.
 struct Scope<'a> {
+    set: &'a PolicySet,
     entity: &'a Entity,
     tenant_column: Option<&'a str>,
+    /// The checked row's scope, inside `exists`.
+    this: Option<Box<Scope<'a>>>,
+}
+
+impl<'a> Scope<'a> {
+    fn of(set: &'a PolicySet, entity: &'a Entity, this: Option<Box<Scope<'a>>>) -> Scope<'a> {
+        Scope {
+            set,
+            entity,
+            tenant_column: tenant_column(set, entity),
+            this,
+        }
+    }
+
+    /// The scope of the checked row: this one, outside `exists`.
+    fn checked_row(&self) -> Scope<'a> {
+        match &self.this {
+            Some(this) => Scope::of(this.set, this.entity, None),
+            None => Scope::of(self.set, self.entity, None),
+        }
+    }
+}
+
+/// Reports cycles of `exists` between read rules: the related rows of an
+/// `exists` are those its context may read, so a read rule that (through
+/// other entities' read rules) needs itself has no meaning, and PostgreSQL
+/// would refuse it at query time ("infinite recursion detected in policy").
+pub fn read_cycles(set: &PolicySet) -> Vec<Diagnostic> {
+    let index = |name: &str| set.entities.iter().position(|e| e.name == name);
+    let edges: Vec<Vec<(usize, Span)>> = set
+        .entities
+        .iter()
+        .map(|entity| {
+            entity
+                .rules
+                .iter()
+                .filter(|rule| rule.op == Operation::Read)
+                .flat_map(|rule| rule.condition.exists_clauses())
+                .filter_map(|exists| index(&exists.entity).map(|to| (to, exists.span)))
+                .collect()
+        })
+        .collect();
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    let mut marks = vec![Mark::New; edges.len()];
+    let mut errors = Vec::new();
+    // Iterative depth-first search: (entity, next edge to follow), plus the
+    // span of the edge that led to each entity on the path.
+    for start in 0..edges.len() {
+        if marks[start] != Mark::New {
+            continue;
+        }
+        let mut path: Vec<(usize, usize, Option<Span>)> = vec![(start, 0, None)];
+        marks[start] = Mark::OnPath;
+        while let Some(&mut (node, ref mut next, _)) = path.last_mut() {
+            let Some(&(to, span)) = edges[node].get(*next) else {
+                marks[node] = Mark::Done;
+                path.pop();
+                continue;
+            };
+            *next += 1;
+            match marks[to] {
+                Mark::New => {
+                    marks[to] = Mark::OnPath;
+                    path.push((to, 0, Some(span)));
+                }
+                Mark::OnPath => {
+                    let from = path.iter().position(|(n, _, _)| *n == to).unwrap_or(0);
+                    let mut names: Vec<&str> = path[from..]
+                        .iter()
+                        .map(|(n, _, _)| set.entities[*n].name.as_str())
+                        .collect();
+                    names.push(&set.entities[to].name);
+                    let first = path.get(from + 1).and_then(|(_, _, s)| *s).unwrap_or(span);
+                    let mut diagnostic = Diagnostic::new(
+                        first,
+                        format!(
+                            "`exists` makes read rules depend on themselves: {}; an entity's read rule cannot need its own readable rows",
+                            names.join(" -> ")
+                        ),
+                    );
+                    if (first.line, first.column) != (span.line, span.column) {
+                        diagnostic = diagnostic.with_related(span, "the cycle closes here");
+                    }
+                    errors.push(diagnostic);
+                }
+                Mark::Done => {}
+            }
+        }
+    }
+    errors
 }
 
 /// The checked type of an operand: a declared field, a context value, or a
@@ -225,6 +320,24 @@ impl<'a> Scope<'a> {
     fn expr(&self, expr: &'a Expr, span: Span, errors: &mut Vec<Diagnostic>) {
         match expr {
             Expr::Bool(_) | Expr::Authenticated | Expr::Anonymous | Expr::Role(_) => {}
+            Expr::Exists(exists) => {
+                let Some(related) = self.set.entities.iter().find(|e| e.name == exists.entity)
+                else {
+                    let known: Vec<&str> =
+                        self.set.entities.iter().map(|e| e.name.as_str()).collect();
+                    errors.push(Diagnostic::new(
+                        exists.entity_span,
+                        format!(
+                            "`exists` names unknown entity `{}`; entities are {}",
+                            exists.entity,
+                            known.join(", ")
+                        ),
+                    ));
+                    return;
+                };
+                let inner = Scope::of(self.set, related, Some(Box::new(self.checked_row())));
+                inner.expr(&exists.condition, span, errors);
+            }
             Expr::Not(inner) => self.expr(inner, span, errors),
             Expr::And(members) | Expr::Or(members) => {
                 for member in members {
@@ -276,9 +389,33 @@ impl<'a> Scope<'a> {
             Operand::CurrentUser => Some(OperandType::ContextUuid("current_user")),
             Operand::CurrentTenant => Some(OperandType::ContextUuid("current_tenant")),
             Operand::Literal(literal) => Some(OperandType::Literal(literal)),
-            Operand::Field(name, field_span) => match self.entity.field(name) {
+            Operand::This(name, this_span) => match &self.this {
+                Some(this) => this.operand_field(name, *this_span, span, errors),
+                None => {
+                    errors.push(Diagnostic::new(
+                        *this_span,
+                        format!(
+                            "`this.{name}` names the checked row inside `exists ... where`; outside it write `{name}`"
+                        ),
+                    ));
+                    None
+                }
+            },
+            Operand::Field(name, field_span) => self.operand_field(name, *field_span, span, errors),
+        }
+    }
+
+    fn operand_field(
+        &self,
+        name: &'a str,
+        field_span: Span,
+        span: Span,
+        errors: &mut Vec<Diagnostic>,
+    ) -> Option<OperandType<'a>> {
+        {
+            match self.entity.field(name) {
                 Some(field) => Some(OperandType::Field(field)),
-                None if self.tenant_column == Some(name.as_str()) => {
+                None if self.tenant_column == Some(name) => {
                     Some(OperandType::ContextUuid("the tenant column"))
                 }
                 None if self.entity.fields.is_empty() => Some(OperandType::Untyped),
@@ -286,7 +423,7 @@ impl<'a> Scope<'a> {
                     let at = if field_span.line == 0 {
                         span
                     } else {
-                        *field_span
+                        field_span
                     };
                     errors.push(Diagnostic::new(
                         at,
@@ -294,7 +431,7 @@ impl<'a> Scope<'a> {
                     ));
                     None
                 }
-            },
+            }
         }
     }
 
@@ -361,7 +498,7 @@ impl<'a> Scope<'a> {
 
 fn operand_span(operand: &Operand, fallback: Span) -> Span {
     match operand {
-        Operand::Field(_, span) if span.line != 0 => *span,
+        Operand::Field(_, span) | Operand::This(_, span) if span.line != 0 => *span,
         _ => fallback,
     }
 }

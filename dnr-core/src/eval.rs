@@ -6,6 +6,7 @@
 //! meaning is the same with or without `RETURNING` and in every engine.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use crate::ast::*;
 use crate::check::tenant_column;
@@ -36,6 +37,29 @@ impl Decision {
     }
 }
 
+/// The stored rows of related entities, as the host's database holds them,
+/// by entity name: what an `exists` looks through. DNR filters them by the
+/// related entity's fence and read rule itself, so hosts pass every row (see
+/// [`PolicySet::related_entities`] for which entities a decision may need).
+#[derive(Debug, Clone, Default)]
+pub struct RelatedRows {
+    rows: HashMap<String, Vec<Row>>,
+}
+
+impl RelatedRows {
+    pub fn new() -> RelatedRows {
+        RelatedRows::default()
+    }
+
+    pub fn insert(&mut self, entity: &str, rows: Vec<Row>) {
+        self.rows.insert(entity.to_string(), rows);
+    }
+
+    fn get(&self, entity: &str) -> &[Row] {
+        self.rows.get(entity).map_or(&[], Vec::as_slice)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EvalError {
     #[error("unknown entity `{0}`")]
@@ -61,7 +85,20 @@ impl PolicySet {
         ctx: &TenantContext,
         row: &Row,
     ) -> Result<Decision, EvalError> {
-        let judge = self.judge(entity, ctx)?;
+        self.decide_with(entity, op, ctx, row, &RelatedRows::default())
+    }
+
+    /// [`PolicySet::decide`] with the rows `exists` rules look through
+    /// (without them, no related row exists).
+    pub fn decide_with(
+        &self,
+        entity: &str,
+        op: Operation,
+        ctx: &TenantContext,
+        row: &Row,
+        related: &RelatedRows,
+    ) -> Result<Decision, EvalError> {
+        let judge = self.judge(entity, ctx, related)?;
         Ok(match op {
             Operation::Read => judge.visible(row),
             Operation::Create => judge.create(&judge.fill_on_create(row)),
@@ -78,7 +115,9 @@ impl PolicySet {
         ctx: &TenantContext,
         row: &Row,
     ) -> Result<Row, EvalError> {
-        Ok(self.judge(entity, ctx)?.fill_on_create(row))
+        Ok(self
+            .judge(entity, ctx, &RelatedRows::default())?
+            .fill_on_create(row))
     }
 
     pub fn decide_update(
@@ -88,10 +127,56 @@ impl PolicySet {
         old: &Row,
         new: &Row,
     ) -> Result<Decision, EvalError> {
-        Ok(self.judge(entity, ctx)?.update(old, new))
+        self.decide_update_with(entity, ctx, old, new, &RelatedRows::default())
     }
 
-    fn judge<'a>(&'a self, entity: &str, ctx: &'a TenantContext) -> Result<Judge<'a>, EvalError> {
+    pub fn decide_update_with(
+        &self,
+        entity: &str,
+        ctx: &TenantContext,
+        old: &Row,
+        new: &Row,
+        related: &RelatedRows,
+    ) -> Result<Decision, EvalError> {
+        Ok(self.judge(entity, ctx, related)?.update(old, new))
+    }
+
+    /// The entities whose rows a decision on `entity` may look through: those
+    /// its rules name in `exists`, and, since the related rows are the
+    /// readable ones, those their read rules name, and so on.
+    pub fn related_entities(&self, entity: &str) -> Vec<&Entity> {
+        let mut found: Vec<&Entity> = Vec::new();
+        let mut pending: Vec<&Expr> = match self.entity(entity) {
+            Some(entity) => entity.rules.iter().map(|r| &r.condition).collect(),
+            None => Vec::new(),
+        };
+        while let Some(condition) = pending.pop() {
+            for exists in condition.exists_clauses() {
+                let Some(related) = self.entities.iter().find(|e| e.name == exists.entity) else {
+                    continue;
+                };
+                if found.iter().any(|e| e.name == related.name) {
+                    continue;
+                }
+                found.push(related);
+                pending.extend(
+                    related
+                        .rules
+                        .iter()
+                        .filter(|r| r.op == Operation::Read)
+                        .map(|r| &r.condition),
+                );
+            }
+        }
+        found
+    }
+
+    fn judge<'a>(
+        &'a self,
+        entity: &str,
+        ctx: &'a TenantContext,
+        related: &'a RelatedRows,
+    ) -> Result<Judge<'a>, EvalError> {
         let entity = self
             .entity(entity)
             .ok_or_else(|| EvalError::UnknownEntity(entity.to_string()))?;
@@ -99,6 +184,7 @@ impl PolicySet {
             set: self,
             entity,
             ctx,
+            related,
         })
     }
 }
@@ -107,6 +193,7 @@ struct Judge<'a> {
     set: &'a PolicySet,
     entity: &'a Entity,
     ctx: &'a TenantContext,
+    related: &'a RelatedRows,
 }
 
 impl Judge<'_> {
@@ -157,7 +244,7 @@ impl Judge<'_> {
     fn rules(&self, op: Operation, row: &Row) -> Result<String, Decision> {
         let name = &self.entity.name;
         for rule in self.entity.rules_for(RuleKind::Forbid, op) {
-            if self.condition(&rule.condition, row) == Some(true) {
+            if self.condition(&rule.condition, row, row) == Some(true) {
                 return Err(Decision::deny(format!(
                     "refused by `forbid {}: {}` on `{name}`",
                     op.as_str(),
@@ -173,7 +260,7 @@ impl Judge<'_> {
             )));
         }
         for rule in permits {
-            if self.condition(&rule.condition, row) == Some(true) {
+            if self.condition(&rule.condition, row, row) == Some(true) {
                 return Ok(format!(
                     "allowed by `{}: {}` on `{name}`",
                     op.as_str(),
@@ -245,20 +332,24 @@ impl Judge<'_> {
         }
     }
 
-    /// SQL three-valued truth: `None` is NULL (unknown).
-    fn condition(&self, expr: &Expr, row: &Row) -> Option<bool> {
+    /// SQL three-valued truth: `None` is NULL (unknown). Bare fields are
+    /// `row`'s; `this.<field>` (inside `exists`) is the checked row's.
+    fn condition(&self, expr: &Expr, row: &Row, this: &Row) -> Option<bool> {
         match expr {
             Expr::Bool(b) => Some(*b),
             Expr::Authenticated => Some(self.ctx.authenticated()),
             Expr::Anonymous => Some(!self.ctx.authenticated()),
             Expr::Role(role) => Some(self.ctx.has_role(role)),
-            Expr::Not(inner) => self.condition(inner, row).map(|b| !b),
+            Expr::Not(inner) => self.condition(inner, row, this).map(|b| !b),
+            // TRUE or FALSE, never NULL: whether a row of the related entity
+            // that this context may read satisfies the condition.
+            Expr::Exists(exists) => Some(self.exists(exists, this)),
             // FALSE wins an AND and TRUE wins an OR; otherwise any NULL
             // makes the whole NULL.
             Expr::And(conditions) => {
                 let mut result = Some(true);
                 for condition in conditions {
-                    match self.condition(condition, row) {
+                    match self.condition(condition, row, this) {
                         Some(false) => return Some(false),
                         Some(true) => {}
                         None => result = None,
@@ -269,7 +360,7 @@ impl Judge<'_> {
             Expr::Or(alternatives) => {
                 let mut result = Some(false);
                 for alternative in alternatives {
-                    match self.condition(alternative, row) {
+                    match self.condition(alternative, row, this) {
                         Some(true) => return Some(true),
                         Some(false) => {}
                         None => result = None,
@@ -278,11 +369,13 @@ impl Judge<'_> {
                 result
             }
             Expr::IsNull { operand, negated } => {
-                let is_null = matches!(self.operand(operand, row), Value::Null);
+                let is_null = matches!(self.operand(operand, row, this), Value::Null);
                 Some(is_null != *negated)
             }
             Expr::Compare { lhs, op, rhs } => {
-                let ordering = self.operand(lhs, row).compare(&self.operand(rhs, row))?;
+                let ordering = self
+                    .operand(lhs, row, this)
+                    .compare(&self.operand(rhs, row, this))?;
                 Some(match op {
                     CmpOp::Eq => ordering == Ordering::Equal,
                     CmpOp::Ne => ordering != Ordering::Equal,
@@ -298,7 +391,7 @@ impl Judge<'_> {
                 list,
             } => {
                 // x IN (a, b) is x = a OR x = b, with SQL's NULL rules.
-                let value = self.operand(operand, row);
+                let value = self.operand(operand, row, this);
                 let mut result = Some(false);
                 for literal in list {
                     match value.compare(&Value::from_literal(literal)) {
@@ -319,9 +412,26 @@ impl Judge<'_> {
         }
     }
 
-    fn operand(&self, operand: &Operand, row: &Row) -> Value {
+    fn exists(&self, exists: &Exists, this: &Row) -> bool {
+        let Some(entity) = self.set.entities.iter().find(|e| e.name == exists.entity) else {
+            return false;
+        };
+        let related = Judge {
+            set: self.set,
+            entity,
+            ctx: self.ctx,
+            related: self.related,
+        };
+        self.related.get(&entity.name).iter().any(|candidate| {
+            related.condition(&exists.condition, candidate, this) == Some(true)
+                && related.visible(candidate).allowed
+        })
+    }
+
+    fn operand(&self, operand: &Operand, row: &Row, this: &Row) -> Value {
         match operand {
             Operand::Field(name, _) => row.get(name).clone(),
+            Operand::This(name, _) => this.get(name).clone(),
             Operand::CurrentUser => self.ctx.user.map_or(Value::Null, Value::Uuid),
             Operand::CurrentTenant => self.ctx.tenant.map_or(Value::Null, Value::Uuid),
             Operand::Literal(literal) => Value::from_literal(literal),

@@ -715,6 +715,44 @@ impl<'t> Cursor<'t> {
                 self.tokens.get(self.position + 1).map(|t| &t.token),
                 Some(Token::Ident(next)) if next == "is" || next == "in" || next == "not"
             );
+            let ident_at = |offset: usize| match self.tokens.get(self.position + offset) {
+                Some(Spanned {
+                    token: Token::Ident(name),
+                    span,
+                }) => Some((name, *span)),
+                _ => None,
+            };
+            if word == "exists" {
+                if let (Some((entity, entity_span)), Some((keyword, _))) =
+                    (ident_at(1), ident_at(2))
+                {
+                    if keyword == "where" {
+                        let start = token.span;
+                        self.enter(start)?;
+                        self.position += 3;
+                        // The condition runs over `and`s to the next `or`.
+                        let condition = self.and_expr()?;
+                        self.nesting -= 1;
+                        let end = self.tokens[self.position - 1].span;
+                        return Ok(Expr::Exists(Box::new(Exists {
+                            entity: entity.clone(),
+                            entity_span,
+                            span: start.to(end),
+                            condition,
+                        })));
+                    }
+                }
+                if !is_comparison_next {
+                    let span = self
+                        .tokens
+                        .get(self.position + 1)
+                        .map_or(self.end_span(), |t| t.span);
+                    return Err(Diagnostic::new(
+                        span,
+                        "expected `exists <Entity> where <condition>`",
+                    ));
+                }
+            }
             match word.as_str() {
                 "authenticated" if !is_comparison_next => {
                     self.position += 1;
@@ -830,6 +868,20 @@ impl<'t> Cursor<'t> {
                 "current_tenant" => {
                     self.position += 1;
                     return Ok(Operand::CurrentTenant);
+                }
+                "this" if matches!(self.tokens.get(self.position + 1), Some(t) if t.token == Token::Dot) =>
+                {
+                    self.position += 2;
+                    let field = self.expect_any("a field after `this.`")?;
+                    return match &field.token {
+                        Token::Ident(name) => {
+                            Ok(Operand::This(name.clone(), token.span.to(field.span)))
+                        }
+                        other => Err(Diagnostic::new(
+                            field.span,
+                            format!("expected a field after `this.`, found {}", other.describe()),
+                        )),
+                    };
                 }
                 "true" | "false" | "null" => return Ok(Operand::Literal(self.literal()?)),
                 "and" | "or" | "not" | "in" | "is" => {

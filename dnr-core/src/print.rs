@@ -112,6 +112,7 @@ fn write_chain(out: &mut String, members: &[Expr], joiner: &str, member_preceden
 fn operand_text(operand: &Operand) -> String {
     match operand {
         Operand::Field(field, _) => field.clone(),
+        Operand::This(field, _) => format!("this.{field}"),
         Operand::CurrentUser => "current_user".into(),
         Operand::CurrentTenant => "current_tenant".into(),
         Operand::Literal(literal) => literal_text(literal),
@@ -125,9 +126,12 @@ pub fn rule_text(expr: &Expr) -> String {
     out
 }
 
-/// Precedence: `or` 1, `and` 2, `not` 3, atoms 4.
+/// Precedence: `or` 1, `and` 2, `not` 3, atoms 4. `exists` (and `not
+/// exists`) is 2: its condition runs over the `and`s after it.
 fn write_expr(out: &mut String, expr: &Expr, parent: u8) {
     let own = match expr {
+        Expr::Exists(_) => 2,
+        Expr::Not(inner) if matches!(**inner, Expr::Exists(_)) => 2,
         Expr::Or(..) => 1,
         Expr::And(..) => 2,
         Expr::Not(_) => 3,
@@ -168,7 +172,16 @@ fn write_expr(out: &mut String, expr: &Expr, parent: u8) {
         }
         Expr::Not(inner) => {
             out.push_str("not ");
-            write_expr(out, inner, 3);
+            let inner_parent = if matches!(**inner, Expr::Exists(_)) {
+                2
+            } else {
+                3
+            };
+            write_expr(out, inner, inner_parent);
+        }
+        Expr::Exists(exists) => {
+            let _ = write!(out, "exists {} where ", exists.entity);
+            write_expr(out, &exists.condition, 2);
         }
         // A chain's members that are themselves the same operator were
         // parenthesized in the source (the parser flattens the rest).

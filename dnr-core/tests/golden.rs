@@ -38,3 +38,4 @@ macro_rules! golden {
 golden!(tasks, "tasks.dnr");
 golden!(crm, "crm.dnr");
 golden!(hostile, "hostile.dnr");
+golden!(teams, "teams.dnr");

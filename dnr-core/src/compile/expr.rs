@@ -4,7 +4,7 @@
 
 use crate::ast::*;
 use crate::check::tenant_column;
-use crate::compile::quote;
+use crate::compile::quote::{self, ident};
 use crate::print::literal_text;
 use crate::value::parse_uuid;
 
@@ -25,15 +25,31 @@ pub(crate) trait Dialect {
     /// builds a temporary index for a constant IN list once per statement,
     /// which inside a trigger means once per written row.
     fn expand_in_lists(&self) -> bool;
+    /// The table an `exists` on `entity` reads.
+    fn related_table(&self, entity: &Entity) -> String;
+    /// Whether reading that table already applies the related entity's
+    /// fence and read rule (PostgreSQL's RLS applies inside a policy's
+    /// subquery); otherwise the writer spells them out.
+    fn filters_related_rows(&self) -> bool;
 }
+
+/// How the columns of one row are spelled in SQL.
+type ColumnSpelling<'a> = &'a dyn Fn(&str) -> String;
 
 /// Renders conditions of one entity; `column` spells a column reference
 /// (bare, or `NEW."x"` inside a trigger).
 pub(crate) struct ConditionWriter<'a> {
-    pub dialect: &'a dyn Dialect,
-    pub set: &'a PolicySet,
-    pub entity: &'a Entity,
-    pub column: &'a dyn Fn(&str) -> String,
+    dialect: &'a dyn Dialect,
+    set: &'a PolicySet,
+    entity: &'a Entity,
+    column: &'a dyn Fn(&str) -> String,
+    /// What qualifies a bare `column` inside a subquery (the table a policy
+    /// or view is on), where a bare name would find the related table's.
+    qualifier: Option<String>,
+    /// The checked row inside `exists`: its entity and column spelling.
+    this: Option<(&'a Entity, ColumnSpelling<'a>)>,
+    /// How many `exists` enclose this writer (names subquery aliases).
+    depth: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -44,7 +60,30 @@ enum Kind {
     Unknown,
 }
 
-impl ConditionWriter<'_> {
+impl<'a> ConditionWriter<'a> {
+    pub fn new(
+        dialect: &'a dyn Dialect,
+        set: &'a PolicySet,
+        entity: &'a Entity,
+        column: &'a dyn Fn(&str) -> String,
+    ) -> ConditionWriter<'a> {
+        ConditionWriter {
+            dialect,
+            set,
+            entity,
+            column,
+            qualifier: None,
+            this: None,
+            depth: 0,
+        }
+    }
+
+    /// Columns are bare names of `table`: qualified with it inside `exists`.
+    pub fn qualified_by(mut self, table: String) -> ConditionWriter<'a> {
+        self.qualifier = Some(table);
+        self
+    }
+
     /// The tenant fence, or `None` for an unfenced entity.
     pub fn fence(&self) -> Option<String> {
         tenant_column(self.set, self.entity).map(|column| {
@@ -98,6 +137,7 @@ impl ConditionWriter<'_> {
             Expr::Not(inner) => format!("NOT ({})", self.expr(inner)),
             Expr::And(members) => chain(members.iter().map(|m| self.expr(m)).collect(), "AND"),
             Expr::Or(members) => chain(members.iter().map(|m| self.expr(m)).collect(), "OR"),
+            Expr::Exists(exists) => self.exists(exists),
             Expr::IsNull { operand, negated } => {
                 let not = if *negated { " NOT" } else { "" };
                 format!("{} IS{not} NULL", self.operand(operand, Kind::Unknown))
@@ -160,18 +200,69 @@ impl ConditionWriter<'_> {
         }
     }
 
+    /// `EXISTS (SELECT 1 FROM <related> AS dnr_eN WHERE <its fence and read
+    /// rule> AND <condition>)`: the related rows are those the context may
+    /// read, whichever engine runs it.
+    fn exists(&self, exists: &Exists) -> String {
+        let Some(related) = self.set.entities.iter().find(|e| e.name == exists.entity) else {
+            // The checker refuses an unknown entity; deny if one got here.
+            return self.dialect.boolean(false).to_string();
+        };
+        let alias = ident(&format!("dnr_e{}", self.depth + 1));
+        let related_column = |name: &str| format!("{alias}.{}", ident(name));
+        let qualified_self = |name: &str| match &self.qualifier {
+            Some(table) => format!("{table}.{}", ident(name)),
+            None => (self.column)(name),
+        };
+        let this = self
+            .this
+            .unwrap_or((self.entity, &qualified_self as &dyn Fn(&str) -> String));
+        let inside = |this| ConditionWriter {
+            dialect: self.dialect,
+            set: self.set,
+            entity: related,
+            column: &related_column,
+            qualifier: None,
+            this,
+            depth: self.depth + 1,
+        };
+        let condition = inside(Some(this)).expr(&exists.condition);
+        let mut parts = Vec::new();
+        if !self.dialect.filters_related_rows() {
+            // The related entity's own rules: `this` in them is its row.
+            let filter = inside(None);
+            parts.extend(filter.fence());
+            parts.push(
+                filter
+                    .allows(Operation::Read)
+                    .unwrap_or_else(|| self.dialect.boolean(false).to_string()),
+            );
+        }
+        parts.push(condition);
+        format!(
+            "EXISTS (SELECT 1 FROM {} AS {alias} WHERE {})",
+            self.dialect.related_table(related),
+            chain(parts, "AND")
+        )
+    }
+
     /// What kind of value an operand holds, as far as declarations say.
     fn kind(&self, operand: &Operand) -> Kind {
+        let field_kind = |entity: &Entity, name: &str| match entity.field(name) {
+            Some(field) => match field.ty.class() {
+                ValueClass::Uuid => Kind::Uuid,
+                ValueClass::Text => Kind::Text,
+                _ => Kind::Other,
+            },
+            None if tenant_column(self.set, entity) == Some(name) => Kind::Uuid,
+            None => Kind::Unknown,
+        };
         match operand {
             Operand::CurrentUser | Operand::CurrentTenant => Kind::Uuid,
             Operand::Literal(_) => Kind::Unknown,
-            Operand::Field(name, _) => match self.entity.field(name) {
-                Some(field) => match field.ty.class() {
-                    ValueClass::Uuid => Kind::Uuid,
-                    ValueClass::Text => Kind::Text,
-                    _ => Kind::Other,
-                },
-                None if tenant_column(self.set, self.entity) == Some(name.as_str()) => Kind::Uuid,
+            Operand::Field(name, _) => field_kind(self.entity, name),
+            Operand::This(name, _) => match self.this {
+                Some((entity, _)) => field_kind(entity, name),
                 None => Kind::Unknown,
             },
         }
@@ -180,6 +271,11 @@ impl ConditionWriter<'_> {
     fn operand(&self, operand: &Operand, kind: Kind) -> String {
         match operand {
             Operand::Field(name, _) => (self.column)(name),
+            // The checker refuses `this.` outside `exists`; NULL denies.
+            Operand::This(name, _) => match self.this {
+                Some((_, column)) => column(name),
+                None => "NULL".into(),
+            },
             Operand::CurrentUser => self.dialect.current_user(),
             Operand::CurrentTenant => self.dialect.current_tenant(),
             Operand::Literal(Literal::Str(text)) => match (kind, parse_uuid(text)) {

@@ -5,7 +5,8 @@ pub mod postgres;
 pub mod quote;
 pub mod sqlite;
 
-use crate::ast::PolicySet;
+use crate::ast::{CmpOp, Entity, Expr, Operand, PolicySet};
+use crate::check::tenant_column;
 
 pub use sqlite::{SqliteColumn, SqliteSchema, SqliteTable};
 
@@ -61,4 +62,74 @@ pub fn compile(set: &PolicySet, target: Target) -> Result<String, CompileError> 
         Target::PostgresPlain => postgres::compile(set, postgres::Flavor::Plain),
         Target::Sqlite => sqlite::compile(set, &SqliteSchema::default()),
     }
+}
+
+/// The columns of related entities that `exists` conditions match on by
+/// equality, per related entity: those joined to the checked row first, then
+/// those compared with the context or a literal. Every compiler indexes them
+/// (unless an index already leads with them), so that finding the related
+/// rows of one checked row never scans the related table. A list that is a
+/// prefix of another is left out: the longer index serves both.
+pub fn related_indexes(set: &PolicySet) -> Vec<(&Entity, Vec<&str>)> {
+    let mut found: Vec<(&Entity, Vec<&str>)> = Vec::new();
+    let clauses = set
+        .entities
+        .iter()
+        .flat_map(|e| &e.rules)
+        .flat_map(|r| r.condition.exists_clauses());
+    for exists in clauses {
+        let Some(related) = set.entities.iter().find(|e| e.name == exists.entity) else {
+            continue;
+        };
+        let conjuncts = match &exists.condition {
+            Expr::And(members) => members.iter().collect(),
+            other => vec![other],
+        };
+        let (mut joined, mut constant) = (Vec::new(), Vec::new());
+        for conjunct in conjuncts {
+            let Expr::Compare {
+                lhs,
+                op: CmpOp::Eq,
+                rhs,
+            } = conjunct
+            else {
+                continue;
+            };
+            for (side, other) in [(lhs, rhs), (rhs, lhs)] {
+                let Operand::Field(name, _) = side else {
+                    continue;
+                };
+                let name = name.as_str();
+                if joined.contains(&name) || constant.contains(&name) {
+                    continue;
+                }
+                match other {
+                    Operand::This(..) => joined.push(name),
+                    Operand::Field(..) => {}
+                    _ => constant.push(name),
+                }
+            }
+        }
+        joined.extend(constant);
+        if joined.is_empty() || joined == [tenant_column(set, related).unwrap_or_default()] {
+            continue;
+        }
+        found.push((related, joined));
+    }
+    let all = found.clone();
+    found.retain(|(entity, columns)| {
+        !all.iter().any(|(other, longer)| {
+            other.name == entity.name && longer.len() > columns.len() && longer.starts_with(columns)
+        })
+    });
+    let mut unique: Vec<(&Entity, Vec<&str>)> = Vec::new();
+    for item in found {
+        if !unique
+            .iter()
+            .any(|u| u.0.name == item.0.name && u.1 == item.1)
+        {
+            unique.push(item);
+        }
+    }
+    unique
 }

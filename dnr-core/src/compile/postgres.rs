@@ -13,7 +13,7 @@ use crate::ast::*;
 use crate::check::tenant_column;
 use crate::compile::expr::{ConditionWriter, Dialect};
 use crate::compile::quote::{comment, ident, literal};
-use crate::compile::CompileError;
+use crate::compile::{related_indexes, CompileError};
 use crate::limits::MAX_IDENTIFIER_BYTES;
 use crate::print::literal_text;
 
@@ -95,6 +95,14 @@ impl Dialect for Flavor {
     fn expand_in_lists(&self) -> bool {
         false
     }
+
+    fn related_table(&self, entity: &Entity) -> String {
+        ident(&entity.table)
+    }
+
+    fn filters_related_rows(&self) -> bool {
+        true
+    }
 }
 
 pub fn compile(set: &PolicySet, flavor: Flavor) -> Result<String, CompileError> {
@@ -108,11 +116,59 @@ pub fn compile(set: &PolicySet, flavor: Flavor) -> Result<String, CompileError> 
     {
         out.push_str(PLAIN_PRELUDE);
     }
+    // Tables first: a policy's `exists` names another entity's table, which
+    // must exist when the policy is created.
+    for entity in set.entities.iter().filter(|e| !e.fields.is_empty()) {
+        let _ = writeln!(
+            out,
+            "\n-- table of entity {} ({})",
+            entity.name,
+            comment(&entity.table)
+        );
+        create_table(&mut out, entity, tenant_column(set, entity));
+    }
     for entity in &set.entities {
         out.push('\n');
         entity_sql(&mut out, set, entity, flavor);
     }
+    for (related, columns) in related_indexes(set) {
+        related_index(&mut out, related, &columns);
+    }
     Ok(out)
+}
+
+/// An index on the columns `exists` matches `related` on, unless an index
+/// (DNR's or the application's) already leads with them.
+fn related_index(out: &mut String, related: &Entity, columns: &[&str]) {
+    let table = ident(&related.table);
+    let index = ident(&index_name(&related.table, &columns.join("_")));
+    let leading: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(position, column)| {
+            format!(
+                "i.indkey[{position}] = (SELECT a.attnum FROM pg_attribute a WHERE a.attrelid = i.indrelid AND a.attname = {})",
+                literal(column)
+            )
+        })
+        .collect();
+    let listed: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+    let _ = writeln!(
+        out,
+        "\n-- the columns `exists` matches {} on
+DO $dnr$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = {}::regclass AND i.indpred IS NULL
+      AND {}) THEN
+    CREATE INDEX {index} ON {table} ({});
+  END IF;
+END
+$dnr$;",
+        comment(&related.table),
+        literal(&table),
+        leading.join("\n      AND "),
+        listed.join(", ")
+    );
 }
 
 /// The plain flavor's stand-in for the extension's `dnr.fill_tenant()`: on
@@ -153,21 +209,13 @@ fn entity_sql(out: &mut String, set: &PolicySet, entity: &Entity, flavor: Flavor
         entity.name,
         comment(&entity.table)
     );
-    if !entity.fields.is_empty() {
-        create_table(out, entity, tenant);
-    }
     let _ = writeln!(out, "ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;");
     let _ = writeln!(out, "ALTER TABLE {table} FORCE ROW LEVEL SECURITY;");
     for name in POLICY_NAMES {
         let _ = writeln!(out, "DROP POLICY IF EXISTS {name} ON {table};");
     }
     let column = |name: &str| ident(name);
-    let writer = ConditionWriter {
-        dialect: &flavor,
-        set,
-        entity,
-        column: &column,
-    };
+    let writer = ConditionWriter::new(&flavor, set, entity, &column).qualified_by(table.clone());
     if let Some(fence) = writer.fence() {
         let _ = writeln!(
             out,

@@ -21,7 +21,7 @@ use crate::ast::*;
 use crate::check::tenant_column;
 use crate::compile::expr::{ConditionWriter, Dialect};
 use crate::compile::quote::{comment, ident, literal};
-use crate::compile::CompileError;
+use crate::compile::{related_indexes, CompileError};
 use crate::print::{literal_text, rule_text};
 
 /// The metadata table: the applied source lives under key `source`.
@@ -123,6 +123,14 @@ impl Dialect for Sqlite {
     fn expand_in_lists(&self) -> bool {
         true
     }
+
+    fn related_table(&self, entity: &Entity) -> String {
+        format!("main.{}", ident(&storage_table(&entity.table)))
+    }
+
+    fn filters_related_rows(&self) -> bool {
+        false
+    }
 }
 
 fn writer<'w>(
@@ -130,12 +138,7 @@ fn writer<'w>(
     entity: &'w Entity,
     column: &'w dyn Fn(&str) -> String,
 ) -> ConditionWriter<'w> {
-    ConditionWriter {
-        dialect: &Sqlite,
-        set,
-        entity,
-        column,
-    }
+    ConditionWriter::new(&Sqlite, set, entity, column)
 }
 
 fn visible(writer: &ConditionWriter<'_>) -> String {
@@ -190,6 +193,16 @@ pub fn compile(set: &PolicySet, schema: &SqliteSchema) -> Result<String, Compile
     for entity in &set.entities {
         out.push('\n');
         EntityCompiler::new(set, entity, schema.tables.get(&entity.table))?.write(&mut out);
+    }
+    for (related, columns) in related_indexes(set) {
+        let listed: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+        let _ = writeln!(
+            out,
+            "CREATE INDEX IF NOT EXISTS {} ON {} ({});",
+            ident(&format!("_dnr_{}_{}_idx", related.table, columns.join("_"))),
+            ident(&storage_table(&related.table)),
+            listed.join(", ")
+        );
     }
     out.push_str("PRAGMA legacy_alter_table = OFF;\n");
     let _ = writeln!(
@@ -423,13 +436,14 @@ impl<'a> EntityCompiler<'a> {
     fn view(&self, out: &mut String) {
         let columns: Vec<String> = self.columns.iter().map(|c| ident(c)).collect();
         let bare = |name: &str| ident(name);
+        let writer = self.writer(&bare).qualified_by(self.storage.clone());
         let _ = writeln!(
             out,
             "CREATE VIEW {} AS SELECT {} FROM {}\n  WHERE {};",
             self.table,
             columns.join(", "),
             self.storage,
-            self.visible(&bare)
+            visible(&writer)
         );
     }
 
