@@ -273,11 +273,49 @@ impl Judge<'_> {
             .rules_for(RuleKind::Permit, op)
             .map(|r| rule_text(&r.condition))
             .collect();
+        let mut failed = Vec::new();
+        for rule in self.entity.rules_for(RuleKind::Permit, op) {
+            self.failed_exists(&rule.condition, row, false, &mut failed);
+        }
+        failed.dedup();
+        let detail = if failed.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", failed.join("; "))
+        };
         Err(Decision::deny(format!(
-            "refused by `{}: {}` on `{name}`",
+            "refused by `{}: {}` on `{name}`{detail}",
             op.as_str(),
             texts.join(" | ")
         )))
+    }
+
+    /// The `exists` clauses of a refused rule that did not hold, described,
+    /// looking through `and`, `or` and `not` (not into another `exists`).
+    fn failed_exists(&self, expr: &Expr, row: &Row, negated: bool, out: &mut Vec<String>) {
+        match expr {
+            Expr::And(members) | Expr::Or(members) => {
+                for member in members {
+                    self.failed_exists(member, row, negated, out);
+                }
+            }
+            Expr::Not(inner) => self.failed_exists(inner, row, !negated, out),
+            Expr::Exists(exists) => {
+                let found = self.exists(exists, row);
+                let condition = rule_text(&exists.condition);
+                if found == negated {
+                    out.push(if negated {
+                        format!("a readable `{}` row satisfies `{condition}`", exists.entity)
+                    } else {
+                        format!(
+                            "no readable `{}` row satisfies `{condition}`",
+                            exists.entity
+                        )
+                    });
+                }
+            }
+            _ => {}
+        }
     }
 
     fn visible(&self, row: &Row) -> Decision {

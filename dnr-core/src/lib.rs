@@ -17,7 +17,7 @@ pub mod value;
 
 pub use ast::{Operation, PolicySet};
 pub use context::TenantContext;
-pub use eval::Decision;
+pub use eval::{Decision, RelatedRows};
 pub use span::{Diagnostic, PolicyErrors, Span};
 pub use value::{Row, Value};
 

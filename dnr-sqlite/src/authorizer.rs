@@ -16,6 +16,7 @@ use std::sync::Arc;
 use dnr_core::compile::quote::ident;
 
 use crate::raw::{cstr, Db, Value};
+use crate::rewrite::StorageAccess;
 use crate::{ffi, functions, vtab, Error, Internal, State};
 
 /// What the authorizer protects besides every `_dnr_*` object: the enforced
@@ -135,8 +136,8 @@ unsafe extern "C" fn authorize(
             }
             if let Some(allowed) = state
                 .rewriting
-                .as_deref()
-                .and_then(|target| rewritten_access(target, action, a1, inner))
+                .as_ref()
+                .and_then(|access| rewritten_access(access, action, a1, inner))
             {
                 return allowed;
             }
@@ -153,25 +154,32 @@ unsafe extern "C" fn authorize(
 
 /// In a statement the rewriter produced (which names no `_dnr_` object of
 /// its own: the rewriter refuses those): access to a storage table is
-/// allowed on its target, and inside DNR's own triggers (names starting
+/// allowed on its target, reads on the storage its `exists` conditions
+/// look through, and anything inside DNR's own triggers (names starting
 /// `_dnr_`, which no CTE of the statement can take). `None`: not a storage
 /// access, judged as any SQL.
 fn rewritten_access(
-    target: &str,
+    access: &StorageAccess,
     action: c_int,
     table: Option<&str>,
     inner: Option<&str>,
 ) -> Option<bool> {
-    let access = [
+    let is = |code: i32| action == code;
+    let touches = [
         ffi::SQLITE_READ,
         ffi::SQLITE_INSERT,
         ffi::SQLITE_UPDATE,
         ffi::SQLITE_DELETE,
     ]
     .iter()
-    .any(|&code| i64::from(action) == code as i64);
-    let table = table.filter(|t| access && is_dnr(t))?;
-    Some(table.eq_ignore_ascii_case(target) || inner.is_some_and(is_dnr))
+    .any(|&code| is(code));
+    let table = table.filter(|t| touches && is_dnr(t))?;
+    let lowercase = table.to_ascii_lowercase();
+    Some(
+        lowercase == access.target
+            || (is(ffi::SQLITE_READ) && access.reads.contains(&lowercase))
+            || inner.is_some_and(is_dnr),
+    )
 }
 
 /// Names no untrusted statement may create or shadow: DNR's prefix and the

@@ -29,6 +29,7 @@ pub(crate) enum Kind {
     Apply,
     Compile,
     Check,
+    CheckReason,
     Migrate,
     Exec,
     CountChanges,
@@ -54,6 +55,7 @@ const FUNCTIONS: &[(&CStr, c_int, Kind)] = &[
     (c"dnr_apply", 1, Kind::Apply),
     (c"dnr_compile", 1, Kind::Compile),
     (c"dnr_check", 3, Kind::Check),
+    (c"dnr_check_reason", 3, Kind::CheckReason),
     (c"dnr_migrate", 1, Kind::Migrate),
     (c"dnr_exec", -1, Kind::Exec),
     (c"dnr_count_changes", 0, Kind::CountChanges),
@@ -348,7 +350,7 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
             !state.lock().write_mode.cannot_replace,
         ))),
         Kind::Upsert => Ok(Value::Integer(i64::from(state.lock().write_mode.upsert))),
-        Kind::Check => {
+        Kind::Check | Kind::CheckReason => {
             let entity = utf8_arg(arg(0), "entity")?;
             let op = utf8_arg(arg(1), "operation")?;
             let record = match arg(2) {
@@ -357,8 +359,11 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
                 }
                 other => utf8_arg(other, "JSON record")?,
             };
-            policy::check(db, state, &entity, &op, &record)
-                .map(|allowed| Value::Integer(i64::from(allowed)))
+            let decision = policy::check(db, state, &entity, &op, &record)?;
+            Ok(match func.kind {
+                Kind::Check => Value::Integer(i64::from(decision.allowed)),
+                _ => Value::Text(decision.reason),
+            })
         }
         Kind::Lock => authorizer::lock(db, state).map(|()| Value::Integer(1)),
     }

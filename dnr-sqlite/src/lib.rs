@@ -111,9 +111,9 @@ pub(crate) struct Inner {
     /// around a statement the rewriter produced, read by the storage
     /// triggers (`dnr_guarded`, `dnr_upsert`).
     pub write_mode: WriteMode,
-    /// The storage table (lowercase) of the rewritten statement being
-    /// prepared or run, if any: the lock lets it through there.
-    pub rewriting: Option<String>,
+    /// The storage tables of the rewritten statement being prepared or run,
+    /// if any: the lock lets it through there.
+    pub rewriting: Option<rewrite::StorageAccess>,
     /// Names the authorizer protects once locked.
     pub guard: authorizer::Guard,
     /// The last policy source read from `_dnr_meta`, parsed.
@@ -199,7 +199,7 @@ impl Drop for Internal<'_> {
 /// when dropped, also on an error.
 struct RewrittenScope<'a> {
     state: &'a State,
-    previous: (WriteMode, Option<String>),
+    previous: (WriteMode, Option<rewrite::StorageAccess>),
 }
 
 impl<'a> RewrittenScope<'a> {
@@ -207,7 +207,7 @@ impl<'a> RewrittenScope<'a> {
         let mut inner = state.lock();
         let previous = (
             std::mem::replace(&mut inner.write_mode, rewritten.mode),
-            inner.rewriting.replace(rewritten.target.clone()),
+            inner.rewriting.replace(rewritten.access.clone()),
         );
         RewrittenScope { state, previous }
     }
@@ -299,6 +299,17 @@ impl Dnr {
     /// The evaluator's answer for one JSON record under the current context
     /// and the policies applied to this database.
     pub fn check(&self, entity: &str, op: &str, record_json: &str) -> Result<bool, Error> {
+        Ok(self.decide(entity, op, record_json)?.allowed)
+    }
+
+    /// [`Dnr::check`] with the reason: the rule (or fence) that decided.
+    /// `exists` rules look through this database's rows.
+    pub fn decide(
+        &self,
+        entity: &str,
+        op: &str,
+        record_json: &str,
+    ) -> Result<dnr_core::Decision, Error> {
         policy::check(self.db, &self.state, entity, op, record_json)
     }
 

@@ -8,9 +8,10 @@ use dnr_core::compile::quote::ident;
 use dnr_core::compile::sqlite::{
     self, storage_table, SqliteColumn, SqliteSchema, SqliteTable, META_TABLE,
 };
-use dnr_core::{Operation, PolicySet, Row};
+use dnr_core::value::parse_uuid;
+use dnr_core::{Decision, Operation, PolicySet, RelatedRows, Row};
 
-use dnr_core::ast::ValueClass;
+use dnr_core::ast::{Entity, ValueClass};
 use dnr_core::check::tenant_column;
 
 use crate::raw::{Db, Value};
@@ -297,7 +298,7 @@ pub(crate) fn check(
     entity: &str,
     op: &str,
     record: &str,
-) -> Result<bool, Error> {
+) -> Result<Decision, Error> {
     let set = applied(db, state)?;
     let operation = Operation::parse(op).ok_or_else(|| {
         Error::new(format!(
@@ -311,10 +312,74 @@ pub(crate) fn check(
         .map_err(|e| Error::new(format!("dnr: the record is not valid JSON: {e}")))?;
     let row = Row::from_json(target, &json).map_err(|e| Error::new(format!("dnr: {e}")))?;
     let ctx = state.lock().ctx.clone();
-    let decision = set
-        .decide(entity, operation, &ctx, &row)
-        .map_err(|e| Error::new(format!("dnr: {e}")))?;
-    Ok(decision.allowed)
+    let related = related_rows(db, state, &set, entity)?;
+    set.decide_with(entity, operation, &ctx, &row, &related)
+        .map_err(|e| Error::new(format!("dnr: {e}")))
+}
+
+/// Every stored row of the entities `entity`'s `exists` rules look through
+/// (the evaluator applies their fence and read rule itself).
+fn related_rows(
+    db: Db,
+    state: &State,
+    set: &PolicySet,
+    entity: &str,
+) -> Result<RelatedRows, Error> {
+    let mut related = RelatedRows::new();
+    let entities = set.related_entities(entity);
+    if entities.is_empty() {
+        return Ok(related);
+    }
+    let _mutex = db.lock_mutex();
+    let _internal = Internal::enter(state);
+    for entity in entities {
+        let storage = storage_table(&entity.table);
+        let columns: Vec<String> = table(db, &storage)?
+            .columns
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        if columns.is_empty() {
+            continue;
+        }
+        let listed: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+        let rows = db.query(
+            &format!("SELECT {} FROM main.{}", listed.join(", "), ident(&storage)),
+            &[],
+        )?;
+        let rows = rows
+            .into_iter()
+            .map(|values| {
+                let mut row = Row::new();
+                for (column, value) in columns.iter().zip(values) {
+                    row.set(column, stored_value(entity, column, value));
+                }
+                row
+            })
+            .collect();
+        related.insert(&entity.name, rows);
+    }
+    Ok(related)
+}
+
+/// A stored value as the evaluator compares it: a uuid column's valid text
+/// as a uuid (anything else stays text, which compares with nothing).
+fn stored_value(entity: &Entity, column: &str, value: Value) -> dnr_core::Value {
+    use dnr_core::Value as V;
+    let is_uuid = entity
+        .field(column)
+        .map_or(false, |f| f.ty.class() == ValueClass::Uuid);
+    match value {
+        Value::Null => V::Null,
+        Value::Integer(n) => V::Int(n),
+        Value::Real(x) => V::Float(x),
+        Value::Text(text) if is_uuid => match parse_uuid(&text) {
+            Ok(uuid) => V::Uuid(uuid),
+            Err(_) => V::Text(text),
+        },
+        Value::Text(text) => V::Text(text),
+        Value::Blob(bytes) => V::Text(String::from_utf8_lossy(&bytes).into_owned()),
+    }
 }
 
 /// The enforced tables of `set` as the statement rewriter needs them.

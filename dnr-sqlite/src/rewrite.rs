@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use dnr_core::compile::quote::{ident, literal};
 use dnr_core::compile::sqlite::allowed_rows;
+use dnr_core::compile::sqlite::storage_table;
 use dnr_core::{Operation, PolicySet};
 
 use crate::tokens::{tokenize_spans, Token};
@@ -62,8 +63,16 @@ pub enum Plan {
 pub struct Rewritten {
     pub sql: String,
     pub(crate) mode: WriteMode,
-    /// The storage table written, lowercase.
-    pub(crate) target: String,
+    pub(crate) access: StorageAccess,
+}
+
+/// The storage tables a rewritten statement touches, lowercase: the one it
+/// writes, and those its `exists` conditions read (DNR's own conditions: the
+/// statement itself can name no `_dnr_` table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StorageAccess {
+    pub target: String,
+    pub reads: Vec<String>,
 }
 
 type Spans = Vec<(usize, usize, Token)>;
@@ -125,10 +134,20 @@ pub(crate) fn plan(sql: &str, tables: &BTreeMap<String, TableInfo>) -> Result<Pl
         "delete" => statement.delete(),
         _ => statement.insert(&keyword)?,
     };
+    let entity = &table.policy.entities[table.entity];
+    let reads = table
+        .policy
+        .related_entities(&entity.name)
+        .iter()
+        .map(|related| storage_table(&related.table).to_ascii_lowercase())
+        .collect();
     Ok(Plan::Write(Arc::new(Rewritten {
         sql,
         mode,
-        target: table.storage.to_ascii_lowercase(),
+        access: StorageAccess {
+            target: table.storage.to_ascii_lowercase(),
+            reads,
+        },
     })))
 }
 
