@@ -368,7 +368,7 @@ fn stored_value(entity: &Entity, column: &str, value: Value) -> dnr_core::Value 
     use dnr_core::Value as V;
     let is_uuid = entity
         .field(column)
-        .map_or(false, |f| f.ty.class() == ValueClass::Uuid);
+        .is_some_and(|f| f.ty.class() == ValueClass::Uuid);
     match value {
         Value::Null => V::Null,
         Value::Integer(n) => V::Int(n),

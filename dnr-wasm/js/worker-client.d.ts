@@ -13,6 +13,8 @@ export class RemoteDatabase {
   queryArrays(sql: string, params?: unknown[]): Promise<unknown[][]>;
   /** Schema changes on enforced tables, all or nothing (see `Database.migrate`). */
   migrate(sql: string): Promise<string>;
+  /** The evaluator's answer here; `exists` rules look through this database's rows. */
+  check(entity: string, op: string, record: Record<string, unknown>): Promise<Decision>;
   exec(sql: string, params?: unknown[]): Promise<number>;
   query(sql: string, params?: unknown[]): Promise<Row[]>;
   close(): Promise<void>;
@@ -26,6 +28,6 @@ export class DnrWorker {
   open(opts?: OpenOptions): Promise<RemoteDatabase>;
   openTenant(tenant: string, options?: Omit<TenantOptions, "storage"> & { storage?: "memory" | "opfs" }): Promise<RemoteDatabase>;
   compilePolicies(source: string, target: CompileTarget): Promise<string>;
-  check(source: string, entity: string, op: string, ctx: Context, record: Record<string, unknown>): Promise<Decision>;
+  check(source: string, entity: string, op: string, ctx: Context, record: Record<string, unknown>, related?: Record<string, Record<string, unknown>[]>): Promise<Decision>;
   terminate(): void;
 }

@@ -69,8 +69,8 @@ export class DnrWorker {
     return this.call("compilePolicies", source, target);
   }
 
-  check(source, entity, op, ctx, record) {
-    return this.call("check", source, entity, op, ctx, record);
+  check(source, entity, op, ctx, record, related) {
+    return this.call("check", source, entity, op, ctx, record, related);
   }
 
   /** Stops the Worker; open databases are dropped with it. */
@@ -109,6 +109,10 @@ export class RemoteDatabase {
 
   migrate(sql) {
     return this.#client.call("migrate", this.#handle, sql);
+  }
+
+  check(entity, op, record) {
+    return this.#client.call("checkRow", this.#handle, entity, op, record);
   }
 
   exec(sql, params) {

@@ -29,6 +29,7 @@ const methods = {
   clearContext: (handle) => database(handle).clearContext(),
   applyPolicies: (handle, source) => database(handle).applyPolicies(source),
   migrate: (handle, sql) => database(handle).migrate(sql),
+  checkRow: (handle, entity, op, record) => database(handle).check(entity, op, record),
   queryArrays: (handle, sql, params) => database(handle).queryArrays(sql, params),
   exec: (handle, sql, params) => database(handle).exec(sql, params),
   query: (handle, sql, params) => database(handle).query(sql, params),
@@ -38,7 +39,8 @@ const methods = {
     db?.close();
   },
   compilePolicies: (source, target) => compilePolicies(source, target),
-  check: (source, entity, op, ctx, record) => check(source, entity, op, ctx, record),
+  check: (source, entity, op, ctx, record, related) =>
+    check(source, entity, op, ctx, record, related),
 };
 
 // One call at a time, in order: `open` is asynchronous, and a later call

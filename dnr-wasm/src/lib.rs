@@ -14,7 +14,7 @@ mod opfs;
 mod writes;
 
 use dnr_core::compile::{compile, Target};
-use dnr_core::{Operation, Row, TenantContext};
+use dnr_core::{Operation, PolicySet, RelatedRows, Row, TenantContext};
 use dnr_sqlite::Plan;
 use js_sys::{Array, Object};
 use rusqlite::{Connection, OpenFlags};
@@ -193,6 +193,24 @@ impl Database {
     }
 
     /// Closes the database; later calls throw. Closing twice is allowed.
+    /// The evaluator's answer for one record under this database's context
+    /// and policies; `exists` rules look through this database's rows.
+    #[wasm_bindgen(unchecked_return_type = "Decision")]
+    pub fn check(
+        &self,
+        entity: &str,
+        op: &str,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] record: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let json = record_json(&record)?;
+        let decision = self
+            .live()?
+            .dnr
+            .decide(entity, op, &json.to_string())
+            .map_err(|e| Error::new(e.message()))?;
+        Ok(decision_js(&decision))
+    }
+
     pub fn close(&mut self) -> Result<(), JsValue> {
         match self.inner.take() {
             Some(open) => open.close().map_err(JsValue::from),
@@ -475,6 +493,8 @@ pub fn check(
     op: &str,
     #[wasm_bindgen(unchecked_param_type = "Context")] ctx: JsValue,
     #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] record: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "Record<string, Record<string, unknown>[]>")]
+    related: Option<Object>,
 ) -> Result<JsValue, JsValue> {
     let policies = dnr_core::parse(source).map_err(|e| Error::policy(&e))?;
     let operation = Operation::parse(op).ok_or_else(|| {
@@ -488,9 +508,15 @@ pub fn check(
     let ctx = context_from_js(&ctx)?;
     let json = record_json(&record)?;
     let row = Row::from_json(declared, &json).map_err(|e| Error::new(e.to_string()))?;
+    let related = related_rows(&policies, related.as_ref())?;
     let decision = policies
-        .decide(entity, operation, &ctx, &row)
+        .decide_with(entity, operation, &ctx, &row, &related)
         .map_err(|e| Error::new(e.to_string()))?;
+    Ok(decision_js(&decision))
+}
+
+/// `{ allowed, reason }`.
+fn decision_js(decision: &dnr_core::Decision) -> JsValue {
     let out = Object::new();
     set(
         &out,
@@ -498,7 +524,39 @@ pub fn check(
         &JsValue::from_bool(decision.allowed),
     );
     set(&out, &"reason".into(), &JsValue::from_str(&decision.reason));
-    Ok(out.into())
+    out.into()
+}
+
+/// The rows `exists` rules look through, by entity name (`{ Membership:
+/// [{...}, ...] }`), as the pure `check` takes them: every stored row; the
+/// evaluator applies each entity's fence and read rule itself.
+fn related_rows(policies: &PolicySet, related: Option<&Object>) -> Result<RelatedRows, Error> {
+    let mut rows = RelatedRows::new();
+    let Some(related) = related else {
+        return Ok(rows);
+    };
+    for name in convert::keys(related) {
+        let entity = policies
+            .entity(&name)
+            .ok_or_else(|| Error::new(format!("related rows for unknown entity `{name}`")))?;
+        let list =
+            js_sys::Reflect::get(related, &JsValue::from_str(&name)).unwrap_or(JsValue::UNDEFINED);
+        if !Array::is_array(&list) {
+            return Err(Error::new(format!(
+                "the related rows of `{name}` must be an array of records"
+            )));
+        }
+        let mut parsed = Vec::new();
+        for record in Array::from(&list).iter() {
+            let json = record_json(&record)?;
+            parsed.push(
+                Row::from_json(entity, &json)
+                    .map_err(|e| Error::new(format!("a related `{name}` row: {e}")))?,
+            );
+        }
+        rows.insert(&entity.name, parsed);
+    }
+    Ok(rows)
 }
 
 /// A JS record as JSON for the evaluator. Numbers keep the type they bind
