@@ -367,3 +367,163 @@ fn create_fills_declared_defaults_before_checking() {
             .with("status", Value::Text("live".into()))
     ));
 }
+
+mod exists {
+    use super::*;
+    use dnr_core::RelatedRows;
+
+    const TEAMS: &str = "
+entity Project:
+  id: uuid pk
+  access:
+    read: exists Membership where project_id = this.id and user_id = current_user
+    update: exists Membership where project_id = this.id and user_id = current_user and role = 'editor'
+    delete: not exists Membership where project_id = this.id and role = 'owner'
+
+entity Membership:
+  id: uuid pk
+  project_id: uuid
+  user_id: uuid
+  role: enum[viewer,editor,owner]
+  access:
+    read: user_id = current_user or role(admin)
+
+entity Note:
+  id: uuid pk
+  author_id: uuid
+  access:
+    read: exists Membership where user_id = this.author_id and exists Membership where user_id = current_user and project_id = this.id
+";
+    const P1: &str = "10000000-0000-4000-8000-000000000001";
+
+    fn membership(tenant: &str, project: Option<&str>, user: &str, role: &str) -> Row {
+        Row::new()
+            .with("tenant_id", uuid(tenant))
+            .with("project_id", project.map_or(Value::Null, uuid))
+            .with("user_id", uuid(user))
+            .with("role", Value::Text(role.into()))
+    }
+
+    fn decide(op: Operation, ctx: &TenantContext, row: &Row, members: Vec<Row>) -> bool {
+        let set = dnr_core::parse(TEAMS).unwrap();
+        let mut related = RelatedRows::new();
+        related.insert("Membership", members);
+        set.decide_with("Project", op, ctx, row, &related)
+            .unwrap()
+            .allowed
+    }
+
+    fn project(tenant: &str) -> Row {
+        Row::new()
+            .with("tenant_id", uuid(tenant))
+            .with("id", uuid(P1))
+    }
+
+    #[test]
+    fn a_member_reads_a_non_member_does_not() {
+        let alice = ctx(Some(TENANT_A), Some(ALICE), &[]);
+        let bob = ctx(Some(TENANT_A), Some(BOB), &[]);
+        let rows = || vec![membership(TENANT_A, Some(P1), ALICE, "viewer")];
+        assert!(decide(Operation::Read, &alice, &project(TENANT_A), rows()));
+        assert!(!decide(Operation::Read, &bob, &project(TENANT_A), rows()));
+        // Without related rows nothing exists.
+        assert!(!decide(Operation::Read, &alice, &project(TENANT_A), vec![]));
+    }
+
+    #[test]
+    fn the_related_fence_applies_inside_exists() {
+        // Alice's membership row lives in tenant B: in tenant A it is not
+        // readable, so it does not make tenant A's project readable.
+        let alice = ctx(Some(TENANT_A), Some(ALICE), &[]);
+        let rows = vec![membership(TENANT_B, Some(P1), ALICE, "editor")];
+        assert!(!decide(Operation::Read, &alice, &project(TENANT_A), rows));
+    }
+
+    #[test]
+    fn the_related_read_rule_applies_inside_exists() {
+        // Bob's editor membership exists, but Bob's context cannot read
+        // Alice's row, and Alice's row is the editor one.
+        let bob = ctx(Some(TENANT_A), Some(BOB), &[]);
+        let rows = || {
+            vec![
+                membership(TENANT_A, Some(P1), BOB, "viewer"),
+                membership(TENANT_A, Some(P1), ALICE, "editor"),
+            ]
+        };
+        assert!(decide(Operation::Read, &bob, &project(TENANT_A), rows()));
+        assert!(!decide(Operation::Update, &bob, &project(TENANT_A), rows()));
+    }
+
+    #[test]
+    fn null_join_values_deny_and_not_exists_is_two_valued() {
+        let alice = ctx(Some(TENANT_A), Some(ALICE), &[]);
+        let rows = || vec![membership(TENANT_A, None, ALICE, "owner")];
+        assert!(!decide(Operation::Read, &alice, &project(TENANT_A), rows()));
+        // The owner row's NULL project never matches, so `not exists` holds
+        // (exists is never NULL) — but delete also needs the row readable.
+        let with_read = || {
+            let mut members = rows();
+            members.push(membership(TENANT_A, Some(P1), ALICE, "viewer"));
+            members
+        };
+        assert!(decide(
+            Operation::Delete,
+            &alice,
+            &project(TENANT_A),
+            with_read()
+        ));
+        let mut owned = with_read();
+        owned.push(membership(TENANT_A, Some(P1), ALICE, "owner"));
+        let set = dnr_core::parse(TEAMS).unwrap();
+        let mut related = RelatedRows::new();
+        related.insert("Membership", owned);
+        let decision = set
+            .decide_with(
+                "Project",
+                Operation::Delete,
+                &alice,
+                &project(TENANT_A),
+                &related,
+            )
+            .unwrap();
+        assert!(!decision.allowed);
+        assert!(
+            decision.reason.contains(
+                "a readable `Membership` row satisfies `project_id = this.id and role = 'owner'`"
+            ),
+            "{}",
+            decision.reason
+        );
+    }
+
+    #[test]
+    fn nested_exists_this_is_the_outermost_row() {
+        let set = dnr_core::parse(TEAMS).unwrap();
+        let admin = ctx(Some(TENANT_A), Some(ALICE), &["admin"]);
+        let note = Row::new()
+            .with("tenant_id", uuid(TENANT_A))
+            .with("id", uuid(P1))
+            .with("author_id", uuid(BOB));
+        let mut related = RelatedRows::new();
+        related.insert(
+            "Membership",
+            vec![
+                membership(TENANT_A, None, BOB, "viewer"),
+                membership(TENANT_A, Some(P1), ALICE, "viewer"),
+            ],
+        );
+        assert!(
+            set.decide_with("Note", Operation::Read, &admin, &note, &related)
+                .unwrap()
+                .allowed
+        );
+        // The inner `this.id` is the note's id, not the outer membership's.
+        let other = note.clone().with("id", uuid(TENANT_B));
+        assert!(
+            !set.decide_with("Note", Operation::Read, &admin, &other, &related)
+                .unwrap()
+                .allowed
+        );
+        assert_eq!(set.related_entities("Note").len(), 1);
+    }
+}

@@ -347,3 +347,116 @@ fn errors_never_panic_on_arbitrary_bytes() {
         let _ = dnr_core::parse(source);
     }
 }
+
+/// A policy with a related entity for the `exists` errors: Task (line 1-6)
+/// and Member (line 7-), with `rule` lines appended to Task's access block.
+fn with_member(task_rule: &str, member_read: &str) -> String {
+    format!(
+        "entity Task:\n  id: uuid pk\n  owner_id: uuid\n  status: enum[todo,done]\n  access:\n    {task_rule}\nentity Member:\n  id: uuid pk\n  task_id: uuid\n  user_id: uuid\n  seats: int\n  access:\n    {member_read}\n"
+    )
+}
+
+/// The whole rendered error, caret and all.
+fn rendered(source: &str) -> String {
+    dnr_core::parse(source)
+        .unwrap_err()
+        .render(source, "teams.dnr")
+}
+
+#[test]
+fn exists_unknown_entity() {
+    let source = with_member("read: exists Membr where task_id = this.id", "read: true");
+    assert_eq!(
+        rendered(&source),
+        "error: `exists` names unknown entity `Membr`; entities are Task, Member\n --> teams.dnr:6:18\n  |\n6 |     read: exists Membr where task_id = this.id\n  |                  ^^^^^\n"
+    );
+}
+
+#[test]
+fn exists_without_where() {
+    let source = with_member("read: exists Member task_id = this.id", "read: true");
+    assert_eq!(
+        rendered(&source),
+        "error: expected `exists <Entity> where <condition>`\n --> teams.dnr:6:18\n  |\n6 |     read: exists Member task_id = this.id\n  |                  ^^^^^^\n"
+    );
+}
+
+#[test]
+fn this_outside_exists() {
+    let source = with_member("read: this.owner_id = current_user", "read: true");
+    assert_eq!(
+        rendered(&source),
+        "error: `this.owner_id` names the checked row inside `exists ... where`; outside it write `owner_id`\n --> teams.dnr:6:11\n  |\n6 |     read: this.owner_id = current_user\n  |           ^^^^^^^^^^^^^\n"
+    );
+}
+
+#[test]
+fn this_without_a_field() {
+    one_error(
+        &with_member("read: exists Member where task_id = this.'x'", "read: true"),
+        6,
+        46,
+        "expected a field after `this.`",
+    );
+}
+
+#[test]
+fn exists_fields_resolve_in_the_related_entity() {
+    // `owner_id` is Task's, not Member's: inside `exists` it is unknown.
+    one_error(
+        &with_member(
+            "read: exists Member where owner_id = current_user",
+            "read: true",
+        ),
+        6,
+        31,
+        "unknown field `owner_id` in entity `Member`",
+    );
+    // and `this.` names a field of the checked row, which must exist.
+    one_error(
+        &with_member(
+            "read: exists Member where task_id = this.nope",
+            "read: true",
+        ),
+        6,
+        41,
+        "unknown field `nope` in entity `Task`",
+    );
+}
+
+#[test]
+fn exists_type_mismatch_across_the_join() {
+    let source = with_member(
+        "read: exists Member where seats = this.owner_id",
+        "read: true",
+    );
+    assert_eq!(
+        rendered(&source),
+        "error: field `seats` (int) cannot be compared with field `owner_id` (uuid)\n --> teams.dnr:6:31\n  |\n6 |     read: exists Member where seats = this.owner_id\n  |                               ^^^^^\n"
+    );
+}
+
+#[test]
+fn exists_cycle_between_read_rules_shows_both_spans() {
+    let source = with_member(
+        "read: exists Member where task_id = this.id",
+        "read: exists Task where id = this.task_id",
+    );
+    assert_eq!(
+        rendered(&source),
+        "error: `exists` makes read rules depend on themselves: Task -> Member -> Task; an entity's read rule cannot need its own readable rows\n --> teams.dnr:6:11\n  |\n6 |     read: exists Member where task_id = this.id\n  |           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\nnote: the cycle closes here\n  --> teams.dnr:13:11\n   |\n13 |     read: exists Task where id = this.task_id\n   |           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+    );
+    // A read rule needing its own entity is the shortest cycle.
+    one_error(
+        &with_member("read: exists Task where id = this.id", "read: true"),
+        6,
+        11,
+        "Task -> Task",
+    );
+    // Update rules may look anywhere: only read rules apply inside `exists`.
+    assert!(dnr_core::parse(&with_member(
+        "update: exists Member where task_id = this.id",
+        "read: exists Task where id = this.task_id",
+    ))
+    .is_ok());
+}
