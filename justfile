@@ -81,3 +81,9 @@ install-pg:
 fuzz CASES="20000":
     PROPTEST_CASES={{CASES}} cargo test --release -p dnr-core --test hostile
     PROPTEST_CASES={{CASES}} cargo test --release -p dnr-sqlite --lib rewrite
+
+# Relationship rules: listing a user's projects (exists) vs the hand-written
+# EXISTS, 100,000 projects and 1,000,000 memberships, PostgreSQL and SQLite;
+# writes bench/exists.md.
+bench-exists:
+    bash scripts/exists-bench.sh

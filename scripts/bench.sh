@@ -22,7 +22,7 @@ trap 'rm -rf "$work"' EXIT
 } >"$work/core.md"
 
 failed=""
-for part in pg sqlite wasm; do
+for part in pg sqlite wasm exists; do
   script=scripts/$part-bench.sh
   echo "==> $script" >&2
   rm -f "bench/$part.md"
@@ -71,6 +71,7 @@ targets() {
   grep '≤' "$work/sqlite.md" | awk -F'|' '{ for (i = 2; i <= 6; i++) gsub(/^ +| +$/, "", $i)
     match($6, /[0-9.]+×/); target = substr($6, RSTART, RLENGTH); verdict = substr($6, RSTART + RLENGTH + 1)
     printf "| SQLite %s ≤ %s plain | %s (%s) | SQLite |\n", $2, target, $5, verdict }'
+  grep -h 'exists listing (a)' "$work/exists.md" 2>/dev/null | sed 's/$/ relationship rules |/'
   echo "| WASM ≤ 2× native (inserts, enforced query; locked connections) | $(grep -o 'native/wasm [0-9.]*x' <<<"$wasm_ins" | cut -d' ' -f2), $(grep -o 'native/wasm [0-9.]*x' <<<"$wasm_query" | cut -d' ' -f2) | wasm |"
   echo
 }

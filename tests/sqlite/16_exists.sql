@@ -32,6 +32,8 @@ INSERT INTO memberships (id, project_id, user_id, role) VALUES
 .print '# alice in A: apollo and gemini, not mercury (of bob) nor the B-side membership of mercury'
 SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL);
 SELECT name FROM projects ORDER BY name;
+.print '# the listing probes memberships through the index (no scan of memberships)'
+EXPLAIN QUERY PLAN SELECT name FROM projects;
 .print '# editor-only update: apollo is updated, gemini (viewer) is skipped'
 SELECT dnr_exec('UPDATE projects SET name = name || ''*''');
 SELECT name FROM projects ORDER BY name;
