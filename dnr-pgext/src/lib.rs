@@ -17,6 +17,7 @@
 //! (`stack_guard`).
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use dnr_core::ast::TenantMode;
 use dnr_core::compile::{compile as compile_policies, Target};
@@ -26,6 +27,7 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 
 mod context;
+mod related;
 mod sql;
 
 ::pgrx::pg_module_magic!(name = c"dnr", version);
@@ -206,23 +208,25 @@ fn apply(source: &str) -> String {
 
 thread_local! {
     /// The last policy source `dnr.check` parsed, and its parse.
-    static CHECK_CACHE: RefCell<Option<(String, PolicySet)>> = const { RefCell::new(None) };
+    static CHECK_CACHE: RefCell<Option<(String, Rc<PolicySet>)>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` on the parsed last applied source, parsing it only when it
-/// changed since the previous call in this backend.
-fn with_applied_policy<R>(source: &str, f: impl FnOnce(&PolicySet) -> R) -> R {
+/// The parsed last applied source, parsed only when it changed since the
+/// previous call in this backend. Shared, so that no borrow of the cache is
+/// held while the caller runs queries (which may call `dnr.check` again).
+fn applied_policy(source: &str) -> Rc<PolicySet> {
+    let cached = CHECK_CACHE.with(|cache| match cache.borrow().as_ref() {
+        Some((cached, set)) if cached == source => Some(Rc::clone(set)),
+        _ => None,
+    });
+    if let Some(set) = cached {
+        return set;
+    }
+    let set = Rc::new(parse_policy(source));
     CHECK_CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        let fresh = matches!(cache.as_ref(), Some((cached, _)) if cached == source);
-        if !fresh {
-            *cache = Some((source.to_string(), parse_policy(source)));
-        }
-        match cache.as_ref() {
-            Some((_, set)) => f(set),
-            None => invalid("no policy parsed".to_string()),
-        }
-    })
+        *cache.borrow_mut() = Some((source.to_string(), Rc::clone(&set)));
+    });
+    set
 }
 
 /// The evaluator's answer: may the current context perform `op` on
@@ -230,8 +234,10 @@ fn with_applied_policy<R>(source: &str, f: impl FnOnce(&PolicySet) -> R) -> R {
 ///
 /// SECURITY DEFINER (with a pinned `search_path`), like `check_reason`:
 /// application roles may call it but not read `dnr.applied`, whose newest
-/// source it evaluates. It runs one fixed query and returns only the
-/// decision, never the source.
+/// source it evaluates. It returns only the decision, never the source.
+/// When the entity's rules use `exists`, the related entities' rows are read
+/// from the applied tables as the calling role reads them (`related.rs`),
+/// as of the calling statement's snapshot.
 #[pg_extern(stable, security_definer)]
 #[search_path(pg_catalog, pg_temp)]
 fn check(entity: &str, op: &str, record: JsonB) -> bool {
@@ -275,22 +281,27 @@ fn decide(entity: &str, op: &str, record: &serde_json::Value) -> Decision {
     let settings = settings.unwrap_or_default();
     let setting = |i: usize| settings.get(i).cloned().flatten();
     let context = context_from_settings(setting(0), setting(1), setting(2));
-    with_applied_policy(&source, |set| {
-        let Some(definition) = set.entity(entity) else {
-            invalid(format!("unknown entity `{entity}`"));
-        };
-        let row = match Row::from_json(definition, record) {
-            Ok(row) => row,
-            Err(error) => invalid(format!("invalid record for `{entity}`: {error}")),
-        };
-        match set.decide(entity, operation, &context, &row) {
-            Ok(decision) => decision,
-            Err(error) => invalid(format!(
-                "cannot check `{entity}` {}: {error}",
-                operation.as_str()
-            )),
-        }
-    })
+    let set = applied_policy(&source);
+    let Some(definition) = set.entity(entity) else {
+        invalid(format!("unknown entity `{entity}`"));
+    };
+    let row = match Row::from_json(definition, record) {
+        Ok(row) => row,
+        Err(error) => invalid(format!("invalid record for `{entity}`: {error}")),
+    };
+    // the rows `exists` rules look through, as the database holds them now
+    let related = related::related_rows(
+        &set,
+        entity,
+        context.tenant.map(|tenant| tenant.to_string()),
+    );
+    match set.decide_with(entity, operation, &context, &row, &related) {
+        Ok(decision) => decision,
+        Err(error) => invalid(format!(
+            "cannot check `{entity}` {}: {error}",
+            operation.as_str()
+        )),
+    }
 }
 
 /// The context as the GUCs hold it; malformed values are errors, never
