@@ -233,13 +233,19 @@ impl<'a> Scope<'a> {
     }
 }
 
-/// Reports cycles of `exists` between read rules: the related rows of an
-/// `exists` are those its context may read, so a read rule that (through
-/// other entities' read rules) needs itself has no meaning, and PostgreSQL
-/// would refuse it at query time ("infinite recursion detected in policy").
+/// Reports every `exists` that leads back to its own entity. The related
+/// rows of an `exists` are those the context may read, so `exists E` in a
+/// rule of X needs E's read rule, which may need other read rules in turn;
+/// if that chain reaches X again (X itself included), the rule would need
+/// X's own readable rows to decide about X. PostgreSQL's row security
+/// refuses such a policy at query time ("infinite recursion detected in
+/// policy"), so no engine accepts it: read rules that need each other are
+/// the common case, an update or delete rule that reads an entity whose
+/// read rule reads the first one is the other.
 pub fn read_cycles(set: &PolicySet) -> Vec<Diagnostic> {
     let index = |name: &str| set.entities.iter().position(|e| e.name == name);
-    let edges: Vec<Vec<(usize, Span)>> = set
+    // Edges of the read rules: entity -> (related entity, span of the exists).
+    let read_edges: Vec<Vec<(usize, Span)>> = set
         .entities
         .iter()
         .map(|entity| {
@@ -252,59 +258,76 @@ pub fn read_cycles(set: &PolicySet) -> Vec<Diagnostic> {
                 .collect()
         })
         .collect();
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        New,
-        OnPath,
-        Done,
-    }
-    let mut marks = vec![Mark::New; edges.len()];
     let mut errors = Vec::new();
-    // Iterative depth-first search: (entity, next edge to follow), plus the
-    // span of the edge that led to each entity on the path.
-    for start in 0..edges.len() {
-        if marks[start] != Mark::New {
-            continue;
-        }
-        let mut path: Vec<(usize, usize, Option<Span>)> = vec![(start, 0, None)];
-        marks[start] = Mark::OnPath;
-        while let Some(&mut (node, ref mut next, _)) = path.last_mut() {
-            let Some(&(to, span)) = edges[node].get(*next) else {
-                marks[node] = Mark::Done;
-                path.pop();
+    for (from, entity) in set.entities.iter().enumerate() {
+        let clauses = entity
+            .rules
+            .iter()
+            .flat_map(|rule| rule.condition.exists_clauses());
+        for exists in clauses {
+            let Some(to) = index(&exists.entity) else {
                 continue;
             };
-            *next += 1;
-            match marks[to] {
-                Mark::New => {
-                    marks[to] = Mark::OnPath;
-                    path.push((to, 0, Some(span)));
-                }
-                Mark::OnPath => {
-                    let from = path.iter().position(|(n, _, _)| *n == to).unwrap_or(0);
-                    let mut names: Vec<&str> = path[from..]
-                        .iter()
-                        .map(|(n, _, _)| set.entities[*n].name.as_str())
-                        .collect();
-                    names.push(&set.entities[to].name);
-                    let first = path.get(from + 1).and_then(|(_, _, s)| *s).unwrap_or(span);
-                    let mut diagnostic = Diagnostic::new(
-                        first,
-                        format!(
-                            "`exists` makes read rules depend on themselves: {}; an entity's read rule cannot need its own readable rows",
-                            names.join(" -> ")
-                        ),
-                    );
-                    if (first.line, first.column) != (span.line, span.column) {
-                        diagnostic = diagnostic.with_related(span, "the cycle closes here");
-                    }
-                    errors.push(diagnostic);
-                }
-                Mark::Done => {}
+            let Some(path) = read_path(&read_edges, to, from) else {
+                continue;
+            };
+            let mut names = vec![entity.name.as_str(), set.entities[to].name.as_str()];
+            names.extend(path.iter().map(|(n, _)| set.entities[*n].name.as_str()));
+            let mut diagnostic = Diagnostic::new(
+                exists.span,
+                format!(
+                    "`exists {}` in a rule of `{}` leads back to `{}` ({}): the related rows are those the context may read, so the rule would need `{}`'s own readable rows (PostgreSQL refuses such a policy as infinite recursion)",
+                    exists.entity,
+                    entity.name,
+                    entity.name,
+                    names.join(" -> "),
+                    entity.name
+                ),
+            );
+            if let Some((_, closing)) = path.last() {
+                diagnostic = diagnostic.with_related(*closing, "the cycle closes here");
             }
+            errors.push(diagnostic);
         }
     }
     errors
+}
+
+/// The read-rule edges from `start` to `goal` (empty when they are the same
+/// entity), breadth first; `None` when `goal` is not reachable.
+fn read_path(
+    edges: &[Vec<(usize, Span)>],
+    start: usize,
+    goal: usize,
+) -> Option<Vec<(usize, Span)>> {
+    if start == goal {
+        return Some(Vec::new());
+    }
+    let mut came_from: Vec<Option<(usize, Span)>> = vec![None; edges.len()];
+    let mut seen = vec![false; edges.len()];
+    seen[start] = true;
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(node) = queue.pop_front() {
+        for &(to, span) in &edges[node] {
+            if seen[to] {
+                continue;
+            }
+            seen[to] = true;
+            came_from[to] = Some((node, span));
+            if to == goal {
+                let mut path = Vec::new();
+                let mut at = goal;
+                while let Some((previous, span)) = came_from[at] {
+                    path.push((at, span));
+                    at = previous;
+                }
+                path.reverse();
+                return Some(path);
+            }
+            queue.push_back(to);
+        }
+    }
+    None
 }
 
 /// The checked type of an operand: a declared field, a context value, or a

@@ -442,21 +442,50 @@ fn exists_cycle_between_read_rules_shows_both_spans() {
         "read: exists Member where task_id = this.id",
         "read: exists Task where id = this.task_id",
     );
-    assert_eq!(
-        rendered(&source),
-        "error: `exists` makes read rules depend on themselves: Task -> Member -> Task; an entity's read rule cannot need its own readable rows\n --> teams.dnr:6:11\n  |\n6 |     read: exists Member where task_id = this.id\n  |           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\nnote: the cycle closes here\n  --> teams.dnr:13:11\n   |\n13 |     read: exists Task where id = this.task_id\n   |           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+    let rendered = rendered(&source);
+    // Both read rules lead back to their own entity: two errors, each with
+    // the place the cycle closes.
+    assert!(
+        rendered.starts_with("error: `exists Member` in a rule of `Task` leads back to `Task` (Task -> Member -> Task): the related rows are those the context may read, so the rule would need `Task`'s own readable rows (PostgreSQL refuses such a policy as infinite recursion)\n --> teams.dnr:6:11\n  |\n6 |     read: exists Member where task_id = this.id\n  |           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\nnote: the cycle closes here\n  --> teams.dnr:13:11\n   |\n13 |     read: exists Task where id = this.task_id\n   |           ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"),
+        "{rendered}"
     );
-    // A read rule needing its own entity is the shortest cycle.
+    assert!(rendered.contains("error: `exists Task` in a rule of `Member` leads back to `Member` (Member -> Task -> Member)"), "{rendered}");
+    // A rule needing its own entity is the shortest cycle.
     one_error(
         &with_member("read: exists Task where id = this.id", "read: true"),
         6,
         11,
         "Task -> Task",
     );
-    // Update rules may look anywhere: only read rules apply inside `exists`.
-    assert!(dnr_core::parse(&with_member(
+    one_error(
+        &with_member("update: exists Task where id = this.id", "read: true"),
+        6,
+        13,
+        "Task -> Task",
+    );
+}
+
+#[test]
+fn exists_leading_back_through_a_read_rule() {
+    // Task's update rule reads Member, whose read rule reads Task: deciding
+    // about a task would need the readable tasks (PostgreSQL: infinite
+    // recursion in policy).
+    let source = with_member(
         "update: exists Member where task_id = this.id",
         "read: exists Task where id = this.task_id",
+    );
+    let found = errors(&source);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!((found[0].0, found[0].1), (6, 13));
+    assert!(
+        found[0].2.contains("Task -> Member -> Task"),
+        "{}",
+        found[0].2
+    );
+    // Without the way back, the same update rule is fine.
+    assert!(dnr_core::parse(&with_member(
+        "update: exists Member where task_id = this.id",
+        "read: user_id = current_user",
     ))
     .is_ok());
 }

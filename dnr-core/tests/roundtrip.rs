@@ -139,11 +139,11 @@ fn entity(index: usize) -> impl Strategy<Value = Entity> {
                 })
                 .collect();
             rules.sort_by_key(|r| r.kind == RuleKind::Forbid);
-            // Every `exists` names Entity0, whose read rules then must not
-            // (a cycle of read rules is an error).
+            // Every `exists` names Entity0, whose rules then must not (an
+            // `exists` leading back to its own entity is an error).
             if index == 0 {
                 for rule in &mut rules {
-                    if rule.op == Operation::Read && !rule.condition.exists_clauses().is_empty() {
+                    if !rule.condition.exists_clauses().is_empty() {
                         rule.condition = Expr::Bool(true);
                     }
                 }

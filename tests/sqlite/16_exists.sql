@@ -58,7 +58,7 @@ SELECT count(*) FROM documents;
 .print '# a NULL project_id: the project clause is NULL, so only the owner reads it (the admin does not)'
 SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000ad', 'admin');
 SELECT dnr_check('Document', 'read', '{"tenant_id":"aaaaaaaa-0000-0000-0000-000000000001","id":"30000000-0000-0000-0000-000000000009","project_id":null,"owner_id":"00000000-0000-0000-0000-000000000b0b","title":"orphan"}');
-.print '# not exists: the admin cannot delete apollo (it holds a document they may read) but can delete gemini'
+.print '# not exists: the admin cannot delete apollo (it has an editor) but can delete gemini (only a viewer)'
 SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', 'admin');
 SELECT dnr_exec('DELETE FROM projects WHERE name LIKE ''apollo%''');
 SELECT dnr_exec('DELETE FROM projects WHERE name = ''gemini''');

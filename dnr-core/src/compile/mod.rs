@@ -66,7 +66,7 @@ pub fn compile(set: &PolicySet, target: Target) -> Result<String, CompileError> 
 
 /// The columns of related entities that `exists` conditions match on by
 /// equality, per related entity: those joined to the checked row first, then
-/// those compared with the context or a literal. Every compiler indexes them
+/// those compared with the context. Every compiler indexes them
 /// (unless an index already leads with them), so that finding the related
 /// rows of one checked row never scans the related table. A list that is a
 /// prefix of another is left out: the longer index serves both.
@@ -105,8 +105,10 @@ pub fn related_indexes(set: &PolicySet) -> Vec<(&Entity, Vec<&str>)> {
                 }
                 match other {
                     Operand::This(..) => joined.push(name),
-                    Operand::Field(..) => {}
-                    _ => constant.push(name),
+                    Operand::CurrentUser | Operand::CurrentTenant => constant.push(name),
+                    // A literal (`role = 'editor'`) narrows little and
+                    // would make an index per literal set: left out.
+                    Operand::Field(..) | Operand::Literal(_) => {}
                 }
             }
         }

@@ -124,7 +124,7 @@ ROLLBACK;
 -- says so.
 \c - dnr_owner
 BEGIN;
-DROP INDEX memberships_project_id_user_id_role_dnr_idx, memberships_tenant_id_dnr_idx;
+DROP INDEX memberships_project_id_user_id_dnr_idx, memberships_tenant_id_dnr_idx;
 SELECT dnr.set_context('00000000-0000-0000-0000-000000000042', '00000000-0000-0000-0003-000000042007');
 SELECT count(*) AS visible FROM projects;
 SELECT * FROM plans.memberships_access('SELECT * FROM projects');

@@ -71,7 +71,7 @@ test("revoking the membership hides the project in the next statement", async ()
   db.close();
 });
 
-test("not exists: a project holding a readable document cannot be deleted", async () => {
+test("not exists: a project with an editor cannot be deleted; documents need a readable project", async () => {
   const db = await seeded();
   db.setContext({ tenant: A, user: ALICE });
   db.exec("INSERT INTO documents (id, project_id, owner_id, title) VALUES (?, ?, ?, 'plan')",
