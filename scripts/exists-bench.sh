@@ -14,10 +14,12 @@
 #       m.user_id = $2)` (PostgreSQL: in the same kind of transaction, with
 #       a set_config, so both sides make the same round trips)
 #   (c) (b) without the tenant filter
-# Same indexes on both sides (dnr.apply creates memberships (project_id,
-# user_id) for the `exists`; the plain tables get it by hand). Both sides are
-# checked to return the same rows first, and the enforced plan to use the
-# memberships index.
+# Both sides have the primary keys and tenant columns indexed, and
+# memberships indexed for their query: the plain side on (project_id,
+# user_id), what the hand-written EXISTS probes; DNR's side on (tenant_id,
+# user_id, project_id), what dnr.apply creates for the `exists`. Both sides are
+# checked to return the same rows first, and the enforced plan to read
+# memberships through an index (no Seq Scan).
 #
 # Writes bench/exists.md and prints it. Usage: scripts/exists-bench.sh
 # [--no-install] [--sqlite-only]
@@ -134,8 +136,11 @@ EXPLAIN (COSTS OFF) SELECT id, name FROM projects;
 COMMIT;
 SQL
 )
-  echo "$plan" | grep -q 'memberships_project_id_user_id' \
-    || { echo "$plan" >&2; pg_die "the enforced listing does not use the memberships index"; }
+  # PostgreSQL may probe the index per project or read the user's
+  # memberships of the tenant once (a hashed subplan): either reads
+  # memberships through an index.
+  echo "$plan" | grep -Eq 'Index (Only )?Scan( using| on) memberships_' \
+    || { echo "$plan" >&2; pg_die "the enforced listing reads memberships through no index"; }
   if echo "$plan" | grep -q 'Seq Scan on memberships'; then
     echo "$plan" >&2; pg_die "the enforced listing scans memberships"
   fi
@@ -149,6 +154,7 @@ SELECT (SELECT array_agg(id ORDER BY id) FROM projects)
 COMMIT;
 SQL
 )
+  same=$(tail -n1 <<<"$same")
   [ "$same" = t ] || pg_die "the enforced listing returned other projects than the hand-written one"
 
   scripts="$work/pgbench"

@@ -65,8 +65,9 @@ pub fn compile(set: &PolicySet, target: Target) -> Result<String, CompileError> 
 }
 
 /// The columns of related entities that `exists` conditions match on by
-/// equality, per related entity: those joined to the checked row first, then
-/// those compared with the context. Every compiler indexes them
+/// equality, per related entity: its tenant column (the fence applies inside
+/// `exists`), those compared with the context, then those joined to the
+/// checked row. Every compiler indexes them
 /// (unless an index already leads with them), so that finding the related
 /// rows of one checked row never scans the related table. A list that is a
 /// prefix of another is left out: the longer index serves both.
@@ -112,11 +113,34 @@ pub fn related_indexes(set: &PolicySet) -> Vec<(&Entity, Vec<&str>)> {
                 }
             }
         }
-        joined.extend(constant);
-        if joined.is_empty() || joined == [tenant_column(set, related).unwrap_or_default()] {
+        // Matched on the context ("the user's memberships"): the fence
+        // column, the context, then the join. Every column is an equality,
+        // so a per-row probe uses the whole index, and a plan that reads the
+        // user's rows of the tenant once (PostgreSQL's hashed subplan, a
+        // semi-join) uses its leading columns. Matched on the join alone:
+        // the joined columns.
+        let mut columns: Vec<&str> = Vec::new();
+        if !constant.is_empty() {
+            columns.extend(tenant_column(set, related));
+        }
+        for column in constant.into_iter().chain(joined) {
+            if !columns.contains(&column) {
+                columns.push(column);
+            }
+        }
+        let key: Vec<&str> = related
+            .primary_key()
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        let keyed = !key.is_empty() && key.iter().all(|k| columns.contains(k));
+        if columns.is_empty()
+            || keyed
+            || columns == [tenant_column(set, related).unwrap_or_default()]
+        {
             continue;
         }
-        found.push((related, joined));
+        found.push((related, columns));
     }
     let all = found.clone();
     found.retain(|(entity, columns)| {

@@ -288,12 +288,12 @@ GRANT SELECT ON memberships TO app;
 
 -- An index the application already has that leads with the matched columns
 -- serves: apply creates none. One that leads with other columns does not.
-DROP INDEX memberships_project_id_user_id_dnr_idx;
+DROP INDEX memberships_tenant_id_user_id_project_id_dnr_idx;
 CREATE INDEX memberships_by_user ON memberships (user_id, project_id, role);
 SELECT dnr.apply(source) IS NOT NULL AS reapplied FROM dnr.applied ORDER BY id DESC LIMIT 1;
 SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'memberships' ORDER BY 1;
-DROP INDEX memberships_project_id_user_id_dnr_idx;
-CREATE INDEX memberships_by_project ON memberships (project_id, user_id, role, id);
+DROP INDEX memberships_tenant_id_user_id_project_id_dnr_idx;
+CREATE INDEX memberships_by_member ON memberships (tenant_id, user_id, project_id, role);
 SELECT dnr.apply(source) IS NOT NULL AS reapplied FROM dnr.applied ORDER BY id DESC LIMIT 1;
 SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'memberships' ORDER BY 1;
 

@@ -63,8 +63,8 @@ END
 $$;
 -- How a query reads memberships: whether it does at all, only through
 -- indexes, through the index on the columns the `exists` matches on (one
--- DNR created whose first column is project_id), and whether any node is a
--- sequential scan of it.
+-- DNR created that holds project_id), and whether any node is a sequential
+-- scan of it.
 CREATE FUNCTION plans.memberships_access(query text)
 RETURNS TABLE (reads_memberships boolean, only_through_indexes boolean,
                through_exists_index boolean, seq_scan_on_memberships boolean)
@@ -72,7 +72,7 @@ LANGUAGE sql AS $$
     SELECT count(*) > 0,
            coalesce(bool_and(node IN ('Index Scan', 'Index Only Scan', 'Bitmap Index Scan', 'Bitmap Heap Scan')), false),
            coalesce(bool_or(index_name LIKE '%\_dnr\_idx' AND EXISTS (
-               SELECT 1 FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]
+               SELECT 1 FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = ANY (x.indkey::int2[])
                 WHERE x.indexrelid = to_regclass('public.' || quote_ident(index_name)) AND a.attname = 'project_id')), false),
            coalesce(bool_or(node = 'Seq Scan'), false)
       FROM plans.plan_nodes(query)
@@ -124,7 +124,7 @@ ROLLBACK;
 -- says so.
 \c - dnr_owner
 BEGIN;
-DROP INDEX memberships_project_id_user_id_dnr_idx, memberships_tenant_id_dnr_idx;
+DROP INDEX memberships_tenant_id_user_id_project_id_dnr_idx, memberships_tenant_id_dnr_idx;
 SELECT dnr.set_context('00000000-0000-0000-0000-000000000042', '00000000-0000-0000-0003-000000042007');
 SELECT count(*) AS visible FROM projects;
 SELECT * FROM plans.memberships_access('SELECT * FROM projects');
