@@ -9,12 +9,13 @@
 //!
 //! Usage: bench [DB_PATH] [ROWS] [TENANTS]
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
 
-type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+mod common;
+
+use common::{Result, Rng};
 
 const POLICY: &str = "tenancy:
   mode: row_level
@@ -33,48 +34,6 @@ entity Task:
 
 fn tenant(i: u64) -> String {
     format!("{:08x}-0000-4000-8000-{:012x}", i + 1, i + 1)
-}
-
-/// A small deterministic generator (xorshift), so runs are comparable.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-fn open(path: &str) -> Result<Connection> {
-    // DNR_SQLITE_LIB: another build of the extension (the .so), to compare.
-    let library = match std::env::var_os("DNR_SQLITE_LIB") {
-        Some(lib) => PathBuf::from(lib).with_extension(""),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/libdnr"),
-    };
-    if !library.with_extension("so").exists() {
-        return Err(format!(
-            "{}.so is missing: cargo build --release -p dnr-sqlite-ext",
-            library.display()
-        )
-        .into());
-    }
-    let conn = Connection::open(path)?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -200000;",
-    )?;
-    // SAFETY: DNR's own extension, built from this workspace.
-    unsafe {
-        conn.load_extension_enable()?;
-        conn.load_extension(&library, None::<&str>)?;
-        conn.load_extension_disable()?;
-    }
-    Ok(conn)
 }
 
 fn load(conn: &Connection, rows: u64, tenants: u64) -> Result {
@@ -410,7 +369,7 @@ fn locked_cases(
     iterations: u64,
     first_id: u64,
 ) -> Result<Vec<Case>> {
-    let conn = open(path)?;
+    let conn = common::open(path, 200000)?;
     let t = 7 % tenants.max(1);
     let tenant_id = tenant(t);
     conn.query_row("SELECT dnr_set_tenant(?1)", [&tenant_id], |_| Ok(()))?;
@@ -499,7 +458,7 @@ fn main() -> Result {
     if let Some(dir) = std::path::Path::new(&path).parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let conn = open(&path)?;
+    let conn = common::open(&path, 200000)?;
     let started = Instant::now();
     load(&conn, rows, tenants)?;
     eprintln!(

@@ -20,12 +20,13 @@
 //!
 //! Usage: exists_bench [DB_PATH] [PROJECTS] [TENANTS] [MEMBERS_PER_PROJECT] [QUERIES]
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
 
-type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+mod common;
+
+use common::{Result, Rng};
 
 const POLICY: &str = "tenancy:
   mode: row_level
@@ -57,40 +58,6 @@ fn tenant(i: u64) -> String {
 
 fn user(i: u64) -> String {
     format!("00000000-0000-4000-9000-{:012x}", i + 1)
-}
-
-/// A small deterministic generator (xorshift), so runs are comparable.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
-
-fn open(path: &str) -> Result<Connection> {
-    let library = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/libdnr");
-    if !library.with_extension("so").exists() {
-        return Err(format!(
-            "{}.so is missing: cargo build --release -p dnr-sqlite-ext",
-            library.display()
-        )
-        .into());
-    }
-    let conn = Connection::open(path)?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -400000;",
-    )?;
-    // SAFETY: DNR's own extension, built from this workspace.
-    unsafe {
-        conn.load_extension_enable()?;
-        conn.load_extension(&library, None::<&str>)?;
-        conn.load_extension_disable()?;
-    }
-    Ok(conn)
 }
 
 /// Project `p` belongs to tenant `p % tenants`; its `k`-th member is user
@@ -170,7 +137,7 @@ fn main() -> Result {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{path}{suffix}"));
     }
-    let conn = open(&path)?;
+    let conn = common::open(&path, 400000)?;
     let started = Instant::now();
     load(&conn, projects, tenants, members)?;
     eprintln!(
