@@ -1,6 +1,9 @@
 //! The `dnr` command: a thin shell over dnr-core.
 
 mod demo;
+mod keygen;
+mod token;
+mod verb_args;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -12,6 +15,9 @@ usage:
   dnr check FILE                                          parse and lint a policy file
   dnr compile FILE --target postgres|postgres-plain|sqlite  print the SQL that enforces it
   dnr demo                                                two tenants on embedded SQLite
+  dnr keygen [--alg eddsa|hs256] [--kid NAME] [--out FILE]  a signed-context key (dev/test)
+  dnr token --key FILE [--kid K] --tenant UUID [--user UUID] [--roles a,b] [--ttl SECONDS] [--aud X] [--iss X]
+                                                          mint a signed-context token (dev/test)
 ";
 
 fn main() -> ExitCode {
@@ -24,6 +30,8 @@ fn main() -> ExitCode {
         }
         ["compile", file] => compile(file, "postgres"),
         ["demo"] => demo::run().map_err(|e| format!("demo failed: {e}")),
+        ["keygen", rest @ ..] => keygen::run(rest),
+        ["token", rest @ ..] => token::run(rest),
         ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             Ok(())

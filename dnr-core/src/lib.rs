@@ -12,6 +12,7 @@ pub mod lexer;
 pub mod limits;
 pub mod parser;
 pub mod print;
+pub mod signed;
 pub mod span;
 pub mod value;
 
