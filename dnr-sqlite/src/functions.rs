@@ -38,6 +38,12 @@ pub(crate) enum Kind {
     Upsert,
     Conflict,
     Lock,
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+    SetContextSigned,
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+    SetSigningKeys,
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+    RequireSigned,
 }
 
 /// Name, argument count (-1: variable) and kind of every function.
@@ -64,6 +70,12 @@ const FUNCTIONS: &[(&CStr, c_int, Kind)] = &[
     (c"dnr_upsert", 0, Kind::Upsert),
     (c"dnr_conflict", 2, Kind::Conflict),
     (c"dnr_lock", 0, Kind::Lock),
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+    (c"dnr_set_context_signed", 1, Kind::SetContextSigned),
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+    (c"dnr_set_signing_keys", 1, Kind::SetSigningKeys),
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+    (c"dnr_require_signed", 0, Kind::RequireSigned),
 ];
 
 /// The functions that change the context or the policies: refused once the
@@ -76,6 +88,7 @@ pub(crate) const SETTERS: &[&str] = &[
     "dnr_clear_context",
     "dnr_apply",
     "dnr_migrate",
+    "dnr_set_signing_keys",
 ];
 
 struct Func {
@@ -366,6 +379,10 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
             })
         }
         Kind::Lock => authorizer::lock(db, state).map(|()| Value::Integer(1)),
+        #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+        Kind::SetContextSigned | Kind::SetSigningKeys | Kind::RequireSigned => {
+            signed_call(func.kind, state, arg(0))
+        }
     }
 }
 
@@ -436,9 +453,60 @@ fn set(state: &State, change: impl FnOnce(&mut crate::Inner)) -> Result<Value, E
     if inner.locked {
         return Err(Error::new("dnr: context is locked"));
     }
+    if inner.signed_only() {
+        return Err(Error::new(
+            "dnr: this connection takes signed context only: use dnr_set_context_signed(token)",
+        ));
+    }
     change(&mut inner);
     Ok(Value::Null)
 }
+
+/// `dnr_set_context_signed(token)`, `dnr_set_signing_keys(text)` and
+/// `dnr_require_signed()`.
+#[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+fn signed_call(kind: Kind, state: &State, arg: &Value) -> Result<Value, Error> {
+    let mut inner = state.lock();
+    match kind {
+        Kind::SetSigningKeys => {
+            if inner.locked {
+                return Err(Error::new(
+                    "dnr: the connection is locked: dnr_set_signing_keys is refused",
+                ));
+            }
+            let Value::Text(text) = arg else {
+                return Err(Error::new(
+                    "dnr: dnr_set_signing_keys needs the keys as text",
+                ));
+            };
+            let keys = dnr_core::signed::KeySet::parse(text)
+                .map_err(|e| Error::new(format!("dnr: {e}")))?;
+            let count = keys.len();
+            inner.signed.set_keys(keys);
+            Ok(Value::Integer(i64::try_from(count).unwrap_or(i64::MAX)))
+        }
+        Kind::RequireSigned => {
+            inner.signed.required = true;
+            Ok(Value::Integer(1))
+        }
+        _ => {
+            if inner.locked && !inner.signed.required {
+                return Err(Error::new(
+                    "dnr: the connection is locked: signed context is accepted on a locked connection only in signed-only mode (dnr_require_signed() before dnr_lock())",
+                ));
+            }
+            let Value::Text(token) = arg else {
+                return Err(Error::new(
+                    "dnr: dnr_set_context_signed needs a token (text)",
+                ));
+            };
+            let ctx = inner.signed.context(token)?;
+            inner.set_context(ctx);
+            Ok(Value::Null)
+        }
+    }
+}
+
 
 fn context_error(error: ContextError) -> Error {
     Error::new(format!("dnr: {error}"))

@@ -31,6 +31,8 @@ mod migrate;
 mod policy;
 pub mod raw;
 mod rewrite;
+#[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+mod signed;
 pub mod tokens;
 mod vtab;
 
@@ -122,6 +124,10 @@ pub(crate) struct Inner {
     /// statement text: built on first use, dropped by every apply or
     /// migration through this connection.
     pub rewriter: Option<Arc<Rewriter>>,
+    /// Signing keys, signed-only mode and verified tokens (not in the
+    /// browser build: it has no clock here and does not carry the crypto).
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+    pub signed: signed::Signed,
 }
 
 /// Plans made for this connection's statements.
@@ -151,6 +157,14 @@ impl Inner {
     /// Whether the enforced names are served by TEMP virtual tables.
     pub fn serves_tables(&self) -> bool {
         self.locked || self.counted
+    }
+
+    /// Whether only a signed token may change the context from SQL.
+    pub fn signed_only(&self) -> bool {
+        #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+        return self.signed.required;
+        #[cfg(all(target_family = "wasm", target_os = "unknown"))]
+        return false;
     }
 
     pub fn set_context(&mut self, ctx: TenantContext) {
@@ -284,6 +298,40 @@ impl Dnr {
 
     pub fn context(&self) -> TenantContext {
         self.state.lock().ctx.clone()
+    }
+
+    /// Installs the keys signed tokens are verified with (see
+    /// `dnr_core::signed::KeySet::parse` for their text form), replacing
+    /// any earlier ones.
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+    pub fn set_signing_keys(&self, keys: dnr_core::signed::KeySet) {
+        self.state.lock().signed.set_keys(keys);
+    }
+
+    /// How tokens are checked beyond their signature (audience, issuer,
+    /// leeway, claim names).
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+    pub fn set_verify_options(&self, options: dnr_core::signed::VerifyOptions) {
+        self.state.lock().signed.set_options(options);
+    }
+
+    /// Signed-only mode, for good: SQL can change the context only with
+    /// `dnr_set_context_signed(token)` (which a locked connection then
+    /// accepts); the unsigned SQL setters refuse. The host's own
+    /// [`Dnr::set_context`] keeps working.
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+    pub fn require_signed(&self) {
+        self.state.lock().signed.required = true;
+    }
+
+    /// Verifies `token` and sets the context its claims give (the context
+    /// is unchanged when it is refused); returns that context.
+    #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
+    pub fn set_context_signed(&self, token: &str) -> Result<TenantContext, Error> {
+        let mut inner = self.state.lock();
+        let ctx = inner.signed.context(token)?;
+        inner.set_context(ctx.clone());
+        Ok(ctx)
     }
 
     /// Enforces `source` on the database, all or nothing; returns a summary.

@@ -872,3 +872,121 @@ fn refused<T: std::fmt::Debug>(
         Ok(value) => Err(format!("{what}: expected an error, got {value:?}").into()),
     }
 }
+
+/// Signed context through the Rust API and SQL, with tokens minted now:
+/// expiry, not-before, audience, algorithm confusion, rotation, the cache,
+/// and a refused token leaving the context as it was.
+#[test]
+fn signed_context_refuses_every_forged_or_stale_token() -> Result {
+    use dnr_core::signed::{base64url, KeySet, SigningKey, VerifyOptions};
+    let (dnr, conn) = registered_with_rows(2)?;
+    let eddsa = SigningKey::eddsa("ed", &[7u8; 32])?;
+    let hmac = SigningKey::hs256("mac", &[9u8; 32])?;
+    let public = eddsa.public_key().ok_or("an EdDSA key has a public key")?;
+    let mut keys = KeySet::new();
+    keys.add_eddsa("ed", &public)?;
+    keys.add_hs256("mac", &[9u8; 32])?;
+    dnr.set_signing_keys(keys);
+    dnr.set_verify_options(VerifyOptions {
+        audience: Some("dnr-tests".into()),
+        ..VerifyOptions::default()
+    });
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs(),
+    )?;
+    let claims = |tenant: &str, exp: i64, extra: serde_json::Value| {
+        let mut claims = serde_json::json!({
+            "tid": tenant, "sub": ALICE, "exp": exp, "iat": now, "aud": "dnr-tests"
+        });
+        if let (Some(map), serde_json::Value::Object(extra)) = (claims.as_object_mut(), extra) {
+            map.extend(extra);
+        }
+        claims
+    };
+    let tenant_a = eddsa.sign(&claims(TENANT_A, now + 600, serde_json::json!({})))?;
+    let tenant_b = hmac.sign(&claims(TENANT_B, now + 600, serde_json::json!({})))?;
+    let visible = |conn: &Connection| ids(conn, "SELECT id FROM tasks ORDER BY id");
+
+    // Rotation: both keys verify; the context follows the token.
+    assert_eq!(
+        dnr.set_context_signed(&tenant_a)?.tenant,
+        ctx(TENANT_A, ALICE)?.tenant
+    );
+    assert_eq!(visible(&conn)?, vec![1]);
+    conn.query_row("SELECT dnr_set_context_signed(?1)", [&tenant_b], |_| Ok(()))?;
+    assert_eq!(dnr.context().tenant, ctx(TENANT_B, ALICE)?.tenant);
+    // Cached: the same token again is accepted (and still checked for exp).
+    conn.query_row("SELECT dnr_set_context_signed(?1)", [&tenant_b], |_| Ok(()))?;
+
+    let forged = [
+        (
+            "expired",
+            eddsa.sign(&claims(TENANT_A, now - 120, serde_json::json!({})))?,
+        ),
+        (
+            "not yet valid",
+            eddsa.sign(&claims(
+                TENANT_A,
+                now + 600,
+                serde_json::json!({ "nbf": now + 300 }),
+            ))?,
+        ),
+        (
+            "wrong audience",
+            eddsa.sign(&claims(
+                TENANT_A,
+                now + 600,
+                serde_json::json!({ "aud": "elsewhere" }),
+            ))?,
+        ),
+        (
+            "HS256 signed with the EdDSA public key",
+            SigningKey::hs256("ed", &public)?.sign(&claims(
+                TENANT_A,
+                now + 600,
+                serde_json::json!({}),
+            ))?,
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                base64url(br#"{"alg":"none","kid":"ed"}"#),
+                tenant_a.split('.').nth(1).ok_or("a payload")?
+            ),
+        ),
+        ("oversized", "a".repeat(20_000)),
+    ];
+    for (what, token) in forged {
+        let before = dnr.context();
+        let error = refused(dnr.set_context_signed(&token), what)?;
+        assert!(
+            error.message().starts_with("dnr: "),
+            "{what}: {}",
+            error.message()
+        );
+        assert!(
+            !error.message().contains(&token[..token.len().min(40)]),
+            "{what} echoes the token"
+        );
+        let sql = conn.query_row("SELECT dnr_set_context_signed(?1)", [&token], |_| Ok(()));
+        assert!(sql.is_err(), "{what}: SQL accepted it");
+        assert_eq!(dnr.context(), before, "{what}: the context changed");
+    }
+
+    // Signed-only: the SQL setters refuse, the token works, the host's own
+    // setter stays available.
+    dnr.require_signed();
+    let setter = conn.query_row("SELECT dnr_set_tenant(?1)", [TENANT_A], |_| Ok(()));
+    assert!(
+        setter.is_err(),
+        "an unsigned setter worked in signed-only mode"
+    );
+    conn.query_row("SELECT dnr_set_context_signed(?1)", [&tenant_a], |_| Ok(()))?;
+    assert_eq!(visible(&conn)?, vec![1]);
+    dnr.set_context(ctx(TENANT_B, BOB)?);
+    assert_eq!(visible(&conn)?, vec![2]);
+    Ok(())
+}
