@@ -507,7 +507,6 @@ fn signed_call(kind: Kind, state: &State, arg: &Value) -> Result<Value, Error> {
     }
 }
 
-
 fn context_error(error: ContextError) -> Error {
     Error::new(format!("dnr: {error}"))
 }
