@@ -143,9 +143,11 @@ fn applied_table(name: &str, table: &str, schema: Option<&str>) -> String {
 }
 
 /// Every row of `table` (qualified regclass text, quoted as needed) as
-/// JSON.
+/// JSON. The row is `alias.*`: a bare alias would mean a column of the same
+/// name, if the table has one (found by the conformance harness).
 fn read_rows(table: &str) -> Vec<serde_json::Value> {
-    let query = format!("SELECT pg_catalog.to_jsonb(t)::pg_catalog.text FROM {table} t");
+    let query =
+        format!("SELECT pg_catalog.to_jsonb(dnr_row.*)::pg_catalog.text FROM {table} dnr_row");
     let texts = Spi::connect(|client| -> Result<Vec<Option<String>>, pgrx::spi::Error> {
         let mut texts = Vec::new();
         for row in client.select(query.as_str(), None, &[])? {
