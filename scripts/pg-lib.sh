@@ -56,7 +56,8 @@ pg_install_extension() {
 
 # Starts a fresh cluster in a new temporary directory, listening only on a
 # Unix socket in that directory (so it cannot clash with another server).
-# Sets PGHOST, PGPORT, PGUSER for psql/pgbench.
+# Sets PGHOST, PGPORT, PGUSER for psql/pgbench. DNR_PG_CONF names files
+# (space-separated) whose lines are appended to postgresql.conf first.
 #
 # The server runs with RUST_BACKTRACE=1 (DNR_PG_RUST_BACKTRACE overrides it)
 # as in a developer's shell, where pgrx would put Rust backtraces into error
@@ -73,6 +74,10 @@ pg_start_cluster() {
   pg_log "initdb in $PG_WORK/data"
   as_pg "$PGBIN/initdb" -D "$PG_WORK/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$PG_WORK/initdb.log" 2>&1 \
     || { cat "$PG_WORK/initdb.log" >&2; pg_die "initdb failed"; }
+  local conf
+  for conf in ${DNR_PG_CONF:-}; do
+    as_pg tee -a "$PG_WORK/data/postgresql.conf" <"$conf" >/dev/null
+  done
   as_pg env RUST_BACKTRACE="${DNR_PG_RUST_BACKTRACE:-1}" "$PGBIN/pg_ctl" -D "$PG_WORK/data" -l "$PG_WORK/server.log" -w -t 60 \
     -o "-p $PGPORT -k $PG_WORK -c listen_addresses= -c fsync=off -c full_page_writes=off -c synchronous_commit=off ${DNR_PG_OPTIONS:-}" \
     start >/dev/null || { cat "$PG_WORK/server.log" >&2; pg_die "could not start PostgreSQL"; }
@@ -94,4 +99,23 @@ pg_stop_cluster() {
 # psql as the cluster's superuser, quiet, stopping at the first error.
 pg_psql() {
   "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"
+}
+
+# pgbouncer for the transaction-pooling tests: installed with apt-get when
+# missing (as scripts/setup.sh installs PostgreSQL). Sets PGBOUNCER to its
+# path, or to "" when it cannot be had.
+pg_ensure_pgbouncer() {
+  PGBOUNCER=$(command -v pgbouncer || true)
+  [ -n "$PGBOUNCER" ] || [ ! -x /usr/sbin/pgbouncer ] || PGBOUNCER=/usr/sbin/pgbouncer
+  if [ -z "$PGBOUNCER" ] && command -v apt-get >/dev/null 2>&1; then
+    pg_log "installing pgbouncer with apt-get"
+    local sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    if "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null 2>&1 \
+       || { "${sudo[@]}" apt-get update -qq >/dev/null 2>&1 \
+            && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null 2>&1; }; then
+      PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+    fi
+  fi
+  [ -x "$PGBOUNCER" ] || PGBOUNCER=""
 }

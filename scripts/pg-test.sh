@@ -6,6 +6,14 @@
 # roles the tests use and runs every tests/pg/sql/*.sql script with psql,
 # pg_regress style: the echoed script and its output must equal
 # tests/pg/expected/<name>.out. Each script gets a fresh database.
+# tests/pg/shell/*.sh are tests that need more than one psql (pgbouncer):
+# each runs with bash against its own fresh database (DNR_TEST_DB) and
+# passes when it exits 0; exit 77 means skipped (a tool is missing).
+#
+# The cluster's postgresql.conf gets tests/pg/fixtures/signed-keys.conf:
+# PUBLIC TEST KEYS for signed context, whose tokens the tests take from the
+# fixtures tests/pg/fixtures/signed_tokens.py writes (checked here with
+# --check when python3 is installed).
 #
 # Roles (cluster-wide):
 #   dnr_owner  owns the tables and applies policies (LOGIN, no superuser,
@@ -41,11 +49,18 @@ for arg in "$@"; do
 done
 
 SQL_DIR="$ROOT/tests/pg/sql"
+SHELL_DIR="$ROOT/tests/pg/shell"
+FIXTURES_DIR="$ROOT/tests/pg/fixtures"
 EXPECTED_DIR="$ROOT/tests/pg/expected"
 RESULTS_DIR="$ROOT/target/pg-test/results"
 
+if command -v python3 >/dev/null 2>&1; then
+  python3 "$FIXTURES_DIR/signed_tokens.py" --check || pg_die "the signed-context fixtures are stale"
+fi
+
 pg_ensure_tools
 [ "$install" = 1 ] && pg_install_extension
+DNR_PG_CONF="$FIXTURES_DIR/signed-keys.conf ${DNR_PG_CONF:-}"
 pg_start_cluster
 
 rm -rf "$RESULTS_DIR"
@@ -68,22 +83,48 @@ SQL
 scripts=()
 if [ ${#only[@]} -gt 0 ]; then
   for name in "${only[@]}"; do
-    [ -f "$SQL_DIR/$name.sql" ] || pg_die "no such test: $SQL_DIR/$name.sql"
-    scripts+=("$SQL_DIR/$name.sql")
+    if [ -f "$SQL_DIR/$name.sql" ]; then
+      scripts+=("$SQL_DIR/$name.sql")
+    elif [ -f "$SHELL_DIR/$name.sh" ]; then
+      scripts+=("$SHELL_DIR/$name.sh")
+    else
+      pg_die "no such test: $SQL_DIR/$name.sql or $SHELL_DIR/$name.sh"
+    fi
   done
 else
-  for file in "$SQL_DIR"/*.sql; do scripts+=("$file"); done
+  for file in "$SQL_DIR"/*.sql "$SHELL_DIR"/*.sh; do [ -f "$file" ] && scripts+=("$file"); done
 fi
 
 passed=0
 failed=0
+skipped=0
 failures=()
 for file in "${scripts[@]}"; do
-  name=$(basename "$file" .sql)
+  name=$(basename "$file")
+  name=${name%.*}
   db="t_$name"
   pg_psql -d postgres -c "CREATE DATABASE \"$db\" TEMPLATE dnr_template OWNER dnr_owner"
   result="$RESULTS_DIR/$name.out"
   expected="$EXPECTED_DIR/$name.out"
+  if [ "${file%.sh}" != "$file" ]; then
+    status=0
+    ROOT="$ROOT" PGBIN="$PGBIN" PG_WORK="$PG_WORK" DNR_TEST_DB="$db" FIXTURES_DIR="$FIXTURES_DIR" \
+      bash "$file" >"$result" 2>&1 || status=$?
+    if [ "$status" = 0 ]; then
+      printf 'ok        %s\n' "$name"
+      passed=$((passed + 1))
+    elif [ "$status" = 77 ]; then
+      printf 'skipped   %s: %s\n' "$name" "$(tail -n 1 "$result")"
+      skipped=$((skipped + 1))
+    else
+      printf 'FAILED    %s\n' "$name"
+      sed 's/^/  /' "$result"
+      failed=$((failed + 1))
+      failures+=("$name")
+    fi
+    pg_psql -d postgres -c "DROP DATABASE \"$db\" WITH (FORCE)"
+    continue
+  fi
   # As pg_regress: input on stdin (so errors carry no file name), every
   # statement echoed (-a), no psqlrc (-X), errors do not stop the script.
   (cd "$SQL_DIR" && PGTZ=UTC PGDATESTYLE=ISO "$PGBIN/psql" -X -a -q -d "$db" \
@@ -111,5 +152,9 @@ done
 if [ "$failed" -gt 0 ]; then
   printf 'server log: %s (set DNR_PG_KEEP=1 to keep it)\n' "$PG_WORK/server.log" >&2
 fi
-printf '%d passed, %d failed\n' "$passed" "$failed"
+if [ "$skipped" -gt 0 ]; then
+  printf '%d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"
+else
+  printf '%d passed, %d failed\n' "$passed" "$failed"
+fi
 [ "$failed" -eq 0 ]

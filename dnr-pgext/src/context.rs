@@ -17,6 +17,11 @@
 //!
 //! An unset setting and the empty string a finished `SET LOCAL` leaves behind
 //! both read as NULL; a malformed value is an error, never "no tenant".
+//!
+//! The library defines the three settings when it is loaded (`signed.rs`):
+//! ordinary settings anyone may set, as the placeholders they were before,
+//! unless `dnr.require_signed` is on; then only `dnr.set_context_signed`
+//! (and superusers) may change them, and the unsigned setters here refuse.
 
 use std::collections::BTreeSet;
 use std::ffi::{CStr, CString};
@@ -26,9 +31,9 @@ use pgrx::{pg_sys, Array, IntoDatum, Uuid};
 
 use crate::invalid;
 
-const TENANT: &CStr = c"dnr.tenant_id";
-const USER: &CStr = c"dnr.user_id";
-const ROLES: &CStr = c"dnr.roles";
+pub(crate) const TENANT: &CStr = c"dnr.tenant_id";
+pub(crate) const USER: &CStr = c"dnr.user_id";
+pub(crate) const ROLES: &CStr = c"dnr.roles";
 
 // ---------------------------------------------------------------------------
 // Readers
@@ -166,12 +171,29 @@ fn authenticated() -> bool {
 
 /// Sets settings the way `pg_catalog.set_config(name, value, is_local)`
 /// does.
-struct Setter {
+pub(crate) struct Setter {
     context: pg_sys::GucContext::Type,
     action: pg_sys::GucAction::Type,
 }
 
 impl Setter {
+    /// The unsigned setters' setter: refused while `dnr.require_signed` is
+    /// on, unless the current role is a superuser.
+    fn unsigned(function: &str, local: Option<bool>) -> Self {
+        crate::signed::refuse_unsigned(function);
+        Setter::new(local)
+    }
+
+    /// `set_context_signed`'s setter, for a verified token only:
+    /// transaction-local, with a superuser's context, which the context
+    /// settings require while `dnr.require_signed` is on.
+    pub(crate) fn signed() -> Self {
+        Setter {
+            context: pg_sys::GucContext::PGC_SUSET,
+            action: pg_sys::GucAction::GUC_ACTION_LOCAL,
+        }
+    }
+
     fn new(local: Option<bool>) -> Self {
         // SAFETY: superuser() only reads the current role's catalog entry.
         let superuser = unsafe { pg_sys::superuser() };
@@ -189,7 +211,7 @@ impl Setter {
         }
     }
 
-    fn set(&self, name: &CStr, value: &CStr) {
+    pub(crate) fn set(&self, name: &CStr, value: &CStr) {
         // Clearing a transaction-local value that is already empty changes
         // nothing anyone can observe: the value would end with the
         // transaction (or savepoint) and restore what is there now, and a
@@ -238,15 +260,19 @@ impl Setter {
 /// The canonical text of a uuid (lowercase, hyphenated, as `uuid_out`
 /// writes it), NUL-terminated; empty for NULL. Formatted by hand: `Display`
 /// costs more than setting the value.
-struct UuidText([u8; 37]);
+pub(crate) struct UuidText([u8; 37]);
 
 impl UuidText {
     fn new(uuid: Option<Uuid>) -> Self {
+        UuidText::from_bytes(uuid.map(|uuid| *uuid.as_bytes()))
+    }
+
+    pub(crate) fn from_bytes(uuid: Option<[u8; 16]>) -> Self {
         const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut text = [0u8; 37];
         if let Some(uuid) = uuid {
             let mut at = 0;
-            for (i, byte) in uuid.as_bytes().iter().enumerate() {
+            for (i, byte) in uuid.iter().enumerate() {
                 if matches!(i, 4 | 6 | 8 | 10) {
                     text[at] = b'-';
                     at += 1;
@@ -259,7 +285,7 @@ impl UuidText {
         UuidText(text)
     }
 
-    fn as_c_str(&self) -> &CStr {
+    pub(crate) fn as_c_str(&self) -> &CStr {
         // The array always holds a NUL (the last byte at the latest).
         CStr::from_bytes_until_nul(&self.0).unwrap_or(c"")
     }
@@ -314,8 +340,8 @@ fn set_context(
     local: default!(Option<bool>, true),
 ) {
     // validate everything before setting anything
+    let setter = Setter::unsigned("dnr.set_context", local);
     let roles = roles_c_string(roles_array_text(roles.as_ref()));
-    let setter = Setter::new(local);
     setter.set(TENANT, UuidText::new(tenant).as_c_str());
     setter.set(USER, UuidText::new(user_id).as_c_str());
     setter.set(ROLES, &roles);
@@ -324,26 +350,27 @@ fn set_context(
 /// Sets the tenant (NULL clears it).
 #[pg_extern(volatile)]
 fn set_tenant(tenant: Option<Uuid>, local: default!(Option<bool>, true)) {
-    Setter::new(local).set(TENANT, UuidText::new(tenant).as_c_str());
+    Setter::unsigned("dnr.set_tenant", local).set(TENANT, UuidText::new(tenant).as_c_str());
 }
 
 /// Sets the user (NULL clears it).
 #[pg_extern(volatile)]
 fn set_user(user_id: Option<Uuid>, local: default!(Option<bool>, true)) {
-    Setter::new(local).set(USER, UuidText::new(user_id).as_c_str());
+    Setter::unsigned("dnr.set_user", local).set(USER, UuidText::new(user_id).as_c_str());
 }
 
 /// Sets the roles (NULL or empty clears them).
 #[pg_extern(volatile)]
 fn set_roles(roles: Option<Array<&str>>, local: default!(Option<bool>, true)) {
+    let setter = Setter::unsigned("dnr.set_roles", local);
     let roles = roles_c_string(roles_array_text(roles.as_ref()));
-    Setter::new(local).set(ROLES, &roles);
+    setter.set(ROLES, &roles);
 }
 
 /// Clears the transaction's and the session's context.
 #[pg_extern(volatile)]
 fn clear_context() {
-    let setter = Setter::new(Some(false));
+    let setter = Setter::unsigned("dnr.clear_context", Some(false));
     setter.set(TENANT, c"");
     setter.set(USER, c"");
     setter.set(ROLES, c"");

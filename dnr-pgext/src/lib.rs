@@ -5,7 +5,9 @@
 //! and the SQL compiler live in `dnr-core`; the functions here convert
 //! arguments, call the core and turn its errors into PostgreSQL errors.
 //! The context readers and setters are C functions over PostgreSQL's
-//! settings (`context.rs`: they run on every query, so they must be cheap).
+//! settings (`context.rs`: they run on every query, so they must be cheap);
+//! signed context verifies tokens with `dnr_core::signed` and can lock the
+//! context to them (`signed.rs`).
 //! Everything that is naturally SQL (the fill trigger, schema-per-tenant
 //! helpers, the bookkeeping of `apply`) is SQL and PL/pgSQL in `sql.rs`.
 //!
@@ -28,6 +30,7 @@ use pgrx::JsonB;
 
 mod context;
 mod related;
+mod signed;
 mod sql;
 
 ::pgrx::pg_module_magic!(name = c"dnr", version);
@@ -47,9 +50,14 @@ mod sql;
 /// reports as LOCATION; the panic's message is still the error message.)
 /// The hook is process-wide but per library: this library's copy of the
 /// Rust standard library, i.e. DNR's code and pgrx's inside it.
+///
+/// It also defines the library's settings: the context settings
+/// (`dnr.tenant_id`, `dnr.user_id`, `dnr.roles`, placeholders until then)
+/// and those of signed context (`signed.rs`).
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     std::panic::set_hook(Box::new(|_| {}));
+    signed::define_settings();
 }
 
 /// PostgreSQL's stack guard: an ERROR ("stack depth limit exceeded") when

@@ -362,7 +362,9 @@ SELECT t.schema_name FROM dnr.tenants t WHERE t.id = $1
 $$;
 
 -- Not SECURITY DEFINER and no SET clause: its SET LOCAL of search_path must
--- outlive the call.
+-- outlive the call. The tenant setting is written only when it changes, so
+-- that with dnr.require_signed on, use_tenant of the tenant a signed token
+-- set chooses its schema (and any other tenant is refused).
 CREATE FUNCTION dnr.use_tenant(id uuid)
 RETURNS name LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -373,8 +375,10 @@ BEGIN
     IF v_schema IS NULL THEN
         RAISE EXCEPTION 'unknown tenant %', $1 USING ERRCODE = 'no_data_found';
     END IF;
-    PERFORM pg_catalog.set_config('search_path', pg_catalog.format('%I, public', v_schema), true),
-            pg_catalog.set_config('dnr.tenant_id', $1::text, true);
+    IF pg_catalog.current_setting('dnr.tenant_id', true) IS DISTINCT FROM $1::text THEN
+        PERFORM pg_catalog.set_config('dnr.tenant_id', $1::text, true);
+    END IF;
+    PERFORM pg_catalog.set_config('search_path', pg_catalog.format('%I, public', v_schema), true);
     RETURN v_schema;
 END
 $$;
