@@ -22,7 +22,7 @@ trap 'rm -rf "$work"' EXIT
 } >"$work/core.md"
 
 failed=""
-for part in pg sqlite wasm exists; do
+for part in pg sqlite wasm exists pg-signed; do
   script=scripts/$part-bench.sh
   echo "==> $script" >&2
   rm -f "bench/$part.md"
@@ -72,6 +72,10 @@ targets() {
     match($6, /[0-9.]+×/); target = substr($6, RSTART, RLENGTH); verdict = substr($6, RSTART + RLENGTH + 1)
     printf "| SQLite %s ≤ %s plain | %s (%s) | SQLite |\n", $2, target, $5, verdict }'
   grep -h 'exists listing (a)' "$work/exists.md" 2>/dev/null | sed 's/$/ relationship rules |/'
+  # Signed context: "| measure | vs same context | vs tenant only | target |"
+  grep -h '^| \(server instructions\|latency\), ' "$work/pg-signed.md" 2>/dev/null \
+    | awk -F'|' '{ gsub(/^ +| +$/, "", $2); gsub(/^ +| +$/, "", $3); gsub(/^ +| +$/, "", $4)
+      printf "| PostgreSQL cached set_context_signed ≤ 1.1× set_context (%s) | %s (tenant only: %s) | signed context |\n", $2, $3, $4 }'
   echo "| WASM ≤ 2× native (inserts, enforced query; locked connections) | $(grep -o 'native/wasm [0-9.]*x' <<<"$wasm_ins" | cut -d' ' -f2), $(grep -o 'native/wasm [0-9.]*x' <<<"$wasm_query" | cut -d' ' -f2) | wasm |"
   echo
 }

@@ -13,7 +13,7 @@ as_root() {
 }
 
 need_apt=()
-for pkg in postgresql-server-dev-15 postgresql-15 libclang-dev clang sudo libsqlite3-dev sqlite3 pkg-config python3 python3-venv; do
+for pkg in postgresql-server-dev-15 postgresql-15 pgbouncer libclang-dev clang sudo libsqlite3-dev sqlite3 pkg-config python3 python3-venv; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ "${DNR_SKIP_BROWSER:-0}" != 1 ]; then
