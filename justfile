@@ -26,9 +26,10 @@ lint:
     cargo clippy -p dnr-core -p dnr-cli -p dnr-sqlite -p dnr-wasm -p dnr-conformance --all-targets -- -D warnings
     cargo clippy --release -p dnr-sqlite-ext -- -D warnings
 
-# Differential conformance with N generated cases (default 300).
-conformance N="300":
-    bash scripts/conformance-test.sh {{N}}
+# Differential conformance with N generated cases (default 300) and E
+# relationship cases (`exists` rules, default 100).
+conformance N="300" E="100":
+    bash scripts/conformance-test.sh {{N}} {{E}}
 
 # Replay one saved conformance case against every engine.
 conformance-replay FILE:

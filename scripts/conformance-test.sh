@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
 # Differential conformance across engines: the dnr-core evaluator vs the
-# SQLite extension, PostgreSQL with the extension, PostgreSQL with the
-# postgres-plain output, and the WASM package in Node.
-# usage: scripts/conformance-test.sh [SEEDS] [extra dnr-conformance args]
+# SQLite extension, the Rust DNR connection (unlocked and locked),
+# PostgreSQL with the extension, PostgreSQL with the postgres-plain output,
+# and the WASM package in Node.
+# usage: scripts/conformance-test.sh [SEEDS [EXISTS_SEEDS]] [extra dnr-conformance args]
+# SEEDS cases of one or two unrelated entities (default 300), EXISTS_SEEDS
+# relationship cases (`exists` rules over two or three entities, default
+# 100). Extra arguments (e.g. --replay FILE) skip the planted differences.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$PATH"
 SEEDS=${1:-${DNR_CONFORMANCE_SEEDS:-300}}
 shift || true
+EXISTS_SEEDS=${DNR_CONFORMANCE_EXISTS_SEEDS:-100}
+if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then
+  EXISTS_SEEDS=$1
+  shift
+elif [ $# -gt 0 ]; then
+  # Extra arguments name what to run (a replay, a seed range).
+  EXISTS_SEEDS=0
+fi
 
 echo "==> building the SQLite extension"
 cargo build -q --release -p dnr-sqlite-ext
@@ -36,7 +48,9 @@ export DNR_PG_HOST="$PGHOST" DNR_PG_PORT="$PGPORT"
 
 cargo build -q --release -p dnr-conformance
 status=0
-"$ROOT/target/release/dnr-conformance" --seeds "$SEEDS" "$@" || status=$?
+# The generators, and the shrinker against an in-process planted difference.
+cargo test -q --release -p dnr-conformance || status=$?
+"$ROOT/target/release/dnr-conformance" --seeds "$SEEDS" --exists-seeds "$EXISTS_SEEDS" "$@" || status=$?
 
 # The harness must be able to fail: plant a difference in one engine (NULL
 # forbid rules deny in the postgres-plain SQL) and expect it to be caught.
@@ -53,6 +67,40 @@ if [ $# -eq 0 ] && [ "${DNR_CONFORMANCE_PLANT:-}" = "" ]; then
   else
     cat "$planted_log"
     status=1
+  fi
+  rm -f "$planted_log"
+
+  # A relationship bug: the related entity's tenant fence dropped from
+  # every `exists` in the SQLite extension's compiled SQL. It must be
+  # caught, shrunk to a small case (one step, a few rows and rules, an
+  # `exists` left in the policy), and the shrunk case must agree once the
+  # plant is gone.
+  echo "==> planted difference: the related entity's fence dropped from exists in the sqlite-ext SQL"
+  planted_log=$(mktemp)
+  rm -rf "$ROOT/tests/conformance/failures"
+  if DNR_CONFORMANCE_PLANT=related-fence "$ROOT/target/release/dnr-conformance" \
+      --seeds 0 --exists-seeds 40 --engine sqlite-ext --shrink-limit 1 >"$planted_log" 2>&1; then
+    echo "FAILED: the harness did not notice the dropped related fence"
+    status=1
+  elif ! grep -q "DISAGREEMENT (sqlite-ext), shrunk to" "$planted_log"; then
+    cat "$planted_log"
+    status=1
+  else
+    shrunk=$(grep -m1 "^shrunk:" "$planted_log")
+    read -r rows rules steps < <(sed -E 's/^shrunk: [0-9]+ entities, ([0-9]+) seed rows, ([0-9]+) rules, ([0-9]+) steps$/\1 \2 \3/' <<<"$shrunk")
+    saved=$(ls "$ROOT"/tests/conformance/failures/exists-seed-*-sqlite-ext.json | head -n1)
+    caught=$(tail -n1 "$planted_log" | sed -E 's/.* ([0-9]+) failed$/\1/')
+    if [ "$steps" -gt 1 ] || [ "$rows" -gt 3 ] || [ "$rules" -gt 4 ] || ! grep -q '"exists' "$saved"; then
+      echo "FAILED: the planted difference was not shrunk to a small exists case ($shrunk)"
+      sed -n '/^DISAGREEMENT/,/^replay/p' "$planted_log" | head -n 60
+      status=1
+    elif ! "$ROOT/target/release/dnr-conformance" --replay "$saved" --engine sqlite-ext >/dev/null 2>&1; then
+      echo "FAILED: the shrunk case disagrees without the plant too: $saved"
+      status=1
+    else
+      grep -m1 -A4 "first difference" "$planted_log"
+      echo "planted difference caught: $caught of 40 relationship cases disagreed; the first $shrunk"
+    fi
   fi
   rm -f "$planted_log"
   rm -rf "$ROOT/tests/conformance/failures"

@@ -60,6 +60,11 @@ async function runCase({ setup_policy, policy, case: c }) {
         } catch {
           outcomes.push("refused");
         }
+      } else if (a.kind === "check") {
+        const entity = c.entities.find((e) => e.table === a.table).name;
+        const record = { id: a.values.id, n: a.values.n, t: a.values.t, u: a.values.u, b: a.values.b, d: a.values.d };
+        if (a.tenant) record.tenant_id = a.tenant;
+        outcomes.push({ checked: db.check(entity, a.op, record).allowed });
       } else if (a.kind === "add_column") {
         db.migrate(`ALTER TABLE ${a.table} ADD COLUMN ${a.column} INTEGER`);
         outcomes.push("migrated");

@@ -1,10 +1,15 @@
 //! The reference: dnr-core's evaluator, run over an in-memory copy of the
 //! tables. Engines must produce exactly these outcomes.
+//!
+//! `exists` rules look through the rows stored when the statement starts:
+//! every row of every table (the evaluator applies the related entity's
+//! fence and read rule itself), as PostgreSQL's policies and SQLite's
+//! BEFORE triggers see them (a statement's own write is not yet visible).
 
 use std::collections::BTreeMap;
 
 use dnr_core::value::parse_uuid;
-use dnr_core::{Operation, PolicySet, Row, TenantContext, Value};
+use dnr_core::{Operation, PolicySet, RelatedRows, Row, TenantContext, Value};
 
 use crate::case::{Action, Case, Conflict, Ctx, Outcome, Values};
 
@@ -39,6 +44,17 @@ fn row(tenant: Option<&str>, values: &Values) -> Result<Row, String> {
 }
 
 pub fn run(case: &Case) -> Result<Vec<Outcome>, String> {
+    run_looking(case, true)
+}
+
+/// The outcomes as if no related row existed (every `exists` FALSE): the
+/// steps where they differ from [`run`]'s are those the related rows
+/// decided, a measure of how much a case exercises `exists`.
+pub fn run_without_related(case: &Case) -> Result<Vec<Outcome>, String> {
+    run_looking(case, false)
+}
+
+fn run_looking(case: &Case, related_rows_seen: bool) -> Result<Vec<Outcome>, String> {
     let policy = case.policy();
     let set: PolicySet = dnr_core::parse(&policy).map_err(|e| e.render(&policy, "case.dnr"))?;
     let mut tables: BTreeMap<String, Vec<Row>> = BTreeMap::new();
@@ -72,9 +88,14 @@ pub fn run(case: &Case) -> Result<Vec<Outcome>, String> {
             .ok_or("step names an unknown table")?
             .name
             .clone();
+        let related = if related_rows_seen {
+            related_rows(case, &tables)
+        } else {
+            RelatedRows::new()
+        };
         let rows = tables.entry(step.action.table().to_string()).or_default();
         let decide = |op, row: &Row| {
-            set.decide(&entity, op, &ctx, row)
+            set.decide_with(&entity, op, &ctx, row, &related)
                 .map(|d| d.allowed)
                 .map_err(|e| e.to_string())
         };
@@ -118,7 +139,7 @@ pub fn run(case: &Case) -> Result<Vec<Outcome>, String> {
                     Some(index) => {
                         let old = rows[index].clone();
                         let updatable = set
-                            .decide_update(&entity, &ctx, &old, &old)
+                            .decide_update_with(&entity, &ctx, &old, &old, &related)
                             .map_err(|e| e.to_string())?;
                         if !updatable.allowed {
                             Outcome::Skipped
@@ -136,7 +157,7 @@ pub fn run(case: &Case) -> Result<Vec<Outcome>, String> {
                                 new.set("tenant_id", uuid(tenant)?);
                             }
                             if set
-                                .decide_update(&entity, &ctx, &old, &new)
+                                .decide_update_with(&entity, &ctx, &old, &new, &related)
                                 .map_err(|e| e.to_string())?
                                 .allowed
                             {
@@ -200,7 +221,7 @@ pub fn run(case: &Case) -> Result<Vec<Outcome>, String> {
                                 }
                             };
                             let allowed = |new: &Row| {
-                                set.decide_update(&entity, &ctx, &old, new)
+                                set.decide_update_with(&entity, &ctx, &old, new, &related)
                                     .map(|d| d.allowed)
                                     .map_err(|e| e.to_string())
                             };
@@ -216,10 +237,28 @@ pub fn run(case: &Case) -> Result<Vec<Outcome>, String> {
                 returned(*returning, values.id, outcome)
             }
             Action::AddColumn { .. } => Outcome::Migrated,
+            Action::Check {
+                op, tenant, values, ..
+            } => {
+                let op = Operation::parse(op).ok_or("unknown operation")?;
+                Outcome::Checked(decide(op, &row(tenant.as_deref(), values)?)?)
+            }
         };
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// Every stored row, by entity: what `exists` may look through.
+fn related_rows(case: &Case, tables: &BTreeMap<String, Vec<Row>>) -> RelatedRows {
+    let mut related = RelatedRows::new();
+    for entity in &case.entities {
+        related.insert(
+            &entity.name,
+            tables.get(&entity.table).cloned().unwrap_or_default(),
+        );
+    }
+    related
 }
 
 /// A write's outcome as `RETURNING id` reports it: the id when a row was

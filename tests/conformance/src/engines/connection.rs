@@ -1,14 +1,19 @@
 //! A DNR connection: `dnr_sqlite::Connection`, the Rust API an application
 //! uses (as the npm package does inside): every write on an enforced table
-//! goes through the statement rewriter onto storage.
+//! goes through the statement rewriter onto storage. Locked (`Dnr::lock`,
+//! as the npm package's databases are), its enforced names are served by
+//! TEMP virtual tables and its SQL may not touch storage.
 
 use dnr_sqlite::{Connection, Value};
 
 use super::Engine;
-use crate::case::{insert_columns, Action, Case, Ctx, Outcome, Values};
+use crate::case::{insert_columns, record_json, Action, Case, Ctx, Outcome, Values};
 use crate::reference::context;
 
-pub struct DnrConnection;
+pub struct DnrConnection {
+    /// Locked once the policy under test is applied.
+    pub locked: bool,
+}
 
 fn err(e: dnr_sqlite::Error) -> String {
     e.to_string()
@@ -75,7 +80,11 @@ fn write(
 
 impl Engine for DnrConnection {
     fn name(&self) -> &'static str {
-        "sqlite-connection"
+        if self.locked {
+            "sqlite-locked"
+        } else {
+            "sqlite-connection"
+        }
     }
 
     fn run(&mut self, case: &Case) -> Result<Vec<Outcome>, String> {
@@ -98,6 +107,9 @@ impl Engine for DnrConnection {
             .map_err(|e| format!("seeding {}: {e}", seed.table))?;
         }
         db.apply(&case.policy()).map_err(err)?;
+        if self.locked {
+            db.dnr().lock().map_err(err)?;
+        }
         let mut outcomes = Vec::new();
         for step in &case.steps {
             set_context(&db, &step.ctx)?;
@@ -196,13 +208,32 @@ impl Engine for DnrConnection {
                 }
                 Action::AddColumn { table, column } => {
                     // Through `execute`: a schema change on an enforced table
-                    // runs as a migration.
-                    db.execute(
-                        &format!("ALTER TABLE {table} ADD COLUMN {column} INTEGER"),
-                        &[],
-                    )
+                    // runs as a migration; a locked connection's host runs
+                    // it (its SQL may not).
+                    let sql = format!("ALTER TABLE {table} ADD COLUMN {column} INTEGER");
+                    if self.locked {
+                        db.migrate(&sql).map(|_| 0)
+                    } else {
+                        db.execute(&sql, &[])
+                    }
                     .map_err(|e| format!("ALTER TABLE: {e}"))?;
                     Outcome::Migrated
+                }
+                Action::Check {
+                    table,
+                    op,
+                    tenant,
+                    values,
+                } => {
+                    let entity = case
+                        .entity(table)
+                        .map(|e| e.name.clone())
+                        .unwrap_or_default();
+                    let allowed = db
+                        .dnr()
+                        .check(&entity, op, &record_json(tenant, values))
+                        .map_err(|e| format!("check: {e}"))?;
+                    Outcome::Checked(allowed)
                 }
             });
         }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use rusqlite::{params, Connection, LoadExtensionGuard};
 
 use super::{roles_json, Engine};
-use crate::case::{insert_columns, Action, Case, Ctx, Outcome};
+use crate::case::{insert_columns, record_json, Action, Case, Ctx, Outcome};
 
 pub struct Sqlite {
     pub library: PathBuf,
@@ -40,6 +40,57 @@ fn set_context(conn: &Connection, ctx: &Ctx) -> Result<(), String> {
 fn apply(conn: &Connection, source: &str) -> Result<(), String> {
     conn.query_row("SELECT dnr_apply(?1)", [source], |_| Ok(()))
         .map_err(|e| format!("dnr_apply: {e}"))
+}
+
+/// The conjunct the SQLite compiler writes for the tenant fence of the
+/// (first-level) related entity inside an `exists`.
+const RELATED_FENCE: &str = "\"dnr_e1\".\"tenant_id\" = dnr_tenant()";
+
+/// With `DNR_CONFORMANCE_PLANT=related-fence`, a deliberate bug to show
+/// that the harness catches and shrinks one: the related entity's fence is
+/// taken out of every `exists` in the compiled views and triggers (the
+/// conjunct becomes `1`), as if the compiler had forgotten it. Views are
+/// recreated with the triggers on them, which dropping a view drops.
+fn plant(conn: &Connection) -> Result<(), String> {
+    if std::env::var("DNR_CONFORMANCE_PLANT").as_deref() != Ok("related-fence") {
+        return Ok(());
+    }
+    // (kind, name, table, sql) of the views that spell the fence out, and
+    // of the triggers that do or that sit on such a view.
+    let mut statement = conn
+        .prepare(
+            "WITH planted AS (SELECT name FROM sqlite_master WHERE type = 'view' AND instr(sql, ?1) > 0)
+             SELECT type, name, tbl_name, sql FROM sqlite_master
+             WHERE (type = 'view' AND name IN planted)
+                OR (type = 'trigger' AND (instr(sql, ?1) > 0 OR tbl_name IN planted))
+             ORDER BY type = 'trigger'",
+        )
+        .map_err(err)?;
+    let objects: Vec<(String, String, String, String)> = statement
+        .query_map([RELATED_FENCE], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(err)?;
+    let views: Vec<&str> = objects
+        .iter()
+        .filter(|o| o.0 == "view")
+        .map(|o| o.1.as_str())
+        .collect();
+    let mut script = String::from("BEGIN;\n");
+    for (kind, name, table, _) in &objects {
+        // A view's triggers go with it.
+        if kind == "view" || !views.contains(&table.as_str()) {
+            script.push_str(&format!("DROP {} \"{name}\";\n", kind.to_uppercase()));
+        }
+    }
+    for (_, _, _, sql) in &objects {
+        script.push_str(&sql.replace(RELATED_FENCE, "1"));
+        script.push_str(";\n");
+    }
+    script.push_str("COMMIT;");
+    conn.execute_batch(&script)
+        .map_err(|e| format!("planting the related-fence bug: {e}"))
 }
 
 /// Runs a write and returns the rows it changed: SQLite reports 0 in
@@ -112,6 +163,7 @@ impl Engine for Sqlite {
             .map_err(|e| format!("seeding {}: {e}", seed.table))?;
         }
         apply(&conn, &case.policy())?;
+        plant(&conn)?;
         let mut outcomes = Vec::new();
         for step in &case.steps {
             set_context(&conn, &step.ctx)?;
@@ -204,7 +256,19 @@ impl Engine for Sqlite {
                         |_| Ok(()),
                     )
                     .map_err(|e| format!("dnr_migrate: {e}"))?;
+                    plant(&conn)?;
                     Outcome::Migrated
+                }
+                Action::Check { table, op, tenant, values } => {
+                    let entity = case.entity(table).map(|e| e.name.clone()).unwrap_or_default();
+                    let allowed: bool = conn
+                        .query_row(
+                            "SELECT dnr_check(?1, ?2, ?3)",
+                            params![entity, op, record_json(tenant, values)],
+                            |r| r.get(0),
+                        )
+                        .map_err(|e| format!("dnr_check: {e}"))?;
+                    Outcome::Checked(allowed)
                 }
             });
         }
