@@ -88,3 +88,8 @@ fuzz CASES="20000":
 # writes bench/exists.md.
 bench-exists:
     bash scripts/exists-bench.sh
+
+# Signed context: cached set_context_signed vs set_context, first Ed25519
+# verification in PostgreSQL; writes bench/pg-signed.md.
+bench-pg-signed:
+    bash scripts/pg-signed-bench.sh
