@@ -17,8 +17,7 @@
 #
 # Roles (cluster-wide):
 #   dnr_owner  owns the tables and applies policies (LOGIN, no superuser,
-#              no BYPASSRLS), granted read and write access to DNR's
-#              registries and read access to dnr.policies
+#              no BYPASSRLS); granted nothing on DNR's registries
 #   app        the application: LOGIN, no superuser, no BYPASSRLS, owns
 #              nothing; gets only table privileges
 #
@@ -74,10 +73,6 @@ CREATE DATABASE dnr_template OWNER dnr_owner;
 SQL
 pg_psql -d dnr_template <<'SQL'
 CREATE EXTENSION dnr;
--- the owner applies policies and manages tenants: it reads and writes DNR's
--- registries (which PUBLIC cannot read) and reads the view over them
-GRANT SELECT, INSERT, UPDATE, DELETE ON dnr.applied, dnr.managed_tables, dnr.tenants TO dnr_owner;
-GRANT SELECT ON dnr.policies TO dnr_owner;
 SQL
 
 scripts=()

@@ -29,6 +29,7 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 
 mod context;
+mod registry;
 mod related;
 mod signed;
 mod sql;
@@ -196,10 +197,11 @@ fn apply(source: &str) -> String {
         }
     );
     if mode == TenantMode::Schema {
-        let schemas = match Spi::get_one::<i64>("SELECT pg_catalog.count(*) FROM dnr.tenants") {
-            Ok(schemas) => schemas.unwrap_or(0),
-            Err(error) => spi_failed("apply", error),
-        };
+        let schemas =
+            match Spi::get_one::<i64>("SELECT pg_catalog.count(*) FROM dnr.list_tenants()") {
+                Ok(schemas) => schemas.unwrap_or(0),
+                Err(error) => spi_failed("apply", error),
+            };
         summary.push_str(&format!(
             " in {schemas} tenant {}",
             if schemas == 1 { "schema" } else { "schemas" }

@@ -9,7 +9,9 @@ entity Task:
     read: owner_id = current_user or role(admin)
 $policy$);
 SELECT table_name, policy_name FROM dnr.policies ORDER BY 1, 2;
+\c - postgres
 SELECT count(*) AS applied_sources FROM dnr.applied;
+\c - dnr_owner
 
 -- Errors: an unknown operation, a type error and an unknown field.
 SELECT dnr.apply($policy$
@@ -37,7 +39,9 @@ entity Task:
 $policy$);
 -- Nothing changed: same policies, no new source recorded.
 SELECT table_name, policy_name FROM dnr.policies ORDER BY 1, 2;
+\c - postgres
 SELECT count(*) AS applied_sources FROM dnr.applied;
+\c - dnr_owner
 
 -- A file that parses but fails while running its SQL (an entity without
 -- fields whose table does not exist) rolls back completely: the first
@@ -56,7 +60,9 @@ entity Ghost:
 $policy$);
 SELECT to_regclass('gadgets') AS gadgets, to_regclass('ghosts') AS ghosts;
 SELECT table_name, policy_name FROM dnr.policies ORDER BY 1, 2;
+\c - postgres
 SELECT count(*) AS applied_sources FROM dnr.applied;
+\c - dnr_owner
 
 -- dnr.check needs an applied policy, a known entity and operation.
 \c - app

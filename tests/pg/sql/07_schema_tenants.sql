@@ -5,7 +5,8 @@ SELECT dnr.create_tenant('11111111-1111-1111-1111-111111111111', 'Acme');
 SELECT dnr.create_tenant('22222222-2222-2222-2222-222222222222', 'Globex');
 SELECT dnr.create_tenant('33333333-3333-3333-3333-333333333333', 'Initech');
 SELECT dnr.create_tenant('11111111-1111-1111-1111-111111111111', 'Acme again');
-SELECT id, name, schema_name FROM dnr.tenants ORDER BY created_at;
+-- the owner lists its tenants without any privilege on DNR's registry
+SELECT id, name, schema_name FROM dnr.list_tenants();
 SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\_%' ORDER BY 1;
 
 -- Every tenant gets the same table.
@@ -53,6 +54,7 @@ SELECT * FROM tenant_11111111111111111111111111111111.items;
 SELECT dnr.use_tenant('99999999-9999-9999-9999-999999999999');
 -- the registry is neither readable nor writable by the application
 SELECT count(*) AS tenants_visible_to_app FROM dnr.tenants;
+SELECT count(*) AS tenants_listed_to_app FROM dnr.list_tenants();
 INSERT INTO dnr.tenants VALUES ('44444444-4444-4444-4444-444444444444', 'sneaky', 'public');
 SELECT dnr.drop_tenant('11111111-1111-1111-1111-111111111111');
 
@@ -60,5 +62,5 @@ SELECT dnr.drop_tenant('11111111-1111-1111-1111-111111111111');
 \c - dnr_owner
 SELECT dnr.drop_tenant('33333333-3333-3333-3333-333333333333');
 SELECT dnr.drop_tenant('33333333-3333-3333-3333-333333333333');
-SELECT id, name FROM dnr.tenants ORDER BY created_at;
+SELECT id, name FROM dnr.list_tenants();
 SELECT nspname FROM pg_namespace WHERE nspname LIKE 'tenant\_%' ORDER BY 1;

@@ -23,10 +23,12 @@ entity Note:
 $policy$);
 -- no fence (schemas isolate tenants), the rules in both schemas
 SELECT schema_name, table_name, policy_name, command, using_expr FROM dnr.policies ORDER BY 1, 2, 3;
-SELECT c.oid::regclass AS tbl, m.managed_by FROM dnr.managed_tables m JOIN pg_class c ON c.oid = m.tbl ORDER BY 1::text;
 -- nothing was created where the caller's search_path points, and it is back
 SELECT to_regclass('public.notes') AS public_notes;
 SHOW search_path;
+\c - postgres
+SELECT c.oid::regclass AS tbl, m.managed_by FROM dnr.managed_tables m JOIN pg_class c ON c.oid = m.tbl ORDER BY 1::text;
+\c - dnr_owner
 
 SELECT tenant_id, ok, error FROM dnr.migrate_tenants($ddl$
   DO $do$ BEGIN EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA %I TO app', pg_catalog.current_schema()); END $do$;
@@ -89,7 +91,9 @@ ROLLBACK;
 -- the error names the schema, and no schema, policy or record changed.
 \c - dnr_owner
 CREATE VIEW tenant_22222222222222222222222222222222.tags AS SELECT 1 AS id;
+\c - postgres
 SELECT count(*) AS applied_before FROM dnr.applied;
+\c - dnr_owner
 SELECT dnr.apply($policy$
 tenancy:
   mode: schema
@@ -108,7 +112,9 @@ entity Tag:
   access:
     read: true
 $policy$);
+\c - postgres
 SELECT count(*) AS applied_after FROM dnr.applied;
+\c - dnr_owner
 SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.relname = 'tags' ORDER BY 1;
 SELECT schema_name, pg_catalog.string_agg(policy_name || ' ' || using_expr, ', ' ORDER BY policy_name) AS policies
@@ -116,5 +122,7 @@ SELECT schema_name, pg_catalog.string_agg(policy_name || ' ' || using_expr, ', '
 
 -- Dropping a tenant forgets its tables.
 SELECT dnr.drop_tenant('33333333-3333-3333-3333-333333333333');
+\c - postgres
 SELECT c.oid::regclass AS tbl FROM dnr.managed_tables m JOIN pg_class c ON c.oid = m.tbl ORDER BY 1::text;
 SELECT count(*) AS managed_rows FROM dnr.managed_tables;
+\c - dnr_owner

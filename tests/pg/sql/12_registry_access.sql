@@ -14,8 +14,10 @@ entity Task:
 $policy$);
 SELECT dnr.create_tenant('11111111-1111-1111-1111-111111111111', 'Acme');
 SELECT dnr.create_tenant('22222222-2222-2222-2222-222222222222', 'Globex');
--- the owner (granted SELECT by scripts/pg-test.sh) reads them
-SELECT id, name, schema_name FROM dnr.tenants ORDER BY id;
+-- the owner, granted nothing on them, lists its tenants and sees its
+-- tables' policies; the registries themselves stay closed to it
+SELECT id, name, schema_name FROM dnr.list_tenants() ORDER BY id;
+SELECT id FROM dnr.tenants;
 SELECT count(*) AS applied FROM dnr.applied;
 SELECT tbl FROM dnr.managed_tables;
 SELECT table_name, policy_name FROM dnr.policies ORDER BY 1, 2;
@@ -23,11 +25,19 @@ GRANT SELECT ON tasks TO app;
 GRANT USAGE ON SCHEMA tenant_11111111111111111111111111111111 TO app;
 
 \c - app
--- the application reads none of them
+-- the application reads none of them: dnr.policies shows the policies of
+-- the tables a role owns, and dnr.list_tenants the tenants whose schema it
+-- owns
 SELECT * FROM dnr.tenants;
 SELECT * FROM dnr.applied;
 SELECT * FROM dnr.managed_tables;
+SELECT * FROM dnr.migrations;
 SELECT * FROM dnr.policies;
+SELECT * FROM dnr.list_tenants();
+-- nor can it reach the registry operations directly
+SELECT dnr._registry_run('list_tenants', '{}');
+SELECT dnr._reg_list_tenants('dnr_owner'::regrole, '{}');
+SELECT dnr._caller();
 -- use_tenant's lookup (SECURITY DEFINER) tells only what use_tenant tells:
 -- whether an id is a tenant
 SELECT dnr._tenant_schema('11111111-1111-1111-1111-111111111111') IS NOT NULL AS acme_exists;

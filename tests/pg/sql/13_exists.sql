@@ -83,7 +83,10 @@ SELECT tablename, indexname, indexdef FROM pg_indexes
  ORDER BY 1, 2;
 
 -- Applying again creates no second index.
-SELECT dnr.apply(source) AS reapplied FROM dnr.applied ORDER BY id DESC LIMIT 1;
+\c - postgres
+SELECT source AS last_source FROM dnr.applied ORDER BY id DESC LIMIT 1 \gset
+\c - dnr_owner
+SELECT dnr.apply(:'last_source') AS reapplied;
 SELECT indexname FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'memberships' ORDER BY 1;
 
 \c - postgres
@@ -290,11 +293,17 @@ GRANT SELECT ON memberships TO app;
 -- serves: apply creates none. One that leads with other columns does not.
 DROP INDEX memberships_tenant_id_user_id_project_id_dnr_idx;
 CREATE INDEX memberships_by_user ON memberships (user_id, project_id, role);
-SELECT dnr.apply(source) IS NOT NULL AS reapplied FROM dnr.applied ORDER BY id DESC LIMIT 1;
+\c - postgres
+SELECT source AS last_source FROM dnr.applied ORDER BY id DESC LIMIT 1 \gset
+\c - dnr_owner
+SELECT dnr.apply(:'last_source') IS NOT NULL AS reapplied;
 SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'memberships' ORDER BY 1;
 DROP INDEX memberships_tenant_id_user_id_project_id_dnr_idx;
 CREATE INDEX memberships_by_member ON memberships (tenant_id, user_id, project_id, role);
-SELECT dnr.apply(source) IS NOT NULL AS reapplied FROM dnr.applied ORDER BY id DESC LIMIT 1;
+\c - postgres
+SELECT source AS last_source FROM dnr.applied ORDER BY id DESC LIMIT 1 \gset
+\c - dnr_owner
+SELECT dnr.apply(:'last_source') IS NOT NULL AS reapplied;
 SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'memberships' ORDER BY 1;
 
 -- A related table that is gone (and with it the policies that name it):
