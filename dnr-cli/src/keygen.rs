@@ -10,7 +10,7 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::ValueEnum;
 use dnr_core::signed::SigningKey;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -22,18 +22,8 @@ enum Alg {
 }
 
 /// Generate a signed-context key (development and tests only).
-#[derive(Debug, Parser)]
-#[command(
-    about = "Generate a signed-context key (development and tests only)",
-    long_about = "Generate a signed-context key, for development and tests only: production \
-                  keys belong to your identity provider or secret manager.\n\n\
-                  Prints the key set entry for the database setting (`kid:eddsa:<public key>`, \
-                  or `kid:hs256:<secret>`, which is the secret itself) and, for EdDSA, the \
-                  private signing key (`kid:eddsa-private:<seed>`), each with a `#` label. \
-                  With --out, the signing key is written to FILE (mode 0600, never \
-                  overwritten) and stdout holds the key set entry alone."
-)]
-struct Args {
+#[derive(Debug, clap::Args)]
+pub struct Args {
     /// The signature algorithm, pinned to the key.
     #[arg(long, value_enum, default_value = "eddsa")]
     alg: Alg,
@@ -45,10 +35,7 @@ struct Args {
     out: Option<PathBuf>,
 }
 
-pub fn run(args: &[&str]) -> Result<(), String> {
-    let Some(args) = crate::verb_args::parse::<Args>("keygen", args)? else {
-        return Ok(());
-    };
+pub fn run(args: Args) -> Result<(), String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|e| format!("error: cannot read random bytes from the system: {e}"))?;

@@ -4,23 +4,13 @@
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use clap::Parser;
 use dnr_core::context::parse_role_list;
 use dnr_core::signed::SigningKey;
 use dnr_core::value::parse_uuid;
 use serde_json::{json, Map, Value};
 
-#[derive(Debug, Parser)]
-#[command(
-    about = "Mint a signed-context token (development and tests only)",
-    long_about = "Mint a signed-context token (a compact JWS), for development and tests only: \
-                  in production your application's identity provider issues tokens.\n\n\
-                  Reads signing keys from FILE as `dnr keygen` writes them \
-                  (`kid:eddsa-private:<seed>` or `kid:hs256:<secret>`; public `kid:eddsa:` \
-                  entries and `#` lines are skipped) and prints the token with the claims \
-                  `tid`, `sub`, `roles`, `iat`, `exp` (and `aud`, `iss` when given)."
-)]
-struct Args {
+#[derive(Debug, clap::Args)]
+pub struct Args {
     /// The signing key file (`dnr keygen` output or its --out file).
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
@@ -48,10 +38,7 @@ struct Args {
     iss: Option<String>,
 }
 
-pub fn run(args: &[&str]) -> Result<(), String> {
-    let Some(args) = crate::verb_args::parse::<Args>("token", args)? else {
-        return Ok(());
-    };
+pub fn run(args: Args) -> Result<(), String> {
     let tenant = parse_uuid(&args.tenant).map_err(|e| format!("error: --tenant: {e}"))?;
     let user = args
         .user

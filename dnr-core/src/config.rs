@@ -18,7 +18,16 @@ pub struct DatabaseConfig {
     pub postgres_url: Option<String>,
     pub postgres_pool_size: u32,
     pub tenant_mode: TenantMode,
+    /// The policy source `dnr apply` applies.
     pub policies: String,
+    /// The directory of versioned migration files (`0001_name.sql`, ...).
+    pub migrations: String,
+    /// `database` mode with SQLite: one directory per tenant under this,
+    /// holding `data.db`.
+    pub tenants_dir: String,
+    /// `database` mode with PostgreSQL: the template new tenant databases
+    /// are created from (it must have `CREATE EXTENSION dnr` done).
+    pub postgres_template: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,14 +45,22 @@ impl Default for DatabaseConfig {
             postgres_pool_size: 10,
             tenant_mode: TenantMode::RowLevel,
             policies: "policies.dnr".into(),
+            migrations: "migrations".into(),
+            tenants_dir: ".dnr/tenants".into(),
+            postgres_template: "template1".into(),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("dnr.toml: {0}")]
-    Syntax(String),
+    #[error("dnr.toml:{line}:{column}: {message}")]
+    Syntax {
+        message: String,
+        /// 1-based, 0 when TOML gave no position.
+        line: usize,
+        column: usize,
+    },
     #[error("dnr.toml: `{key}`: {problem}")]
     Value { key: String, problem: String },
     #[error("dnr.toml: `{key}` reads environment variable `{var}`, which is not set")]
@@ -66,6 +83,9 @@ struct RawDatabase {
     postgres_pool_size: Option<u32>,
     tenant_mode: Option<String>,
     policies: Option<String>,
+    migrations: Option<String>,
+    tenants_dir: Option<String>,
+    postgres_template: Option<String>,
 }
 
 impl Config {
@@ -80,8 +100,17 @@ impl Config {
         text: &str,
         env: &HashMap<String, String>,
     ) -> Result<Config, ConfigError> {
-        let raw: RawConfig =
-            toml::from_str(text).map_err(|e| ConfigError::Syntax(e.message().to_string()))?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|span| line_column(text, span.start))
+                .unwrap_or((0, 0));
+            ConfigError::Syntax {
+                message: e.message().to_string(),
+                line,
+                column,
+            }
+        })?;
         let mut database = DatabaseConfig::default();
         let Some(raw) = raw.database else {
             return Ok(Config { database });
@@ -125,6 +154,15 @@ impl Config {
         if let Some(policies) = raw.policies {
             database.policies = expand("database.policies", policies)?;
         }
+        if let Some(migrations) = raw.migrations {
+            database.migrations = expand("database.migrations", migrations)?;
+        }
+        if let Some(dir) = raw.tenants_dir {
+            database.tenants_dir = expand("database.tenants_dir", dir)?;
+        }
+        if let Some(template) = raw.postgres_template {
+            database.postgres_template = expand("database.postgres_template", template)?;
+        }
         if database.backend == Backend::Postgres && database.postgres_url.is_none() {
             return Err(ConfigError::Value {
                 key: "database.postgres_url".into(),
@@ -133,6 +171,15 @@ impl Config {
         }
         Ok(Config { database })
     }
+}
+
+/// The 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
 }
 
 /// Replaces each `${VAR}` with the variable's value; `$$` is a literal `$`.

@@ -81,3 +81,32 @@ fn dollar_escapes() {
     .unwrap();
     assert_eq!(config.database.sqlite_path, "a$b/x");
 }
+
+#[test]
+fn syntax_errors_name_line_and_column() {
+    let error = Config::parse_with_env(
+        "[database]\nbackend = \"sqlite\"\npolicies = policies.dnr\n",
+        &env(&[]),
+    )
+    .unwrap_err();
+    let text = error.to_string();
+    assert!(text.starts_with("dnr.toml:3:12: "), "{text}");
+    let error = Config::parse_with_env("[database]\npostgres_pool_size = \"ten\"\n", &env(&[]))
+        .unwrap_err();
+    assert!(error.to_string().starts_with("dnr.toml:2:22: "), "{error}");
+}
+
+#[test]
+fn operation_paths_have_defaults_and_expand_variables() {
+    let config = Config::parse_with_env("", &env(&[])).unwrap();
+    assert_eq!(config.database.migrations, "migrations");
+    assert_eq!(config.database.tenants_dir, ".dnr/tenants");
+    assert_eq!(config.database.postgres_template, "template1");
+    let config = Config::parse_with_env(
+        "[database]\nmigrations = \"${APP}/migrations\"\ntenants_dir = \"${APP}/tenants\"\n",
+        &env(&[("APP", "/srv/app")]),
+    )
+    .unwrap();
+    assert_eq!(config.database.migrations, "/srv/app/migrations");
+    assert_eq!(config.database.tenants_dir, "/srv/app/tenants");
+}

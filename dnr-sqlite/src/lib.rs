@@ -339,6 +339,11 @@ impl Dnr {
         policy::apply(self.db, &self.state, source)
     }
 
+    /// The policy source last applied to this database, if any.
+    pub fn applied_source(&self) -> Result<Option<String>, Error> {
+        Ok(policy::recorded(self.db, &self.state)?.map(|(source, _)| source))
+    }
+
     /// The SQL [`Dnr::apply`] would run now (a dry run).
     pub fn compile(&self, source: &str) -> Result<String, Error> {
         policy::compile(self.db, &self.state, source)

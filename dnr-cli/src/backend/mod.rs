@@ -1,0 +1,185 @@
+//! Where tenants live: the stores of a project on SQLite or PostgreSQL,
+//! behind one interface so that every verb is written once.
+//!
+//! A *store* is one place a policy and the migrations go: the one shared
+//! database (`none`, `row_level`), a tenant's schema (`schema`) or a
+//! tenant's database (`database`). A [`Session`] is one worker's
+//! connection; the verbs run sessions in parallel (`run_parallel`).
+
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use dnr_core::config::Backend as BackendKind;
+use uuid::Uuid;
+
+use crate::migrations::Migration;
+use crate::project::{Policy, Project};
+
+/// A registered tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    pub id: Uuid,
+    pub name: String,
+    /// Its schema, file or database; empty for a registry row.
+    pub location: String,
+    pub created_at: String,
+}
+
+/// One place policies and migrations go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Store {
+    /// `None`: the one shared database.
+    pub tenant: Option<Tenant>,
+    /// Its schema, file or database, as the backend reaches it.
+    pub location: String,
+}
+
+impl Store {
+    /// How reports name it: the tenant id, or `database`.
+    pub fn label(&self) -> String {
+        match &self.tenant {
+            Some(tenant) => tenant.id.to_string(),
+            None => "database".into(),
+        }
+    }
+}
+
+/// A migration as a store recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub version: u32,
+    pub name: String,
+    pub checksum: String,
+    pub applied_at: String,
+    pub duration_ms: f64,
+}
+
+/// The applied policy of a store, for `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppliedPolicy {
+    None,
+    /// The applied source.
+    Source(String),
+    /// The store does not tell this role.
+    Unknown,
+}
+
+/// A project's database.
+pub trait Backend: Sync {
+    /// The stores migrations go to (every tenant's, or the shared one).
+    fn stores(&self) -> Result<Vec<Store>, String>;
+    /// The stores `apply` goes to: the extension applies to every tenant
+    /// schema at once, files and databases one at a time.
+    fn apply_stores(&self) -> Result<Vec<Store>, String>;
+    /// Registered tenants, oldest first.
+    fn tenants(&self) -> Result<Vec<Tenant>, String>;
+    /// Registers a tenant and creates its store, empty (no policy yet).
+    fn create_tenant(&self, id: Uuid, name: &str) -> Result<Store, String>;
+    /// Completes `create_tenant` once the store has its policy and
+    /// migrations (`ok`), or removes what it created; the final store.
+    fn finish_create(&self, store: &Store, ok: bool) -> Result<Store, String>;
+    /// Removes a tenant: its schema, file or database (in `none` and
+    /// `row_level` mode, its registry row; its rows stay).
+    fn drop_tenant(&self, id: Uuid) -> Result<(), String>;
+    /// One worker's connection.
+    fn session(&self) -> Result<Box<dyn Session + '_>, String>;
+    /// How many sessions run at once.
+    fn parallelism(&self) -> usize;
+    /// The evaluator's answer under `context`, as the database gives it.
+    fn explain(
+        &self,
+        store: &Store,
+        context: &dnr_core::TenantContext,
+        entity: &str,
+        op: &str,
+        row: &str,
+    ) -> Result<String, String>;
+}
+
+/// One connection, doing one store's work at a time. A transaction is
+/// open between `begin` and `commit`/`rollback`.
+pub trait Session {
+    /// Starts a transaction on `store` and takes its migration lock: a
+    /// concurrent run waits here.
+    fn begin(&mut self, store: &Store) -> Result<(), String>;
+    /// The migrations the store recorded, by version.
+    fn recorded(&mut self) -> Result<Vec<Recorded>, String>;
+    /// Runs one migration's SQL.
+    fn run(&mut self, migration: &Migration) -> Result<(), String>;
+    /// Records it, in the same transaction.
+    fn record(&mut self, migration: &Migration, took: Duration) -> Result<(), String>;
+    fn commit(&mut self) -> Result<(), String>;
+    fn rollback(&mut self) -> Result<(), String>;
+    /// Applies a policy to the store (in its own transaction).
+    fn apply(&mut self, store: &Store, policy: &Policy) -> Result<String, String>;
+    /// Closes any connection the session holds open.
+    fn release(&mut self);
+    /// The store's applied policy.
+    fn applied_policy(&mut self, store: &Store) -> Result<AppliedPolicy, String>;
+}
+
+/// The project's backend.
+pub fn open(project: &Project) -> Result<Box<dyn Backend>, String> {
+    match project.database.backend {
+        BackendKind::Sqlite => Ok(Box::new(sqlite::SqliteBackend::new(project))),
+        BackendKind::Postgres => Ok(Box::new(postgres::PostgresBackend::new(project)?)),
+    }
+}
+
+/// Runs `work` on every store with up to `backend.parallelism()` sessions
+/// at once; `done` sees each result as it comes. Results are in store
+/// order.
+pub fn run_parallel<T, W, D>(
+    backend: &dyn Backend,
+    stores: &[Store],
+    work: W,
+    done: D,
+) -> Vec<Result<T, String>>
+where
+    T: Send,
+    W: Fn(&mut dyn Session, &Store) -> Result<T, String> + Sync,
+    D: Fn(&Store, &Result<T, String>) + Sync,
+{
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<T, String>>>> =
+        Mutex::new((0..stores.len()).map(|_| None).collect());
+    let workers = backend.parallelism().clamp(1, stores.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let mut session = backend.session();
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(store) = stores.get(index) else {
+                        break;
+                    };
+                    let result = match &mut session {
+                        Ok(session) => work(session.as_mut(), store),
+                        Err(error) => Err(error.clone()),
+                    };
+                    done(store, &result);
+                    if let Ok(mut results) = results.lock() {
+                        if let Some(slot) = results.get_mut(index) {
+                            *slot = Some(result);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|result| result.unwrap_or_else(|| Err("not run".into())))
+        .collect()
+}
+
+/// How `explain` prints a decision.
+pub fn render_decision(allowed: bool, reason: &str) -> String {
+    format!("{}: {reason}", if allowed { "allowed" } else { "refused" })
+}

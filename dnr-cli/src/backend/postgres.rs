@@ -1,0 +1,542 @@
+//! PostgreSQL stores, through the `dnr` extension and the `postgres`
+//! client: the configured database (`none`, `row_level`, with a
+//! `dnr_tenants` registry table), every tenant schema (`schema`:
+//! `dnr.create_tenant` and friends) or one database per tenant
+//! (`database`: `tenant_<32 hex>`, created from `postgres_template`, which
+//! must have the extension; the tenant's id and name are the database's
+//! comment).
+//!
+//! Each worker holds its own connection (`postgres_pool_size` of them).
+//! A migration runs in one transaction with its history row
+//! (`dnr.record_migration`) under the store's advisory lock
+//! (`dnr.lock_migrations`), so concurrent runs serialize per store and a
+//! killed run leaves whole migrations only.
+
+use std::time::Duration;
+
+use dnr_core::ast::TenantMode;
+use postgres::{Client, NoTls};
+use uuid::Uuid;
+
+use super::{AppliedPolicy, Backend, Recorded, Session, Store, Tenant};
+use crate::migrations::Migration;
+use crate::project::{Policy, Project};
+
+/// The row-level tenant registry, in the role's current schema.
+const REGISTRY: &str = "dnr_tenants";
+/// A tenant database's comment starts with this, then its JSON.
+const COMMENT_PREFIX: &str = "dnr tenant ";
+
+pub struct PostgresBackend {
+    mode: TenantMode,
+    config: postgres::Config,
+    pool_size: usize,
+    template: String,
+}
+
+/// An error's text as PostgreSQL gave it (message, detail, hint).
+pub fn pg_error(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let mut text = db.message().to_string();
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!(" (DETAIL: {detail})"));
+            }
+            if let Some(hint) = db.hint() {
+                text.push_str(&format!(" (HINT: {hint})"));
+            }
+            text
+        }
+        None => error.to_string(),
+    }
+}
+
+fn database_name(id: Uuid) -> String {
+    format!("tenant_{}", id.simple())
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+impl PostgresBackend {
+    pub fn new(project: &Project) -> Result<PostgresBackend, String> {
+        let url = project.database.postgres_url.as_deref().unwrap_or_default();
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e| format!("error: database.postgres_url: {e}"))?;
+        Ok(PostgresBackend {
+            mode: project.mode(),
+            config,
+            pool_size: usize::try_from(project.database.postgres_pool_size).unwrap_or(1),
+            template: project.database.postgres_template.clone(),
+        })
+    }
+
+    /// A connection to the configured database, or to `database`.
+    pub fn connect(&self, database: Option<&str>) -> Result<Client, String> {
+        let mut config = self.config.clone();
+        if let Some(database) = database {
+            config.dbname(database);
+        }
+        config
+            .connect(NoTls)
+            .map_err(|e| format!("error: cannot connect to PostgreSQL: {}", pg_error(&e)))
+    }
+
+    fn shared_store(&self) -> Store {
+        Store {
+            tenant: None,
+            location: String::new(),
+        }
+    }
+
+    /// The database a store lives in (`None`: the configured one).
+    fn database_of<'s>(&self, store: &'s Store) -> Option<&'s str> {
+        (self.mode == TenantMode::Database).then_some(store.location.as_str())
+    }
+}
+
+fn text_row(row: &postgres::Row, index: usize) -> String {
+    row.try_get::<_, Option<String>>(index)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+impl Backend for PostgresBackend {
+    fn stores(&self) -> Result<Vec<Store>, String> {
+        match self.mode {
+            TenantMode::Schema | TenantMode::Database => Ok(self
+                .tenants()?
+                .into_iter()
+                .map(|tenant| Store {
+                    location: tenant.location.clone(),
+                    tenant: Some(tenant),
+                })
+                .collect()),
+            TenantMode::None | TenantMode::RowLevel => Ok(vec![self.shared_store()]),
+        }
+    }
+
+    fn apply_stores(&self) -> Result<Vec<Store>, String> {
+        match self.mode {
+            TenantMode::Database => self.stores(),
+            // dnr.apply reaches every tenant schema itself.
+            _ => Ok(vec![self.shared_store()]),
+        }
+    }
+
+    fn tenants(&self) -> Result<Vec<Tenant>, String> {
+        let mut db = self.connect(None)?;
+        let rows = match self.mode {
+            TenantMode::Schema => db.query(
+                "SELECT id::text, name, schema_name::text, created_at::text FROM dnr.list_tenants() ORDER BY created_at, id",
+                &[],
+            ),
+            TenantMode::Database => db.query(
+                "SELECT NULL::text, pg_catalog.shobj_description(d.oid, 'pg_database'), d.datname::text, NULL::text \
+                   FROM pg_catalog.pg_database d WHERE d.datname ~ '^tenant_[0-9a-f]{32}$' ORDER BY d.oid",
+                &[],
+            ),
+            TenantMode::None | TenantMode::RowLevel => {
+                let exists: bool = db
+                    .query_one(
+                        "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+                        &[&REGISTRY],
+                    )
+                    .and_then(|row| row.try_get(0))
+                    .map_err(|e| format!("error: {}", pg_error(&e)))?;
+                if !exists {
+                    return Ok(Vec::new());
+                }
+                db.query(
+                    &format!("SELECT id::text, name, '', created_at::text FROM {REGISTRY} ORDER BY created_at, id"),
+                    &[],
+                )
+            }
+        }
+        .map_err(|e| format!("error: cannot list tenants: {}", pg_error(&e)))?;
+        let mut tenants = Vec::new();
+        for row in rows {
+            let tenant = if self.mode == TenantMode::Database {
+                // The comment `dnr tenant {"id": ..., "name": ...}`.
+                let comment = text_row(&row, 1);
+                let Some(json) = comment.strip_prefix(COMMENT_PREFIX) else {
+                    continue;
+                };
+                let value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+                let field = |key: &str| {
+                    value
+                        .get(key)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                let Ok(id) = Uuid::parse_str(&field("id")) else {
+                    continue;
+                };
+                let location = text_row(&row, 2);
+                if location != database_name(id) {
+                    continue;
+                }
+                Tenant {
+                    id,
+                    name: field("name"),
+                    location,
+                    created_at: field("created_at"),
+                }
+            } else {
+                let id = text_row(&row, 0);
+                Tenant {
+                    id: Uuid::parse_str(&id)
+                        .map_err(|e| format!("error: tenant id `{id}`: {e}"))?,
+                    name: text_row(&row, 1),
+                    location: text_row(&row, 2),
+                    created_at: text_row(&row, 3),
+                }
+            };
+            tenants.push(tenant);
+        }
+        if self.mode == TenantMode::Database {
+            tenants.sort_by(|a, b| (&a.created_at, a.id).cmp(&(&b.created_at, b.id)));
+        }
+        Ok(tenants)
+    }
+
+    fn create_tenant(&self, id: Uuid, name: &str) -> Result<Store, String> {
+        let mut db = self.connect(None)?;
+        let failed =
+            |e: postgres::Error| format!("error: cannot create tenant {id}: {}", pg_error(&e));
+        match self.mode {
+            TenantMode::Schema => {
+                let schema: String = db
+                    .query_one(
+                        "SELECT dnr.create_tenant($1::text::uuid, $2)::text",
+                        &[&id.to_string(), &name],
+                    )
+                    .and_then(|row| row.try_get(0))
+                    .map_err(failed)?;
+                Ok(Store {
+                    tenant: Some(Tenant {
+                        id,
+                        name: name.to_string(),
+                        location: schema.clone(),
+                        created_at: String::new(),
+                    }),
+                    location: schema,
+                })
+            }
+            TenantMode::Database => {
+                let database = database_name(id);
+                let created_at: String = db
+                    .query_one("SELECT pg_catalog.clock_timestamp()::text", &[])
+                    .and_then(|row| row.try_get(0))
+                    .map_err(failed)?;
+                db.batch_execute(&format!(
+                    "CREATE DATABASE {} TEMPLATE {}",
+                    quote_ident(&database),
+                    quote_ident(&self.template)
+                ))
+                .map_err(|e| {
+                    if e.as_db_error().map(|d| d.code().code()) == Some("42P04") {
+                        format!("error: tenant {id} exists (database `{database}`)")
+                    } else {
+                        failed(e)
+                    }
+                })?;
+                let comment = serde_json::json!({
+                    "id": id.to_string(), "name": name, "created_at": created_at,
+                });
+                let described = db.batch_execute(&format!(
+                    "COMMENT ON DATABASE {} IS {}",
+                    quote_ident(&database),
+                    quote_literal(&format!("{COMMENT_PREFIX}{comment}"))
+                ));
+                let checked = described.map_err(failed).and_then(|()| {
+                    let mut tenant_db = self.connect(Some(&database))?;
+                    let installed: bool = tenant_db
+                        .query_one("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'dnr')", &[])
+                        .and_then(|row| row.try_get(0))
+                        .map_err(failed)?;
+                    if installed {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "error: the template database `{}` does not have the dnr extension: run `CREATE EXTENSION dnr` in it as a superuser (or set database.postgres_template)",
+                            self.template
+                        ))
+                    }
+                });
+                if let Err(error) = checked {
+                    let _ = db.batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS {}",
+                        quote_ident(&database)
+                    ));
+                    return Err(error);
+                }
+                Ok(Store {
+                    tenant: Some(Tenant {
+                        id,
+                        name: name.to_string(),
+                        location: database.clone(),
+                        created_at,
+                    }),
+                    location: database,
+                })
+            }
+            TenantMode::None | TenantMode::RowLevel => {
+                db.batch_execute(&format!(
+                    "CREATE TABLE IF NOT EXISTS {REGISTRY} (id uuid PRIMARY KEY, name text NOT NULL, created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp())"
+                ))
+                .map_err(failed)?;
+                let inserted = db
+                    .execute(
+                        &format!("INSERT INTO {REGISTRY} (id, name) VALUES ($1::text::uuid, $2) ON CONFLICT (id) DO NOTHING"),
+                        &[&id.to_string(), &name],
+                    )
+                    .map_err(failed)?;
+                if inserted == 0 {
+                    return Err(format!("error: tenant {id} exists"));
+                }
+                Ok(self.shared_store())
+            }
+        }
+    }
+
+    fn finish_create(&self, store: &Store, ok: bool) -> Result<Store, String> {
+        match (&store.tenant, ok) {
+            (Some(tenant), false) => self.drop_tenant(tenant.id).map(|()| store.clone()),
+            _ => Ok(store.clone()),
+        }
+    }
+
+    fn drop_tenant(&self, id: Uuid) -> Result<(), String> {
+        let mut db = self.connect(None)?;
+        let failed =
+            |e: postgres::Error| format!("error: cannot drop tenant {id}: {}", pg_error(&e));
+        match self.mode {
+            TenantMode::Schema => db
+                .execute("SELECT dnr.drop_tenant($1::text::uuid)", &[&id.to_string()])
+                .map(drop)
+                .map_err(failed),
+            TenantMode::Database => {
+                let database = database_name(id);
+                if !self.tenants()?.iter().any(|tenant| tenant.id == id) {
+                    return Err(format!("error: unknown tenant {id}"));
+                }
+                db.batch_execute(&format!("DROP DATABASE {}", quote_ident(&database)))
+                    .map_err(failed)
+            }
+            TenantMode::None | TenantMode::RowLevel => {
+                let removed = db
+                    .execute(
+                        &format!("DELETE FROM {REGISTRY} WHERE id = $1::text::uuid"),
+                        &[&id.to_string()],
+                    )
+                    .map_err(failed)?;
+                if removed == 0 {
+                    return Err(format!("error: unknown tenant {id}"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn session(&self) -> Result<Box<dyn Session + '_>, String> {
+        Ok(Box::new(PgSession {
+            backend: self,
+            client: None,
+            store: String::new(),
+        }))
+    }
+
+    fn parallelism(&self) -> usize {
+        self.pool_size
+    }
+
+    fn explain(
+        &self,
+        store: &Store,
+        context: &dnr_core::TenantContext,
+        entity: &str,
+        op: &str,
+        row: &str,
+    ) -> Result<String, String> {
+        let mut db = self.connect(self.database_of(store))?;
+        let failed = |e: postgres::Error| format!("error: {}", pg_error(&e));
+        let mut tx = db.transaction().map_err(failed)?;
+        if self.mode == TenantMode::Schema {
+            tx.execute(
+                "SELECT pg_catalog.set_config('search_path', pg_catalog.quote_ident($1), true)",
+                &[&store.location],
+            )
+            .map_err(failed)?;
+        }
+        let tenant = context.tenant.map(|id| id.to_string());
+        let user = context.user.map(|id| id.to_string());
+        let roles: Vec<String> = context.roles.iter().cloned().collect();
+        tx.execute(
+            "SELECT dnr.set_context($1::text::uuid, $2::text::uuid, $3::text[], true)",
+            &[&tenant, &user, &roles],
+        )
+        .map_err(failed)?;
+        let row = tx
+            .query_one(
+                "SELECT dnr.check($1, $2, $3::text::jsonb), dnr.check_reason($1, $2, $3::text::jsonb)",
+                &[&entity, &op, &row],
+            )
+            .map_err(failed)?;
+        let allowed: bool = row.try_get(0).map_err(failed)?;
+        let reason: String = row.try_get(1).map_err(failed)?;
+        Ok(super::render_decision(allowed, &reason))
+    }
+}
+
+/// One worker's connection: kept across stores of the configured
+/// database, replaced when a store is another database.
+struct PgSession<'b> {
+    backend: &'b PostgresBackend,
+    client: Option<(Option<String>, Client)>,
+    /// The schema the open transaction migrates.
+    store: String,
+}
+
+impl PgSession<'_> {
+    fn client(&mut self, database: Option<&str>) -> Result<&mut Client, String> {
+        let reuse = matches!(&self.client, Some((open, _)) if open.as_deref() == database);
+        if !reuse {
+            self.client = None;
+            let client = self.backend.connect(database)?;
+            self.client = Some((database.map(str::to_string), client));
+        }
+        match &mut self.client {
+            Some((_, client)) => Ok(client),
+            None => Err("error: no connection".into()),
+        }
+    }
+
+    fn open(&mut self) -> Result<&mut Client, String> {
+        match &mut self.client {
+            Some((_, client)) => Ok(client),
+            None => Err("error: no store is open".into()),
+        }
+    }
+}
+
+fn failed(e: postgres::Error) -> String {
+    pg_error(&e)
+}
+
+impl Session for PgSession<'_> {
+    fn begin(&mut self, store: &Store) -> Result<(), String> {
+        let schema_mode = self.backend.mode == TenantMode::Schema;
+        let database = self.backend.database_of(store).map(str::to_string);
+        let client = self.client(database.as_deref())?;
+        client.batch_execute("BEGIN").map_err(failed)?;
+        let schema = if schema_mode {
+            client
+                .execute(
+                    "SELECT pg_catalog.set_config('search_path', pg_catalog.quote_ident($1), true)",
+                    &[&store.location],
+                )
+                .map_err(failed)?;
+            store.location.clone()
+        } else {
+            client
+                .query_one("SELECT pg_catalog.current_schema()::text", &[])
+                .and_then(|row| row.try_get::<_, Option<String>>(0))
+                .map_err(failed)?
+                .ok_or("the role's search_path names no existing schema")?
+        };
+        client
+            .execute("SELECT dnr.lock_migrations($1)", &[&schema])
+            .map_err(failed)?;
+        self.store = schema;
+        Ok(())
+    }
+
+    fn recorded(&mut self) -> Result<Vec<Recorded>, String> {
+        let store = self.store.clone();
+        let rows = self
+            .open()?
+            .query(
+                "SELECT version, name, checksum, applied_at::text, (extract(epoch FROM duration) * 1000)::float8 \
+                   FROM dnr.migration_history($1) ORDER BY version",
+                &[&store],
+            )
+            .map_err(failed)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Recorded {
+                    version: u32::try_from(row.try_get::<_, i32>(0).map_err(failed)?)
+                        .unwrap_or(u32::MAX),
+                    name: row.try_get(1).map_err(failed)?,
+                    checksum: row.try_get(2).map_err(failed)?,
+                    applied_at: row.try_get(3).map_err(failed)?,
+                    duration_ms: row.try_get(4).map_err(failed)?,
+                })
+            })
+            .collect()
+    }
+
+    fn run(&mut self, migration: &Migration) -> Result<(), String> {
+        self.open()?.batch_execute(&migration.sql).map_err(failed)
+    }
+
+    fn record(&mut self, migration: &Migration, took: Duration) -> Result<(), String> {
+        let store = self.store.clone();
+        let version = i32::try_from(migration.version).map_err(|e| e.to_string())?;
+        self.open()?
+            .execute(
+                "SELECT dnr.record_migration($1, $2, $3, $4, pg_catalog.make_interval(secs => $5))",
+                &[
+                    &store,
+                    &version,
+                    &migration.name,
+                    &migration.checksum,
+                    &took.as_secs_f64(),
+                ],
+            )
+            .map(drop)
+            .map_err(failed)
+    }
+
+    fn commit(&mut self) -> Result<(), String> {
+        self.open()?.batch_execute("COMMIT").map_err(failed)
+    }
+
+    fn rollback(&mut self) -> Result<(), String> {
+        self.open()?.batch_execute("ROLLBACK").map_err(failed)
+    }
+
+    fn apply(&mut self, store: &Store, policy: &Policy) -> Result<String, String> {
+        let database = self.backend.database_of(store).map(str::to_string);
+        self.client(database.as_deref())?
+            .query_one("SELECT dnr.apply($1)", &[&policy.source])
+            .and_then(|row| row.try_get(0))
+            .map_err(failed)
+    }
+
+    fn release(&mut self) {
+        self.client = None;
+    }
+
+    fn applied_policy(&mut self, store: &Store) -> Result<AppliedPolicy, String> {
+        let database = self.backend.database_of(store).map(str::to_string);
+        let client = self.client(database.as_deref())?;
+        let checksum = client.query_opt(
+            "SELECT a.source FROM dnr.applied a ORDER BY a.id DESC LIMIT 1",
+            &[],
+        );
+        Ok(match checksum {
+            Ok(Some(row)) => AppliedPolicy::Source(row.try_get(0).map_err(failed)?),
+            Ok(None) => AppliedPolicy::None,
+            Err(_) => AppliedPolicy::Unknown,
+        })
+    }
+}

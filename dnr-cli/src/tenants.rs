@@ -1,0 +1,204 @@
+//! `dnr tenants create ID... [--name N]`, `list`, `drop ID`.
+//!
+//! `create` makes the tenant's store (schema, file or database; a registry
+//! row in `none`/`row_level` mode), applies the current policy and every
+//! migration to it, and only then makes it a tenant: a failure leaves no
+//! tenant behind. Several ids are created in parallel.
+
+use std::path::Path;
+
+use dnr_core::ast::TenantMode;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::backend::{self, Backend, Session, Store};
+use crate::migrate::{self, Outcome};
+use crate::migrations::Migration;
+use crate::progress::Progress;
+use crate::project::{Policy, Project};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create tenants: their store, the current policy, all migrations.
+    Create {
+        /// Tenant ids (UUIDs).
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        /// A display name (with one id).
+        #[arg(long)]
+        name: Option<String>,
+        /// JSON lines on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the tenants.
+    List {
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drop a tenant and its store (its schema, file or database).
+    Drop {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+}
+
+/// A tenant id as given on the command line.
+pub fn parse_id(text: &str) -> Result<Uuid, String> {
+    dnr_core::value::parse_uuid(text).map_err(|e| format!("error: tenant id `{text}`: {e}"))
+}
+
+pub fn run(config: Option<&Path>, command: Command) -> Result<(), String> {
+    let project = Project::load(config)?;
+    let backend = backend::open(&project)?;
+    match command {
+        Command::Create { ids, name, json } => {
+            if name.is_some() && ids.len() > 1 {
+                return Err("error: --name names one tenant; create the others separately".into());
+            }
+            let ids = ids
+                .iter()
+                .map(|id| parse_id(id))
+                .collect::<Result<Vec<_>, _>>()?;
+            create(
+                &project,
+                backend.as_ref(),
+                &ids,
+                name.as_deref().unwrap_or(""),
+                json,
+            )
+        }
+        Command::List { json } => {
+            let mut text = String::new();
+            for tenant in backend.tenants()? {
+                if json {
+                    text.push_str(&format!(
+                        "{}\n",
+                        json!({"id": tenant.id.to_string(), "name": tenant.name, "store": tenant.location, "created_at": tenant.created_at})
+                    ));
+                } else {
+                    text.push_str(&format!(
+                        "{}\t{}\t{}\n",
+                        tenant.id, tenant.name, tenant.location
+                    ));
+                }
+            }
+            crate::verb_args::print(&text)
+        }
+        Command::Drop { id } => {
+            let id = parse_id(&id)?;
+            backend.drop_tenant(id)?;
+            crate::verb_args::print(&format!("dropped tenant {id}\n"))
+        }
+    }
+}
+
+fn create(
+    project: &Project,
+    backend: &dyn Backend,
+    ids: &[Uuid],
+    name: &str,
+    json: bool,
+) -> Result<(), String> {
+    // Tenant files and databases get the policy here; the shared database
+    // has it from `dnr apply`, and dnr.create_tenant gives a new schema the
+    // newest applied policy itself.
+    let policy = match project.mode() {
+        TenantMode::Database => project.policy_if_present()?,
+        _ => None,
+    };
+    let migrations = project.migrations()?;
+    let placeholders: Vec<Store> = ids
+        .iter()
+        .map(|id| Store {
+            tenant: None,
+            location: id.to_string(),
+        })
+        .collect();
+    let progress = Progress::new(json, ids.len(), "create");
+    let results = backend::run_parallel(
+        backend,
+        &placeholders,
+        |session, placeholder| {
+            let id = Uuid::parse_str(&placeholder.location).map_err(|e| e.to_string())?;
+            create_one(backend, session, id, name, policy.as_ref(), &migrations)
+        },
+        |placeholder, result| {
+            let event = match result {
+                Ok(store) => {
+                    json!({"tenant": placeholder.location, "status": "created", "store": store.location})
+                }
+                Err(error) => {
+                    json!({"tenant": placeholder.location, "status": "failed", "error": error})
+                }
+            };
+            progress.done(&event, result.is_err(), &placeholder.location);
+        },
+    );
+    progress.finish();
+    let failed: Vec<String> = placeholders
+        .iter()
+        .zip(&results)
+        .filter_map(|(p, r)| r.as_ref().err().map(|e| format!("{}: {e}", p.location)))
+        .collect();
+    if !progress.json() {
+        let mut text = String::new();
+        for (placeholder, result) in placeholders.iter().zip(&results) {
+            if let Ok(store) = result {
+                let place = if store.location.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", store.location)
+                };
+                text.push_str(&format!("created tenant {}{place}\n", placeholder.location));
+            }
+        }
+        crate::verb_args::print(&text)?;
+    }
+    match failed.as_slice() {
+        [] => Ok(()),
+        [only] if ids.len() == 1 => Err(only
+            .trim_start_matches(&format!("{}: ", ids[0]))
+            .to_string()),
+        _ => Err(format!(
+            "error: {} of {} tenants were not created:\n  {}",
+            failed.len(),
+            ids.len(),
+            failed.join("\n  ")
+        )),
+    }
+}
+
+fn create_one(
+    backend: &dyn Backend,
+    session: &mut dyn Session,
+    id: Uuid,
+    name: &str,
+    policy: Option<&Policy>,
+    migrations: &[Migration],
+) -> Result<Store, String> {
+    let store = backend.create_tenant(id, name)?;
+    let prepared = (|| {
+        if let Some(policy) = policy {
+            session.apply(&store, policy)?;
+        }
+        match migrate::migrate_store(session, &store, migrations, false)? {
+            Outcome::Applied(_) | Outcome::UpToDate => Ok(()),
+            Outcome::Drift(problem) => Err(format!("drift: {problem}")),
+            Outcome::Failed { version, error, .. } => {
+                Err(format!("migration {version} failed: {error}"))
+            }
+        }
+    })();
+    // The session may hold the new store open: let it go before renaming
+    // or dropping it.
+    session.release();
+    match prepared {
+        Ok(()) => backend.finish_create(&store, true),
+        Err(error) => {
+            let _ = backend.finish_create(&store, false);
+            Err(format!("error: tenant {id} not created: {error}"))
+        }
+    }
+}
