@@ -53,6 +53,9 @@ pub struct Connection {
     statements: RefCell<HashMap<String, Stmt>>,
 }
 
+/// How long a statement waits for another connection's lock, by default.
+const BUSY_TIMEOUT_MS: c_int = 5_000;
+
 /// Statements a connection keeps prepared.
 const STATEMENT_CACHE: usize = 64;
 
@@ -103,6 +106,11 @@ impl Connection {
             unsafe { ffi::sqlite3_close(raw) };
             return Err(Error::new(message));
         }
+        // Wait for another connection's write lock (as rusqlite does by
+        // default) instead of failing at once with "database is locked";
+        // registering reads the schema already.
+        // SAFETY: `raw` is open.
+        unsafe { ffi::sqlite3_busy_timeout(raw, BUSY_TIMEOUT_MS) };
         // SAFETY: the connection is open and outlives `dnr` (see `Drop`).
         match unsafe { register(raw) } {
             Ok(dnr) => Ok(Connection {

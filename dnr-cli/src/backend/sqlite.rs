@@ -63,18 +63,8 @@ impl SqliteBackend {
         self.tenants_dir.join(id.to_string())
     }
 
-    fn open_shared(&self) -> Result<Connection, String> {
-        if let Some(parent) = self.database.parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| format!("error: cannot create `{}`: {e}", parent.display()))?;
-            }
-        }
-        open(&self.database)
-    }
-
     fn registry(&self) -> Result<Connection, String> {
-        let db = self.open_shared()?;
+        let db = open(&self.database)?;
         exec(
             &db,
             &format!(
@@ -85,8 +75,13 @@ impl SqliteBackend {
     }
 }
 
-/// Opens a DNR connection that waits for other writers.
+/// Opens (creating it and its directory if needed) a DNR connection that
+/// waits for other writers.
 pub fn open(path: &Path) -> Result<Connection, String> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("error: cannot create `{}`: {e}", parent.display()))?;
+    }
     let db = Connection::open(path).map_err(|e| format!("error: {e}"))?;
     exec(&db, &format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"))?;
     Ok(db)

@@ -1,0 +1,546 @@
+//! `dnr apply`, `tenants`, `migrate`, `status` and `explain` on real SQLite
+//! files, as a user runs them (the `dnr` binary in a project directory).
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use dnr_cli::project::Project;
+use dnr_cli::route::Router;
+use dnr_sqlite::{Connection, Value};
+use uuid::Uuid;
+
+const POLICY: &str = "\
+tenancy:
+  mode: MODE
+
+entity Task:
+  table: tasks
+  id: int pk
+  title: text
+  owner_id: uuid
+  access:
+    read: true
+    create: owner_id = current_user
+    update: owner_id = current_user
+";
+
+struct Project_ {
+    dir: tempfile::TempDir,
+}
+
+impl Project_ {
+    fn new(mode: &str) -> Project_ {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("dnr.toml"),
+            format!("[database]\nbackend = \"sqlite\"\ntenant_mode = \"{mode}\"\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("policies.dnr"),
+            POLICY.replace("MODE", mode),
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("migrations")).unwrap();
+        Project_ { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn migration(&self, file: &str, sql: &str) {
+        std::fs::write(self.path().join("migrations").join(file), sql).unwrap();
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dnr"));
+        command.args(args).current_dir(self.path());
+        command
+    }
+
+    fn dnr(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.dnr(args);
+        assert!(
+            out.status.success(),
+            "dnr {args:?}: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    fn tenant_file(&self, id: &str) -> PathBuf {
+        self.path().join(".dnr/tenants").join(id).join("data.db")
+    }
+
+    /// The versions a store recorded, in order.
+    fn history(&self, file: &Path) -> Vec<i64> {
+        let db = Connection::open(file).unwrap();
+        let exists = db
+            .query(
+                "SELECT 1 FROM sqlite_master WHERE name = '_dnr_:migrations'",
+                &[],
+            )
+            .unwrap();
+        if exists.rows.is_empty() {
+            return Vec::new();
+        }
+        db.query(
+            "SELECT version FROM \"_dnr_:migrations\" ORDER BY version",
+            &[],
+        )
+        .unwrap()
+        .rows
+        .into_iter()
+        .map(|row| match row[0] {
+            Value::Integer(v) => v,
+            ref other => panic!("{other:?}"),
+        })
+        .collect()
+    }
+
+    fn columns(&self, file: &Path, table: &str) -> Vec<String> {
+        let db = Connection::open(file).unwrap();
+        db.query(
+            "SELECT name FROM pragma_table_info(?) ORDER BY cid",
+            &[Value::Text(table.into())],
+        )
+        .unwrap()
+        .rows
+        .into_iter()
+        .map(|row| match &row[0] {
+            Value::Text(name) => name.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn ids(n: usize) -> Vec<String> {
+    (0..n).map(|_| Uuid::new_v4().to_string()).collect()
+}
+
+fn json_lines(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[test]
+fn database_mode_creates_lists_migrates_and_drops_tenants() {
+    let p = Project_::new("database");
+    p.migration("0001_due.sql", "ALTER TABLE tasks ADD COLUMN due TEXT;\n");
+    let tenants = ids(3);
+    let args: Vec<&str> = ["tenants", "create"]
+        .into_iter()
+        .chain(tenants.iter().map(String::as_str))
+        .collect();
+    p.ok(&args);
+    p.ok(&[
+        "tenants",
+        "create",
+        &Uuid::new_v4().to_string(),
+        "--name",
+        "Acme",
+    ]);
+    let listed = json_lines(&p.ok(&["tenants", "list", "--json"]));
+    assert_eq!(listed.len(), 4);
+    assert!(listed.iter().any(|t| t["name"] == "Acme"));
+    // Each new tenant has the policy and every migration.
+    for id in &tenants {
+        let file = p.tenant_file(id);
+        assert_eq!(p.history(&file), vec![1]);
+        assert!(p.columns(&file, "_dnr_tasks").contains(&"due".to_string()));
+    }
+    // A second migration reaches every tenant, once.
+    p.migration(
+        "0002_prio.sql",
+        "ALTER TABLE tasks ADD COLUMN prio INTEGER;\n",
+    );
+    let events = json_lines(&p.ok(&["migrate", "--json"]));
+    let applied = events.iter().filter(|e| e["status"] == "applied").count();
+    assert_eq!(applied, 4, "{events:?}");
+    let rerun = json_lines(&p.ok(&["migrate", "--json"]));
+    assert_eq!(
+        rerun.iter().filter(|e| e["status"] == "up_to_date").count(),
+        4
+    );
+    // The tenant's own rows, through the routing API.
+    let router = Router::new(Project::load(Some(&p.path().join("dnr.toml"))).unwrap());
+    let (a, b) = (
+        Uuid::parse_str(&tenants[0]).unwrap(),
+        Uuid::parse_str(&tenants[1]).unwrap(),
+    );
+    let user = Uuid::new_v4();
+    let db = router.sqlite(a, Some(user)).unwrap();
+    db.execute(
+        "INSERT INTO tasks (id, title, owner_id, prio) VALUES (1, 'a', ?, 3)",
+        &[Value::Text(user.to_string())],
+    )
+    .unwrap();
+    let other = router.sqlite(b, Some(user)).unwrap();
+    assert!(other
+        .query("SELECT * FROM tasks", &[])
+        .unwrap()
+        .rows
+        .is_empty());
+    assert!(router.sqlite(Uuid::new_v4(), None).is_err());
+    // Drop removes the store.
+    p.ok(&["tenants", "drop", &tenants[2]]);
+    assert!(!p.tenant_file(&tenants[2]).exists());
+    assert_eq!(json_lines(&p.ok(&["tenants", "list", "--json"])).len(), 3);
+    let again = p.dnr(&["tenants", "drop", &tenants[2]]);
+    assert!(!again.status.success());
+    assert!(text(&again.stderr).contains("unknown tenant"));
+    let dup = p.dnr(&["tenants", "create", &tenants[0]]);
+    assert!(!dup.status.success());
+    assert!(
+        text(&dup.stderr).contains("exists"),
+        "{}",
+        text(&dup.stderr)
+    );
+}
+
+#[test]
+fn a_failing_migration_stops_its_tenant_only_and_the_report_says_so() {
+    let p = Project_::new("database");
+    let tenants = ids(4);
+    let mut args = vec!["tenants", "create"];
+    args.extend(tenants.iter().map(String::as_str));
+    p.ok(&args);
+    // One tenant already has what the migration creates.
+    let broken = p.tenant_file(&tenants[1]);
+    Connection::open(&broken)
+        .unwrap()
+        .execute("CREATE TABLE notes (x INTEGER)", &[])
+        .unwrap();
+    p.migration("0001_notes.sql", "CREATE TABLE notes (x INTEGER);\n");
+    p.migration("0002_more.sql", "ALTER TABLE tasks ADD COLUMN more TEXT;\n");
+    let out = p.dnr(&["migrate", "--json"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("1 of 4 stores failed"),
+        "{}",
+        text(&out.stderr)
+    );
+    let events = json_lines(&text(&out.stdout));
+    let failed: Vec<_> = events.iter().filter(|e| e["status"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{events:?}");
+    assert_eq!(failed[0]["tenant"], tenants[1].as_str());
+    assert_eq!(failed[0]["failed_version"], 1);
+    assert!(failed[0]["error"].as_str().unwrap().contains("notes"));
+    let summary = events.last().unwrap();
+    assert_eq!(summary["applied"], 3);
+    assert_eq!(summary["failed"], 1);
+    for (index, id) in tenants.iter().enumerate() {
+        let expected: Vec<i64> = if index == 1 { vec![] } else { vec![1, 2] };
+        assert_eq!(p.history(&p.tenant_file(id)), expected);
+    }
+    // The failed migration left nothing behind in its tenant.
+    assert!(!p
+        .columns(&broken, "_dnr_tasks")
+        .contains(&"more".to_string()));
+    // Fixed, a rerun finishes that tenant and leaves the others alone.
+    Connection::open(&broken)
+        .unwrap()
+        .execute("DROP TABLE notes", &[])
+        .unwrap();
+    let events = json_lines(&p.ok(&["migrate", "--json"]));
+    assert_eq!(
+        events.iter().filter(|e| e["status"] == "applied").count(),
+        1
+    );
+    for id in &tenants {
+        assert_eq!(p.history(&p.tenant_file(id)), vec![1, 2]);
+    }
+}
+
+#[test]
+fn drift_is_refused_per_store_and_status_shows_it() {
+    let p = Project_::new("database");
+    let tenants = ids(2);
+    p.migration("0001_due.sql", "ALTER TABLE tasks ADD COLUMN due TEXT;\n");
+    p.ok(&["tenants", "create", &tenants[0]]);
+    // The file changes after tenant 0 recorded it; tenant 1 is new.
+    p.migration(
+        "0001_due.sql",
+        "ALTER TABLE tasks ADD COLUMN due INTEGER;\n",
+    );
+    p.migration(
+        "0002_prio.sql",
+        "ALTER TABLE tasks ADD COLUMN prio INTEGER;\n",
+    );
+    let created = p.dnr(&["tenants", "create", &tenants[1]]);
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let out = p.dnr(&["migrate", "--json"]);
+    assert!(!out.status.success());
+    let events = json_lines(&text(&out.stdout));
+    let drift: Vec<_> = events.iter().filter(|e| e["status"] == "drift").collect();
+    assert_eq!(drift.len(), 1, "{events:?}");
+    assert_eq!(drift[0]["tenant"], tenants[0].as_str());
+    assert!(drift[0]["error"].as_str().unwrap().contains("checksum"));
+    // Nothing ran in the drifted store.
+    assert_eq!(p.history(&p.tenant_file(&tenants[0])), vec![1]);
+    assert_eq!(p.history(&p.tenant_file(&tenants[1])), vec![1, 2]);
+    let status = p.dnr(&["status", "--json"]);
+    assert!(!status.status.success());
+    let rows = json_lines(&text(&status.stdout));
+    let row = rows
+        .iter()
+        .find(|r| r["tenant"] == tenants[0].as_str())
+        .unwrap();
+    assert!(row["drift"].as_str().unwrap().contains("version 1"));
+    assert_eq!(row["pending"], serde_json::json!([2]));
+    assert_eq!(row["policy"], "current");
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    let p = Project_::new("database");
+    let tenant = Uuid::new_v4().to_string();
+    p.ok(&["tenants", "create", &tenant]);
+    let file = p.tenant_file(&tenant);
+    let before = std::fs::read(&file).unwrap();
+    p.migration("0001_due.sql", "ALTER TABLE tasks ADD COLUMN due TEXT;\n");
+    p.migration("0002_idx.sql", "CREATE INDEX tasks_due ON tasks (due);\n");
+    let events = json_lines(&p.ok(&["migrate", "--dry-run", "--json"]));
+    assert_eq!(events[0]["status"], "would_apply");
+    assert_eq!(events[0]["versions"], serde_json::json!([1, 2]));
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+    assert!(p.history(&file).is_empty());
+    // A dry run reports the failure a real run would meet.
+    p.migration("0003_bad.sql", "ALTER TABLE tasks ADD COLUMN due TEXT;\n");
+    let out = p.dnr(&["migrate", "--dry-run", "--json"]);
+    assert!(!out.status.success());
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
+
+#[test]
+fn row_level_mode_keeps_a_registry_and_migrates_the_shared_database() {
+    let p = Project_::new("row_level");
+    p.ok(&["apply"]);
+    p.migration("0001_due.sql", "ALTER TABLE tasks ADD COLUMN due TEXT;\n");
+    let tenants = ids(2);
+    p.ok(&["tenants", "create", &tenants[0], "--name", "Acme"]);
+    p.ok(&["tenants", "create", &tenants[1]]);
+    let listed = p.ok(&["tenants", "list"]);
+    assert!(
+        listed.contains(&format!("{}\tAcme", tenants[0])),
+        "{listed}"
+    );
+    let shared = p.path().join(".dnr/data.db");
+    assert_eq!(p.history(&shared), vec![1]);
+    let status = p.ok(&["status"]);
+    assert!(status.contains("database\tcurrent\t1\t0\t-"), "{status}");
+    // Tenants share the file and see only their rows.
+    let router = Router::new(Project::load(Some(&p.path().join("dnr.toml"))).unwrap());
+    let user = Uuid::new_v4();
+    let a = router
+        .sqlite(Uuid::parse_str(&tenants[0]).unwrap(), Some(user))
+        .unwrap();
+    a.execute(
+        "INSERT INTO tasks (id, title, owner_id, due) VALUES (1, 'a', ?, 'mon')",
+        &[Value::Text(user.to_string())],
+    )
+    .unwrap();
+    let b = router
+        .sqlite(Uuid::parse_str(&tenants[1]).unwrap(), Some(user))
+        .unwrap();
+    assert!(b.query("SELECT * FROM tasks", &[]).unwrap().rows.is_empty());
+    assert_eq!(a.query("SELECT due FROM tasks", &[]).unwrap().rows.len(), 1);
+    // explain asks the database, under the given context.
+    let row = format!("{{\"id\": 2, \"title\": \"x\", \"owner_id\": \"{user}\"}}");
+    let allowed = p.ok(&[
+        "explain",
+        "Task",
+        "create",
+        "--as",
+        &format!("{}:{user}", tenants[0]),
+        "--row",
+        &row,
+    ]);
+    assert!(allowed.starts_with("allowed: "), "{allowed}");
+    let other = Uuid::new_v4();
+    let refused = p.ok(&[
+        "explain",
+        "Task",
+        "create",
+        "--as",
+        &format!("{}:{other}", tenants[0]),
+        "--row",
+        &row,
+    ]);
+    assert!(refused.starts_with("refused: "), "{refused}");
+    assert!(refused.contains("owner_id = current_user"), "{refused}");
+    p.ok(&["tenants", "drop", &tenants[1]]);
+    assert!(!p.ok(&["tenants", "list"]).contains(&tenants[1]));
+}
+
+#[test]
+fn a_killed_run_resumes_and_applies_every_migration_exactly_once() {
+    let p = Project_::new("database");
+    let tenants = ids(200);
+    let mut args = vec!["tenants", "create", "--json"];
+    args.extend(tenants.iter().map(String::as_str));
+    p.ok(&args);
+    for version in 1..=4 {
+        p.migration(
+            &format!("{version:04}_c{version}.sql"),
+            &format!("ALTER TABLE tasks ADD COLUMN c{version} TEXT;\nCREATE INDEX tasks_c{version} ON tasks (c{version});\n"),
+        );
+    }
+    let mut child = p
+        .command(&["migrate", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once some stores are done and others are under way.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..20 {
+        lines.next().unwrap().unwrap();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let migrated = tenants
+        .iter()
+        .filter(|id| p.history(&p.tenant_file(id)) == vec![1, 2, 3, 4])
+        .count();
+    assert!(
+        migrated >= 20 && migrated < 200,
+        "{migrated} stores were migrated before the kill"
+    );
+    p.ok(&["migrate", "--json"]);
+    for id in &tenants {
+        let file = p.tenant_file(id);
+        assert_eq!(p.history(&file), vec![1, 2, 3, 4], "{id}");
+        let columns = p.columns(&file, "_dnr_tasks");
+        for version in 1..=4 {
+            let column = format!("c{version}");
+            assert_eq!(columns.iter().filter(|c| **c == column).count(), 1, "{id}");
+        }
+    }
+}
+
+#[test]
+fn two_concurrent_runs_never_apply_a_migration_twice() {
+    let p = Project_::new("database");
+    let tenants = ids(40);
+    let mut args = vec!["tenants", "create", "--json"];
+    args.extend(tenants.iter().map(String::as_str));
+    p.ok(&args);
+    for version in 1..=3 {
+        p.migration(
+            &format!("{version:04}_c{version}.sql"),
+            &format!("ALTER TABLE tasks ADD COLUMN c{version} TEXT;\n"),
+        );
+    }
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            p.command(&["migrate", "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut applied = 0;
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        // A second ALTER TABLE ADD COLUMN would fail: both runs succeed.
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        applied += json_lines(&text(&out.stdout))
+            .iter()
+            .filter_map(|e| e["versions"].as_array().map(Vec::len))
+            .sum::<usize>();
+    }
+    assert_eq!(applied, 40 * 3);
+    for id in &tenants {
+        assert_eq!(p.history(&p.tenant_file(id)), vec![1, 2, 3]);
+    }
+}
+
+#[test]
+fn configuration_and_migration_files_are_checked_first() {
+    let p = Project_::new("database");
+    std::fs::write(
+        p.path().join("dnr.toml"),
+        "[database]\nbackend = \"postgres\"\npostgres_url = \"${DNR_TEST_SURELY_UNSET_URL}\"\n",
+    )
+    .unwrap();
+    let out = p.dnr(&["status"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr)
+            .contains("environment variable `DNR_TEST_SURELY_UNSET_URL`, which is not set"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(
+        p.path().join("dnr.toml"),
+        "[database]\nbackend = \"sqlite\"\ntenant_mode = database\n",
+    )
+    .unwrap();
+    let out = p.dnr(&["migrate"]);
+    assert!(
+        text(&out.stderr).contains("dnr.toml:3:15: "),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = p.dnr(&["--config", "nowhere.toml", "status"]);
+    assert!(text(&out.stderr).contains("cannot read `nowhere.toml`"));
+
+    std::fs::write(
+        p.path().join("dnr.toml"),
+        "[database]\nbackend = \"sqlite\"\ntenant_mode = \"database\"\n",
+    )
+    .unwrap();
+    p.ok(&["tenants", "create", &Uuid::new_v4().to_string()]);
+    for (file, sql, expected) in [
+        (
+            "0001_tx.sql",
+            "BEGIN;\nALTER TABLE tasks ADD COLUMN a TEXT;\nCOMMIT;\n",
+            "transaction control",
+        ),
+        (
+            "0001_bad.sql",
+            "ALTER TABLE tasks ADD COLUMN;\n",
+            "cannot parse",
+        ),
+        ("01.sql", "SELECT 1;\n", "NNNN_name.sql"),
+    ] {
+        p.migration(file, sql);
+        let out = p.dnr(&["migrate"]);
+        assert!(!out.status.success());
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{file}: {}",
+            text(&out.stderr)
+        );
+        assert!(text(&out.stderr).contains(file), "{}", text(&out.stderr));
+        std::fs::remove_file(p.path().join("migrations").join(file)).unwrap();
+    }
+    // The policy's mode must be the project's.
+    std::fs::write(
+        p.path().join("policies.dnr"),
+        POLICY.replace("MODE", "row_level"),
+    )
+    .unwrap();
+    let out = p.dnr(&["apply"]);
+    assert!(
+        text(&out.stderr).contains("declares tenancy mode `row_level`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
