@@ -71,9 +71,11 @@ test-pg-accept *ARGS:
 bench-pg:
     bash scripts/pg-bench.sh
 
-# Install the extension into the machine's PostgreSQL (then: CREATE EXTENSION dnr).
+# Install the extension into the machine's PostgreSQL (then: CREATE EXTENSION dnr),
+# with the scripts of earlier versions (ALTER EXTENSION dnr UPDATE).
 install-pg:
     cd dnr-pgext && cargo pgrx install --pg-config /usr/bin/pg_config --release
+    cp dnr-pgext/sql/dnr--*.sql "$(/usr/bin/pg_config --sharedir)/extension/"
 
 # Long fuzzing run of the policy front end, evaluator and compilers (the
 # test suite runs 256 cases): deep and wide generated sources on a 1 MiB

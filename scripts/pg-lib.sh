@@ -41,8 +41,9 @@ pg_ensure_tools() {
 }
 
 # Builds dnr-pgext and installs it (control file, SQL script, dnr.so) into
-# the PostgreSQL that $PG_CONFIG describes. Incremental: cargo rebuilds only
-# what changed.
+# the PostgreSQL that $PG_CONFIG describes, with the install script of 0.1.0
+# and the update scripts (dnr-pgext/sql/dnr--*.sql) beside pgrx's script of
+# the current version. Incremental: cargo rebuilds only what changed.
 pg_install_extension() {
   local profile_flag=()
   [ "$DNR_PG_PROFILE" = release ] && profile_flag=(--release)
@@ -52,6 +53,14 @@ pg_install_extension() {
   fi
   pg_log "cargo pgrx install ($DNR_PG_PROFILE) into $("$PG_CONFIG" --pkglibdir)"
   (cd "$ROOT/dnr-pgext" && cargo pgrx install --pg-config "$PG_CONFIG" "${profile_flag[@]}" "${sudo_flag[@]}")
+  local extdir
+  extdir="$("$PG_CONFIG" --sharedir)/extension"
+  pg_log "copying dnr-pgext/sql/dnr--*.sql (earlier versions, updates) into $extdir"
+  if [ -w "$extdir" ]; then
+    cp "$ROOT"/dnr-pgext/sql/dnr--*.sql "$extdir/"
+  else
+    sudo cp "$ROOT"/dnr-pgext/sql/dnr--*.sql "$extdir/"
+  fi
 }
 
 # Starts a fresh cluster in a new temporary directory, listening only on a

@@ -197,11 +197,24 @@ fn apply(source: &str) -> String {
         }
     );
     if mode == TenantMode::Schema {
-        let schemas =
-            match Spi::get_one::<i64>("SELECT pg_catalog.count(*) FROM dnr.list_tenants()") {
-                Ok(schemas) => schemas.unwrap_or(0),
-                Err(error) => spi_failed("apply", error),
-            };
+        // the caller's tenants (dnr.list_tenants, 0.2.0); the library also
+        // serves 0.1.0's SQL until ALTER EXTENSION dnr UPDATE, where every
+        // tenant is the caller's
+        let listed = match Spi::get_one::<bool>(
+            "SELECT pg_catalog.to_regprocedure('dnr.list_tenants()') IS NOT NULL",
+        ) {
+            Ok(listed) => listed.unwrap_or(false),
+            Err(error) => spi_failed("apply", error),
+        };
+        let count = if listed {
+            "SELECT pg_catalog.count(*) FROM dnr.list_tenants()"
+        } else {
+            "SELECT pg_catalog.count(*) FROM dnr.tenants"
+        };
+        let schemas = match Spi::get_one::<i64>(count) {
+            Ok(schemas) => schemas.unwrap_or(0),
+            Err(error) => spi_failed("apply", error),
+        };
         summary.push_str(&format!(
             " in {schemas} tenant {}",
             if schemas == 1 { "schema" } else { "schemas" }
