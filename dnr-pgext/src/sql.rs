@@ -162,7 +162,8 @@ SELECT t.*
 $$;
 
 -- Raises unless caller may record every table in rels (a member of its
--- owner); the tables must exist.
+-- owner); the tables must exist and not be temporary (every role may
+-- create those).
 CREATE FUNCTION dnr._reg_check_tables(caller oid, rels oid[]) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -174,6 +175,10 @@ BEGIN
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
                         WHERE c.oid = v_rel AND c.relkind IN ('r', 'p')) THEN
             RAISE EXCEPTION 'dnr: no table with oid %', v_rel USING ERRCODE = 'undefined_table';
+        END IF;
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = v_rel AND c.relpersistence = 't') THEN
+            RAISE EXCEPTION 'dnr: temporary table % cannot be managed', v_rel::regclass
+                  USING ERRCODE = 'feature_not_supported';
         END IF;
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
                         WHERE c.oid = v_rel AND pg_catalog.pg_has_role($1, c.relowner, 'MEMBER')) THEN
@@ -196,6 +201,10 @@ BEGIN
     IF v_nsp IS NULL THEN
         RAISE EXCEPTION 'schema % does not exist', pg_catalog.quote_ident($2)
               USING ERRCODE = 'invalid_schema_name';
+    END IF;
+    IF $2 LIKE 'pg\_temp\_%' OR $2 LIKE 'pg\_toast\_temp\_%' THEN
+        RAISE EXCEPTION 'dnr: temporary schema % has no migration history', $2
+              USING ERRCODE = 'feature_not_supported';
     END IF;
     IF NOT pg_catalog.has_schema_privilege($1, v_nsp, 'CREATE')
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n
@@ -246,7 +255,10 @@ $$;
 
 -- After dnr.apply ran its DDL: forgets the caller's tables an earlier apply
 -- managed (and records of dropped tables), records args.rels and the
--- source.
+-- source. The newest source is what dnr.check evaluates, so a source that
+-- applies to no table (e.g. mode schema before any tenant) is recorded
+-- only for a role that may create schemas in the database (create
+-- tenants) or a superuser: not for an application role.
 CREATE FUNCTION dnr._reg_record_apply(caller oid, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -257,6 +269,12 @@ BEGIN
     SELECT COALESCE(pg_catalog.array_agg(x.value::oid), '{}') INTO v_rels
       FROM pg_catalog.jsonb_array_elements_text($2 -> 'rels') AS x(value);
     PERFORM dnr._reg_check_tables($1, v_rels);
+    IF pg_catalog.cardinality(v_rels) = 0
+       AND NOT pg_catalog.has_database_privilege($1, pg_catalog.current_database(), 'CREATE') THEN
+        RAISE EXCEPTION 'dnr.apply: the policy applies to no table of yours'
+              USING ERRCODE = 'insufficient_privilege',
+                    HINT = 'an empty policy, or mode schema before any tenant, needs CREATE on the database';
+    END IF;
     DELETE FROM dnr.managed_tables m
      WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = m.tbl)
         OR (m.managed_by = 'apply'

@@ -130,6 +130,41 @@ $policy$);
 SELECT tbl, managed_by FROM dnr.managed_tables ORDER BY tbl::text;
 SELECT tablename, policyname FROM pg_policies WHERE schemaname = 'rival' ORDER BY 1, 2;
 
+-- The newest applied source is what dnr.check evaluates: an application
+-- role (no table, no CREATE on the database) cannot make its own the
+-- newest, neither with a policy that applies to no table nor with a
+-- temporary table; nor can it keep a history for its temporary schema.
+\c - app
+SELECT dnr.apply($policy$
+tenancy:
+  mode: schema
+entity Thing:
+  table: things
+  access:
+    read: true
+$policy$);
+SELECT dnr.apply('');
+SET search_path = pg_temp;
+SELECT dnr.apply($policy$
+entity Thing:
+  table: things
+  id: int pk
+  access:
+    read: true
+$policy$);
+CREATE TEMP TABLE scratch (id int);
+DO $$
+BEGIN
+    PERFORM dnr.record_migration(pg_catalog.pg_my_temp_schema()::regnamespace::name, 1, 'x', 'x', '1 second');
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'refused: %', SQLSTATE;
+END
+$$;
+RESET search_path;
+\c - postgres
+SELECT applied_by, tables FROM dnr.applied ORDER BY id DESC LIMIT 1;
+SELECT count(*) AS temp_histories FROM dnr.migrations WHERE store LIKE 'pg\_temp\_%';
+
 DROP SCHEMA tenant_44444444444444444444444444444444, tenant_55555555555555555555555555555555, rival CASCADE;
 REVOKE CREATE ON DATABASE :"DBNAME" FROM dnr_rival;
 DROP ROLE dnr_rival;
