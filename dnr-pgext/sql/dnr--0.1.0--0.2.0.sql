@@ -10,7 +10,7 @@
 --     rights); dnr.list_tenants(); dnr.policies shows each role its own
 --     tables' policies.
 -- The functions below replace their 0.1.0 definitions with the 0.2.0 ones
--- (the same text as dnr-pgext/src/sql.rs; tests/pg/shell/22_upgrade.sh
+-- (the same text as dnr-pgext/src/sql.rs; tests/pg/shell/23_upgrade.sh
 -- compares an updated database with a fresh 0.2.0 one). The C functions of
 -- 0.1.0 keep their symbols in the 0.2.0 library.
 
