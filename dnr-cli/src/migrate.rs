@@ -86,12 +86,24 @@ fn short(checksum: &str) -> &str {
     checksum.get(..12).unwrap_or(checksum)
 }
 
+/// How a store's pending migrations run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// Each in its own transaction with its history row (a failure keeps
+    /// the ones before it).
+    Each,
+    /// All in one transaction (a new tenant's store: all or nothing).
+    Together,
+    /// All in one transaction, rolled back.
+    DryRun,
+}
+
 /// Brings one store up to date (see the module's comment).
 pub fn migrate_store(
     session: &mut dyn Session,
     store: &Store,
     migrations: &[Migration],
-    dry_run: bool,
+    plan: Plan,
 ) -> Result<Outcome, String> {
     session.begin(store)?;
     let recorded = match session.recorded() {
@@ -109,14 +121,37 @@ pub fn migrate_store(
         .iter()
         .filter(|m| !recorded.iter().any(|r| r.version == m.version))
         .collect();
-    if pending.is_empty() {
+    let Some(first) = pending.first() else {
         session.rollback()?;
         return Ok(Outcome::UpToDate);
+    };
+    if plan == Plan::Together {
+        let started = Instant::now();
+        let ran = session.run_all(&pending).and_then(|()| {
+            // One duration for the batch, shared out.
+            let each = started.elapsed() / u32::try_from(pending.len()).unwrap_or(1);
+            pending
+                .iter()
+                .try_for_each(|migration| session.record(migration, each))
+        });
+        return match ran.and_then(|()| session.commit()) {
+            Ok(()) => Ok(Outcome::Applied(
+                pending.iter().map(|m| m.version).collect(),
+            )),
+            Err(error) => {
+                let _ = session.rollback();
+                Ok(Outcome::Failed {
+                    applied: Vec::new(),
+                    version: first.version,
+                    error,
+                })
+            }
+        };
     }
     let mut applied = Vec::new();
-    let mut first = true;
+    let mut in_transaction = true;
     for migration in pending {
-        if !first && !dry_run {
+        if !in_transaction {
             session.begin(store)?;
             // A concurrent run may have applied it meanwhile.
             let recorded = match session.recorded() {
@@ -131,7 +166,6 @@ pub fn migrate_store(
                 continue;
             }
         }
-        first = false;
         let started = Instant::now();
         let outcome = session
             .run(migration)
@@ -145,11 +179,12 @@ pub fn migrate_store(
             });
         }
         applied.push(migration.version);
-        if !dry_run {
+        if plan == Plan::Each {
             session.commit()?;
+            in_transaction = false;
         }
     }
-    if dry_run {
+    if in_transaction {
         session.rollback()?;
     }
     Ok(if applied.is_empty() {
@@ -227,7 +262,10 @@ pub fn run_stores(
     let outcomes = backend::run_parallel(
         backend,
         stores,
-        |session, store| migrate_store(session, store, migrations, dry_run),
+        |session, store| {
+            let plan = if dry_run { Plan::DryRun } else { Plan::Each };
+            migrate_store(session, store, migrations, plan)
+        },
         |store, result| {
             let failed = result.as_ref().map_or(true, Outcome::failed);
             progress.done(&event(store, result, dry_run), failed, &store.label());

@@ -12,7 +12,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::backend::{self, Backend, Session, Store};
-use crate::migrate::{self, Outcome};
+use crate::migrate::{self, Outcome, Plan};
 use crate::migrations::Migration;
 use crate::progress::Progress;
 use crate::project::{Policy, Project};
@@ -183,12 +183,10 @@ fn create_one(
         if let Some(policy) = policy {
             session.apply(&store, policy)?;
         }
-        match migrate::migrate_store(session, &store, migrations, false)? {
+        match migrate::migrate_store(session, &store, migrations, Plan::Together)? {
             Outcome::Applied(_) | Outcome::UpToDate => Ok(()),
             Outcome::Drift(problem) => Err(format!("drift: {problem}")),
-            Outcome::Failed { version, error, .. } => {
-                Err(format!("migration {version} failed: {error}"))
-            }
+            Outcome::Failed { error, .. } => Err(format!("a migration failed: {error}")),
         }
     })();
     // The session may hold the new store open: let it go before renaming

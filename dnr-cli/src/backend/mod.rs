@@ -110,6 +110,12 @@ pub trait Session {
     fn recorded(&mut self) -> Result<Vec<Recorded>, String>;
     /// Runs one migration's SQL.
     fn run(&mut self, migration: &Migration) -> Result<(), String>;
+    /// Runs several migrations' SQL, in order, in the open transaction.
+    fn run_all(&mut self, migrations: &[&Migration]) -> Result<(), String> {
+        migrations
+            .iter()
+            .try_for_each(|migration| self.run(migration))
+    }
     /// Records it, in the same transaction.
     fn record(&mut self, migration: &Migration, took: Duration) -> Result<(), String>;
     fn commit(&mut self) -> Result<(), String>;

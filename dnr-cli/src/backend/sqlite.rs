@@ -30,6 +30,8 @@ const REGISTRY: &str = "\"_dnr_:tenants\"";
 const DATA_FILE: &str = "data.db";
 /// The tenant's id and name, beside its data file.
 const TENANT_FILE: &str = "tenant.json";
+/// Where a tenant's directory is built before it is renamed into place.
+const STAGING_PREFIX: &str = ".creating-";
 /// How long a statement waits for another process's write lock.
 const BUSY_TIMEOUT_MS: u32 = 60_000;
 
@@ -85,6 +87,11 @@ pub fn open(path: &Path) -> Result<Connection, String> {
     let db = Connection::open(path).map_err(|e| format!("error: {e}"))?;
     exec(&db, &format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"))?;
     Ok(db)
+}
+
+/// fsync(2) of a file or directory.
+fn sync(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(path)?.sync_all()
 }
 
 fn exec(db: &Connection, sql: &str) -> Result<u64, String> {
@@ -270,7 +277,7 @@ impl Backend for SqliteBackend {
         }
         std::fs::create_dir_all(&self.tenants_dir)
             .map_err(|e| format!("error: cannot create `{}`: {e}", self.tenants_dir.display()))?;
-        let staging = self.tenants_dir.join(format!(".creating-{id}"));
+        let staging = self.tenants_dir.join(format!("{STAGING_PREFIX}{id}"));
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir(&staging)
             .map_err(|e| format!("error: cannot create `{}`: {e}", staging.display()))?;
@@ -321,17 +328,24 @@ impl Backend for SqliteBackend {
                 _ => Ok(store.clone()),
             };
         };
-        let staging = self.tenants_dir.join(format!(".creating-{}", tenant.id));
+        let staging = self
+            .tenants_dir
+            .join(format!("{STAGING_PREFIX}{}", tenant.id));
         if !ok {
             let _ = std::fs::remove_dir_all(&staging);
             return Ok(store.clone());
         }
         let dir = self.tenant_dir(tenant.id);
-        // rename(2) refuses a non-empty target: a concurrent create loses.
-        std::fs::rename(&staging, &dir).map_err(|e| {
+        // On disk before it becomes a tenant; rename(2) refuses a
+        // non-empty target, so a concurrent create of the same id loses.
+        let durable = sync(&staging.join(DATA_FILE))
+            .and_then(|()| sync(&staging))
+            .and_then(|()| std::fs::rename(&staging, &dir))
+            .and_then(|()| sync(&self.tenants_dir));
+        if let Err(e) = durable {
             let _ = std::fs::remove_dir_all(&staging);
-            format!("error: cannot create `{}`: {e}", dir.display())
-        })?;
+            return Err(format!("error: cannot create `{}`: {e}", dir.display()));
+        }
         let location = dir.join(DATA_FILE).display().to_string();
         Ok(Store {
             tenant: Some(Tenant {
@@ -383,6 +397,16 @@ impl SqliteSession {
         if !reuse {
             self.open = None;
             let db = open(Path::new(location))?;
+            if location.contains(STAGING_PREFIX) {
+                // A tenant being created is no tenant until its directory
+                // is renamed into place (after `finish_create` syncs the
+                // file): a crash before that leaves only a staging
+                // directory, so its many small transactions need not
+                // each wait for the disk.
+                exec(&db, "PRAGMA synchronous = OFF")?;
+                db.query("PRAGMA journal_mode = MEMORY", &[])
+                    .map_err(|e| e.to_string())?;
+            }
             self.open = Some((location.to_string(), db));
         }
         match &self.open {
@@ -452,6 +476,18 @@ impl Session for SqliteSession {
     fn run(&mut self, migration: &Migration) -> Result<(), String> {
         let db = self.current()?;
         db.migrate(&migration.sql)
+            .map(drop)
+            .map_err(|e| e.message().trim_start_matches("dnr: ").to_string())
+    }
+
+    /// One `dnr_migrate` for all of them: enforcement is rebuilt once.
+    fn run_all(&mut self, migrations: &[&Migration]) -> Result<(), String> {
+        let sql: String = migrations
+            .iter()
+            .map(|migration| format!("{}\n;\n", migration.sql))
+            .collect();
+        let db = self.current()?;
+        db.migrate(&sql)
             .map(drop)
             .map_err(|e| e.message().trim_start_matches("dnr: ").to_string())
     }
