@@ -412,6 +412,26 @@ BEGIN
 END
 $$;
 
+-- The newest source applied by a role the caller is a member of (for a
+-- superuser, the newest of all), as a one-element array; empty when there
+-- is none. Never another owner's source, nor any source for a role that
+-- applied nothing (application roles: dnr.check evaluates the source
+-- without showing it).
+CREATE FUNCTION dnr._reg_applied_policy(caller oid, args jsonb) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+           'id', n.id, 'source', n.source, 'mode', n.mode,
+           'applied_at', n.applied_at, 'applied_by', n.applied_by)), '[]')
+  FROM (SELECT a.id, a.source, a.mode, a.applied_at, a.applied_by
+          FROM dnr.applied a
+         WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = $1 AND r.rolsuper)
+            OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                        WHERE r.rolname = a.applied_by AND pg_catalog.pg_has_role($1, r.oid, 'MEMBER'))
+         ORDER BY a.id DESC LIMIT 1) n
+$$;
+
 -- Runs one registry operation for the role dnr._registry read (see above).
 CREATE FUNCTION dnr._registry_run(op text, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
@@ -431,6 +451,7 @@ BEGIN
         WHEN 'unregister_tenant' THEN RETURN dnr._reg_unregister_tenant(v_caller, $2);
         WHEN 'migration_history' THEN RETURN dnr._reg_migration_history(v_caller, $2);
         WHEN 'record_migration' THEN RETURN dnr._reg_record_migration(v_caller, $2);
+        WHEN 'applied_policy' THEN RETURN dnr._reg_applied_policy(v_caller, $2);
         ELSE RAISE EXCEPTION 'dnr: unknown registry operation %', pg_catalog.quote_literal($1);
     END CASE;
 END
@@ -442,7 +463,7 @@ REVOKE ALL ON FUNCTION dnr._reg_tenants(oid), dnr._reg_check_tables(oid, oid[]),
     dnr._reg_record_apply(oid, jsonb), dnr._reg_add_applied_tables(oid, jsonb),
     dnr._reg_record_isolation(oid, jsonb), dnr._reg_register_tenant(oid, jsonb),
     dnr._reg_unregister_tenant(oid, jsonb), dnr._reg_migration_history(oid, jsonb),
-    dnr._reg_record_migration(oid, jsonb)
+    dnr._reg_record_migration(oid, jsonb), dnr._reg_applied_policy(oid, jsonb)
   FROM PUBLIC;
 
 -- The tenants whose schema the caller owns (every tenant for a superuser).
@@ -454,6 +475,20 @@ AS $$
 SELECT t.id, t.name, t.schema_name, t.created_at
   FROM pg_catalog.jsonb_to_recordset(dnr._registry('list_tenants', '{}'))
        AS t(id uuid, name text, schema_name name, created_at timestamptz)
+$$;
+
+-- The newest policy applied by a role the caller is a member of (for a
+-- superuser, the newest of all); no row when there is none. What `dnr
+-- status` compares with the policy file; dnr.check evaluates the newest
+-- source of the database, whoever applied it.
+CREATE FUNCTION dnr.applied_policy()
+RETURNS TABLE (id bigint, source text, mode text, applied_at timestamptz, applied_by name)
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT a.id, a.source, a.mode, a.applied_at, a.applied_by
+  FROM pg_catalog.jsonb_to_recordset(dnr._registry('applied_policy', '{}'))
+       AS a(id bigint, source text, mode text, applied_at timestamptz, applied_by name)
 $$;
 
 ------------------------------------------------------------------------------

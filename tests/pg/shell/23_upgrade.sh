@@ -120,6 +120,10 @@ out=$(run app "$ROW" "BEGIN; SELECT dnr.set_context('$A', '$ALICE'); INSERT INTO
 expect_match "the fill trigger after the update" "^$A$" "$out"
 out=$(run app "$ROW" "BEGIN; SELECT dnr.set_context('$A', '$ALICE'); SELECT dnr.check('Task', 'create', '{\"id\": 9, \"owner_id\": \"$ALICE\", \"tenant_id\": \"$A\"}'); COMMIT")
 expect_match "dnr.check after the update" "^t$" "$out"
+out=$(run dnr_owner "$ROW" "SELECT applied_by || ' ' || mode || ' ' || (source = \$p\$$TASKS_POLICY\$p\$) FROM dnr.applied_policy()")
+expect "applied_policy shows the owner the source it applied in 0.1.0" "dnr_owner row_level true" "$out"
+out=$(run app "$ROW" "SELECT count(*) FROM dnr.applied_policy()")
+expect "applied_policy shows the application role nothing" "0" "$out"
 out=$(run dnr_owner "$ROW" "SELECT dnr.apply(\$p\$$TASKS_POLICY\$p\$)")
 expect "the owner re-applies without grants" "applied 1 entity: Task (tasks)" "$out"
 out=$(run dnr_owner "$ROW" "SELECT policy_name FROM dnr.policies WHERE table_name = 'tasks' ORDER BY 1")
