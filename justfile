@@ -55,6 +55,11 @@ bench-wasm:
 test-sqlite *ARGS:
     bash scripts/sqlite-test.sh {{ARGS}}
 
+# Fleet operations: tenants create and migrate over 1,000 SQLite files and
+# 1,000 PostgreSQL schemas, beside naive serial loops.
+bench-ops:
+    bash scripts/ops-bench.sh
+
 # Enforced vs plain SQLite tables, 1M rows over 1,000 tenants.
 bench-sqlite:
     bash scripts/sqlite-bench.sh

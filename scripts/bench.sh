@@ -22,7 +22,7 @@ trap 'rm -rf "$work"' EXIT
 } >"$work/core.md"
 
 failed=""
-for part in pg sqlite wasm exists pg-signed; do
+for part in pg sqlite wasm exists pg-signed ops; do
   script=scripts/$part-bench.sh
   echo "==> $script" >&2
   rm -f "bench/$part.md"
@@ -76,6 +76,10 @@ targets() {
   grep -h '^| \(server instructions\|latency\), ' "$work/pg-signed.md" 2>/dev/null \
     | awk -F'|' '{ gsub(/^ +| +$/, "", $2); gsub(/^ +| +$/, "", $3); gsub(/^ +| +$/, "", $4)
       printf "| PostgreSQL cached set_context_signed ≤ 1.1× set_context (%s) | %s (tenant only: %s) | signed context |\n", $2, $3, $4 }'
+  # Fleet operations: "| operation | dnr | loop | ratio | ≤ T s: ok |"
+  grep -h '^| \(SQLite\|PostgreSQL\): ' "$work/ops.md" 2>/dev/null \
+    | awk -F'|' '{ for (i = 2; i <= 6; i++) gsub(/^ +| +$/, "", $i)
+      printf "| %s %s | %s (naive serial loop %s, %s) | operations |\n", $2, $6, $3, $4, $5 }'
   echo "| WASM ≤ 2× native (inserts, enforced query; locked connections) | $(grep -o 'native/wasm [0-9.]*x' <<<"$wasm_ins" | cut -d' ' -f2), $(grep -o 'native/wasm [0-9.]*x' <<<"$wasm_query" | cut -d' ' -f2) | wasm |"
   echo
 }
@@ -86,7 +90,7 @@ targets() {
   echo "Produced by \`just bench\` (scripts/bench.sh) in one run on $(date -u +%Y-%m-%d) on $(uname -m), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM."
   echo
   targets
-  cat "$work/core.md" "$work/pg.md" "$work/sqlite.md" "$work/wasm.md"
+  cat "$work/core.md" "$work/pg.md" "$work/sqlite.md" "$work/wasm.md" "$work/ops.md"
 } >"$work/RESULTS.md"
 mv "$work/RESULTS.md" "$out"
 cat "$out"

@@ -529,10 +529,7 @@ impl Session for PgSession<'_> {
     fn applied_policy(&mut self, store: &Store) -> Result<AppliedPolicy, String> {
         let database = self.backend.database_of(store).map(str::to_string);
         let client = self.client(database.as_deref())?;
-        let checksum = client.query_opt(
-            "SELECT a.source FROM dnr.applied a ORDER BY a.id DESC LIMIT 1",
-            &[],
-        );
+        let checksum = client.query_opt("SELECT a.source FROM dnr.applied_policy() a", &[]);
         Ok(match checksum {
             Ok(Some(row)) => AppliedPolicy::Source(row.try_get(0).map_err(failed)?),
             Ok(None) => AppliedPolicy::None,

@@ -94,7 +94,7 @@ out=$("$DNR" explain Task create --as "$A:$U" --row "{\"id\": 3, \"owner_id\": \
 case "$out" in allowed:*) ok "explain allowed" ;; *) fail "explain: $out" ;; esac
 out=$("$DNR" explain Task create --as "$A:$B" --row "{\"id\": 3, \"owner_id\": \"$U\"}")
 case "$out" in refused:*owner_id*) ok "explain refused, naming the rule" ;; *) fail "explain: $out" ;; esac
-"$DNR" status | grep "^database	unknown	1	0	-$" >/dev/null || { "$DNR" status; fail "status"; }
+"$DNR" status | grep "^database	current	1	0	-$" >/dev/null || { "$DNR" status; fail "status"; }
 ok "status"
 "$DNR" tenants drop "$B" >/dev/null
 expect "tenants drop" "$A	Acme	" "$("$DNR" tenants list)"
