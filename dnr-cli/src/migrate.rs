@@ -259,20 +259,50 @@ pub fn run_stores(
     json: bool,
 ) -> Vec<Result<Outcome, String>> {
     let progress = Progress::new(json, stores.len(), "migrate");
-    let outcomes = backend::run_parallel(
+    let done = |store: &Store, result: &Result<Outcome, String>| {
+        let failed = result.as_ref().map_or(true, Outcome::failed);
+        progress.done(&event(store, result, dry_run), failed, &store.label());
+    };
+    // Stores whose history (read in one go) shows nothing to do are done;
+    // the others are migrated, each under its lock.
+    let mut outcomes: Vec<Option<Result<Outcome, String>>> = vec![None; stores.len()];
+    if let Some(Ok(histories)) = backend.histories(stores) {
+        for ((store, history), outcome) in stores.iter().zip(&histories).zip(&mut outcomes) {
+            let pending = migrations
+                .iter()
+                .any(|m| !history.iter().any(|r| r.version == m.version));
+            if !pending && drift(history, migrations).is_none() {
+                let result = Ok(Outcome::UpToDate);
+                done(store, &result);
+                *outcome = Some(result);
+            }
+        }
+    }
+    let (indexes, todo): (Vec<usize>, Vec<Store>) = stores
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| outcomes.get(*index).is_some_and(Option::is_none))
+        .map(|(index, store)| (index, store.clone()))
+        .unzip();
+    let migrated = backend::run_parallel(
         backend,
-        stores,
+        &todo,
         |session, store| {
             let plan = if dry_run { Plan::DryRun } else { Plan::Each };
             migrate_store(session, store, migrations, plan)
         },
-        |store, result| {
-            let failed = result.as_ref().map_or(true, Outcome::failed);
-            progress.done(&event(store, result, dry_run), failed, &store.label());
-        },
+        done,
     );
     progress.finish();
+    for (index, result) in indexes.into_iter().zip(migrated) {
+        if let Some(slot) = outcomes.get_mut(index) {
+            *slot = Some(result);
+        }
+    }
     outcomes
+        .into_iter()
+        .map(|outcome| outcome.unwrap_or_else(|| Err("not run".into())))
+        .collect()
 }
 
 /// The summary (a JSON line, or a per-tenant report of what did not go

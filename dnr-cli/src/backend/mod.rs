@@ -89,6 +89,13 @@ pub trait Backend: Sync {
     fn session(&self) -> Result<Box<dyn Session + '_>, String>;
     /// How many sessions run at once.
     fn parallelism(&self) -> usize;
+    /// Every store's recorded migrations in one go, where the backend can
+    /// read them so (without locks: a store that looks up to date here is
+    /// skipped, any other is migrated under its lock as usual). `None`:
+    /// read them store by store.
+    fn histories(&self, _stores: &[Store]) -> Option<Result<Vec<Vec<Recorded>>, String>> {
+        None
+    }
     /// The evaluator's answer under `context`, as the database gives it.
     fn explain(
         &self,
@@ -150,10 +157,13 @@ where
     W: Fn(&mut dyn Session, &Store) -> Result<T, String> + Sync,
     D: Fn(&Store, &Result<T, String>) + Sync,
 {
+    if stores.is_empty() {
+        return Vec::new();
+    }
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<T, String>>>> =
         Mutex::new((0..stores.len()).map(|_| None).collect());
-    let workers = backend.parallelism().clamp(1, stores.len().max(1));
+    let workers = backend.parallelism().clamp(1, stores.len());
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {

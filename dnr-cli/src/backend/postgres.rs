@@ -359,6 +359,35 @@ impl Backend for PostgresBackend {
         self.pool_size
     }
 
+    /// One query for every tenant schema's history (schema mode).
+    fn histories(&self, stores: &[Store]) -> Option<Result<Vec<Vec<Recorded>>, String>> {
+        if self.mode != TenantMode::Schema {
+            return None;
+        }
+        Some((|| {
+            let schemas: Vec<String> = stores.iter().map(|s| s.location.clone()).collect();
+            let rows = self
+                .connect(None)?
+                .query(
+                    "SELECT s.ord::int4, h.version, h.name, h.checksum, h.applied_at::text, \
+                            (extract(epoch FROM h.duration) * 1000)::float8 \
+                       FROM pg_catalog.unnest($1::text[]) WITH ORDINALITY AS s(schema_name, ord), \
+                            LATERAL dnr.migration_history(s.schema_name::name) h",
+                    &[&schemas],
+                )
+                .map_err(|e| format!("error: {}", pg_error(&e)))?;
+            let mut histories = vec![Vec::new(); stores.len()];
+            for row in &rows {
+                let index = usize::try_from(row.try_get::<_, i32>(0).map_err(failed)?)
+                    .map_err(|e| e.to_string())?;
+                if let Some(history) = index.checked_sub(1).and_then(|i| histories.get_mut(i)) {
+                    history.push(recorded(row, 1)?);
+                }
+            }
+            Ok(histories)
+        })())
+    }
+
     fn explain(
         &self,
         store: &Store,
@@ -428,6 +457,17 @@ impl PgSession<'_> {
     }
 }
 
+/// A history row whose columns start at `at`.
+fn recorded(row: &postgres::Row, at: usize) -> Result<Recorded, String> {
+    Ok(Recorded {
+        version: u32::try_from(row.try_get::<_, i32>(at).map_err(failed)?).unwrap_or(u32::MAX),
+        name: row.try_get(at + 1).map_err(failed)?,
+        checksum: row.try_get(at + 2).map_err(failed)?,
+        applied_at: row.try_get(at + 3).map_err(failed)?,
+        duration_ms: row.try_get(at + 4).map_err(failed)?,
+    })
+}
+
 fn failed(e: postgres::Error) -> String {
     pg_error(&e)
 }
@@ -470,18 +510,7 @@ impl Session for PgSession<'_> {
                 &[&store],
             )
             .map_err(failed)?;
-        rows.iter()
-            .map(|row| {
-                Ok(Recorded {
-                    version: u32::try_from(row.try_get::<_, i32>(0).map_err(failed)?)
-                        .unwrap_or(u32::MAX),
-                    name: row.try_get(1).map_err(failed)?,
-                    checksum: row.try_get(2).map_err(failed)?,
-                    applied_at: row.try_get(3).map_err(failed)?,
-                    duration_ms: row.try_get(4).map_err(failed)?,
-                })
-            })
-            .collect()
+        rows.iter().map(|row| recorded(row, 0)).collect()
     }
 
     fn run(&mut self, migration: &Migration) -> Result<(), String> {
