@@ -76,6 +76,11 @@ test-pg-accept *ARGS:
 bench-pg:
     bash scripts/pg-bench.sh
 
+# A throwaway PostgreSQL with the extension, on localhost:54330, until Ctrl-C
+# (prints the URLs for dnr.toml).
+dev-pg:
+    bash scripts/dev-postgres.sh
+
 # Install the extension into the machine's PostgreSQL (then: CREATE EXTENSION dnr),
 # with the scripts of earlier versions (ALTER EXTENSION dnr UPDATE).
 install-pg:
