@@ -163,14 +163,22 @@ fn database_mode_creates_lists_migrates_and_drops_tenants() {
         assert_eq!(p.history(&file), vec![1]);
         assert!(p.columns(&file, "_dnr_tasks").contains(&"due".to_string()));
     }
-    // A second migration reaches every tenant, once.
+    // --tenant migrates that tenant's store only.
     p.migration(
         "0002_prio.sql",
         "ALTER TABLE tasks ADD COLUMN prio INTEGER;\n",
     );
+    let one = json_lines(&p.ok(&["migrate", "--tenant", &tenants[2], "--json"]));
+    assert_eq!(one.len(), 2, "{one:?}");
+    assert_eq!(one[0]["tenant"], tenants[2].as_str());
+    assert_eq!(p.history(&p.tenant_file(&tenants[2])), vec![1, 2]);
+    assert_eq!(p.history(&p.tenant_file(&tenants[0])), vec![1]);
+    let unknown = p.dnr(&["migrate", "--tenant", &Uuid::new_v4().to_string()]);
+    assert!(text(&unknown.stderr).contains("unknown tenant"));
+    // The next run reaches every other tenant, once.
     let events = json_lines(&p.ok(&["migrate", "--json"]));
     let applied = events.iter().filter(|e| e["status"] == "applied").count();
-    assert_eq!(applied, 4, "{events:?}");
+    assert_eq!(applied, 3, "{events:?}");
     let rerun = json_lines(&p.ok(&["migrate", "--json"]));
     assert_eq!(
         rerun.iter().filter(|e| e["status"] == "up_to_date").count(),
