@@ -193,9 +193,9 @@ fn create_one(
     // or dropping it.
     session.release();
     match prepared {
-        Ok(()) => backend.finish_create(&store, true),
+        Ok(()) => backend.finish_create(id, &store, true),
         Err(error) => {
-            let _ = backend.finish_create(&store, false);
+            let _ = backend.finish_create(id, &store, false);
             Err(format!("error: tenant {id} not created: {error}"))
         }
     }

@@ -393,6 +393,38 @@ fn row_level_mode_keeps_a_registry_and_migrates_the_shared_database() {
     assert!(refused.contains("owner_id = current_user"), "{refused}");
     p.ok(&["tenants", "drop", &tenants[1]]);
     assert!(!p.ok(&["tenants", "list"]).contains(&tenants[1]));
+    // A tenant whose migrations fail is not registered.
+    p.migration("0002_bad.sql", "ALTER TABLE missing ADD COLUMN x TEXT;\n");
+    let late = Uuid::new_v4().to_string();
+    let out = p.dnr(&["tenants", "create", &late]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("not created"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!p.ok(&["tenants", "list"]).contains(&late));
+}
+
+#[test]
+fn a_tenant_whose_migrations_fail_leaves_nothing_behind() {
+    let p = Project_::new("database");
+    p.migration("0001_due.sql", "ALTER TABLE tasks ADD COLUMN due TEXT;\n");
+    p.migration("0002_bad.sql", "ALTER TABLE missing ADD COLUMN x TEXT;\n");
+    let id = Uuid::new_v4().to_string();
+    let out = p.dnr(&["tenants", "create", &id]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("missing"),
+        "{}",
+        text(&out.stderr)
+    );
+    let left: Vec<_> = std::fs::read_dir(p.path().join(".dnr/tenants"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(p.ok(&["tenants", "list"]).is_empty());
 }
 
 #[test]

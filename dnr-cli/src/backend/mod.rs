@@ -81,7 +81,12 @@ pub trait Backend: Sync {
     fn create_tenant(&self, id: Uuid, name: &str) -> Result<Store, String>;
     /// Completes `create_tenant` once the store has its policy and
     /// migrations (`ok`), or removes what it created; the final store.
-    fn finish_create(&self, store: &Store, ok: bool) -> Result<Store, String>;
+    fn finish_create(&self, id: Uuid, store: &Store, ok: bool) -> Result<Store, String> {
+        if !ok {
+            self.drop_tenant(id)?;
+        }
+        Ok(store.clone())
+    }
     /// Removes a tenant: its schema, file or database (in `none` and
     /// `row_level` mode, its registry row; its rows stay).
     fn drop_tenant(&self, id: Uuid) -> Result<(), String>;

@@ -308,13 +308,6 @@ impl Backend for PostgresBackend {
         }
     }
 
-    fn finish_create(&self, store: &Store, ok: bool) -> Result<Store, String> {
-        match (&store.tenant, ok) {
-            (Some(tenant), false) => self.drop_tenant(tenant.id).map(|()| store.clone()),
-            _ => Ok(store.clone()),
-        }
-    }
-
     fn drop_tenant(&self, id: Uuid) -> Result<(), String> {
         let mut db = self.connect(None)?;
         let failed =

@@ -321,12 +321,12 @@ impl Backend for SqliteBackend {
             .map_err(|e| format!("error: cannot remove `{}`: {e}", doomed.display()))
     }
 
-    fn finish_create(&self, store: &Store, ok: bool) -> Result<Store, String> {
+    fn finish_create(&self, id: Uuid, store: &Store, ok: bool) -> Result<Store, String> {
         let Some(tenant) = store.tenant.as_ref().filter(|_| self.per_tenant()) else {
-            return match (&store.tenant, ok) {
-                (Some(tenant), false) => self.drop_tenant(tenant.id).map(|()| store.clone()),
-                _ => Ok(store.clone()),
-            };
+            if !ok {
+                self.drop_tenant(id)?;
+            }
+            return Ok(store.clone());
         };
         let staging = self
             .tenants_dir
