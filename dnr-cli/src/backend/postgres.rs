@@ -6,16 +6,21 @@
 //! must have the extension; the tenant's id and name are the database's
 //! comment).
 //!
-//! Each worker holds its own connection (`postgres_pool_size` of them).
+//! Connections to the configured database come from an `r2d2` pool of
+//! `postgres_pool_size` (each worker holds one while it works; tenant
+//! databases get their own connections).
 //! A migration runs in one transaction with its history row
 //! (`dnr.record_migration`) under the store's advisory lock
 //! (`dnr.lock_migrations`), so concurrent runs serialize per store and a
 //! killed run leaves whole migrations only.
 
+use std::ops::{Deref, DerefMut};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use dnr_core::ast::TenantMode;
 use postgres::{Client, NoTls};
+use r2d2_postgres::PostgresConnectionManager;
 use uuid::Uuid;
 
 use super::{AppliedPolicy, Backend, Recorded, Session, Store, Tenant};
@@ -27,11 +32,41 @@ const REGISTRY: &str = "dnr_tenants";
 /// A tenant database's comment starts with this, then its JSON.
 const COMMENT_PREFIX: &str = "dnr tenant ";
 
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
 pub struct PostgresBackend {
     mode: TenantMode,
     config: postgres::Config,
     pool_size: usize,
     template: String,
+    /// Connections to the configured database, made when first needed.
+    pool: OnceLock<Pool>,
+}
+
+/// A connection: from the pool (the configured database) or its own (a
+/// tenant's database).
+pub enum Connection {
+    Pooled(r2d2::PooledConnection<PostgresConnectionManager<NoTls>>),
+    Direct(Client),
+}
+
+impl Deref for Connection {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        match self {
+            Connection::Pooled(client) => client,
+            Connection::Direct(client) => client,
+        }
+    }
+}
+
+impl DerefMut for Connection {
+    fn deref_mut(&mut self) -> &mut Client {
+        match self {
+            Connection::Pooled(client) => client,
+            Connection::Direct(client) => client,
+        }
+    }
 }
 
 /// An error's text as PostgreSQL gave it (message, detail, hint).
@@ -74,7 +109,32 @@ impl PostgresBackend {
             config,
             pool_size: usize::try_from(project.database.postgres_pool_size).unwrap_or(1),
             template: project.database.postgres_template.clone(),
+            pool: OnceLock::new(),
         })
+    }
+
+    /// A connection to the configured database (from the pool), or to a
+    /// tenant's `database`.
+    pub fn connection(&self, database: Option<&str>) -> Result<Connection, String> {
+        if let Some(database) = database {
+            return self.connect(Some(database)).map(Connection::Direct);
+        }
+        if self.pool.get().is_none() {
+            // A first connection of our own: an unreachable server is an
+            // error now, not after the pool's timeout.
+            self.connect(None)?;
+            let manager = PostgresConnectionManager::new(self.config.clone(), NoTls);
+            let pool = r2d2::Pool::builder()
+                .max_size(u32::try_from(self.pool_size).unwrap_or(u32::MAX))
+                .min_idle(Some(0))
+                .connection_timeout(Duration::from_secs(30))
+                .build_unchecked(manager);
+            let _ = self.pool.set(pool);
+        }
+        let pool = self.pool.get().ok_or("error: no connection pool")?;
+        pool.get()
+            .map(Connection::Pooled)
+            .map_err(|e| format!("error: cannot connect to PostgreSQL: {e}"))
     }
 
     /// A connection to the configured database, or to `database`.
@@ -132,7 +192,7 @@ impl Backend for PostgresBackend {
     }
 
     fn tenants(&self) -> Result<Vec<Tenant>, String> {
-        let mut db = self.connect(None)?;
+        let mut db = self.connection(None)?;
         let rows = match self.mode {
             TenantMode::Schema => db.query(
                 "SELECT id::text, name, schema_name::text, created_at::text FROM dnr.list_tenants() ORDER BY created_at, id",
@@ -209,7 +269,7 @@ impl Backend for PostgresBackend {
     }
 
     fn create_tenant(&self, id: Uuid, name: &str) -> Result<Store, String> {
-        let mut db = self.connect(None)?;
+        let mut db = self.connection(None)?;
         let failed =
             |e: postgres::Error| format!("error: cannot create tenant {id}: {}", pg_error(&e));
         match self.mode {
@@ -258,7 +318,7 @@ impl Backend for PostgresBackend {
                     quote_literal(&format!("{COMMENT_PREFIX}{comment}"))
                 ));
                 let checked = described.map_err(failed).and_then(|()| {
-                    let mut tenant_db = self.connect(Some(&database))?;
+                    let mut tenant_db = self.connection(Some(&database))?;
                     let installed: bool = tenant_db
                         .query_one("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'dnr')", &[])
                         .and_then(|row| row.try_get(0))
@@ -309,7 +369,7 @@ impl Backend for PostgresBackend {
     }
 
     fn drop_tenant(&self, id: Uuid) -> Result<(), String> {
-        let mut db = self.connect(None)?;
+        let mut db = self.connection(None)?;
         let failed =
             |e: postgres::Error| format!("error: cannot drop tenant {id}: {}", pg_error(&e));
         match self.mode {
@@ -360,7 +420,7 @@ impl Backend for PostgresBackend {
         Some((|| {
             let schemas: Vec<String> = stores.iter().map(|s| s.location.clone()).collect();
             let rows = self
-                .connect(None)?
+                .connection(None)?
                 .query(
                     "SELECT s.ord::int4, h.version, h.name, h.checksum, h.applied_at::text, \
                             (extract(epoch FROM h.duration) * 1000)::float8 \
@@ -389,7 +449,7 @@ impl Backend for PostgresBackend {
         op: &str,
         row: &str,
     ) -> Result<String, String> {
-        let mut db = self.connect(self.database_of(store))?;
+        let mut db = self.connection(self.database_of(store))?;
         let failed = |e: postgres::Error| format!("error: {}", pg_error(&e));
         let mut tx = db.transaction().map_err(failed)?;
         if self.mode == TenantMode::Schema {
@@ -423,7 +483,7 @@ impl Backend for PostgresBackend {
 /// database, replaced when a store is another database.
 struct PgSession<'b> {
     backend: &'b PostgresBackend,
-    client: Option<(Option<String>, Client)>,
+    client: Option<(Option<String>, Connection)>,
     /// The schema the open transaction migrates.
     store: String,
 }
@@ -433,7 +493,7 @@ impl PgSession<'_> {
         let reuse = matches!(&self.client, Some((open, _)) if open.as_deref() == database);
         if !reuse {
             self.client = None;
-            let client = self.backend.connect(database)?;
+            let client = self.backend.connection(database)?;
             self.client = Some((database.map(str::to_string), client));
         }
         match &mut self.client {
@@ -471,26 +531,39 @@ impl Session for PgSession<'_> {
         let database = self.backend.database_of(store).map(str::to_string);
         let client = self.client(database.as_deref())?;
         client.batch_execute("BEGIN").map_err(failed)?;
-        let schema = if schema_mode {
+        let locked = (|| {
+            let schema = if schema_mode {
+                client
+                    .execute(
+                        "SELECT pg_catalog.set_config('search_path', pg_catalog.quote_ident($1), true)",
+                        &[&store.location],
+                    )
+                    .map_err(failed)?;
+                store.location.clone()
+            } else {
+                client
+                    .query_one("SELECT pg_catalog.current_schema()::text", &[])
+                    .and_then(|row| row.try_get::<_, Option<String>>(0))
+                    .map_err(failed)?
+                    .ok_or("the role's search_path names no existing schema")?
+            };
             client
-                .execute(
-                    "SELECT pg_catalog.set_config('search_path', pg_catalog.quote_ident($1), true)",
-                    &[&store.location],
-                )
+                .execute("SELECT dnr.lock_migrations($1)", &[&schema])
                 .map_err(failed)?;
-            store.location.clone()
-        } else {
-            client
-                .query_one("SELECT pg_catalog.current_schema()::text", &[])
-                .and_then(|row| row.try_get::<_, Option<String>>(0))
-                .map_err(failed)?
-                .ok_or("the role's search_path names no existing schema")?
-        };
-        client
-            .execute("SELECT dnr.lock_migrations($1)", &[&schema])
-            .map_err(failed)?;
-        self.store = schema;
-        Ok(())
+            Ok::<_, String>(schema)
+        })();
+        match locked {
+            Ok(schema) => {
+                self.store = schema;
+                Ok(())
+            }
+            Err(error) => {
+                // The connection goes on to the next store (or back to the
+                // pool): never inside a failed transaction.
+                let _ = client.batch_execute("ROLLBACK");
+                Err(error)
+            }
+        }
     }
 
     fn recorded(&mut self) -> Result<Vec<Recorded>, String> {
