@@ -25,7 +25,7 @@ pub fn check(file: &Path) -> Result<(), String> {
 
 pub fn compile(file: &Path, target: &str) -> Result<(), String> {
     let target = Target::parse(target).ok_or_else(|| {
-        format!("error: unknown target `{target}`; expected postgres, postgres-plain or sqlite")
+        format!("error: unknown target `{target}`; expected postgres, postgres-plain, postgres-citus or sqlite")
     })?;
     let (_, set) = load(file)?;
     let sql = dnr_core::compile::compile(&set, target).map_err(|e| format!("error: {e}"))?;

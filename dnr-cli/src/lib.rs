@@ -48,7 +48,8 @@ enum Command {
     /// Print the SQL that enforces a policy file.
     Compile {
         file: PathBuf,
-        /// postgres, postgres-plain (no extension needed) or sqlite.
+        /// postgres, postgres-plain (no extension needed), postgres-citus
+        /// (distributed tables) or sqlite.
         #[arg(long, default_value = "postgres")]
         target: String,
     },

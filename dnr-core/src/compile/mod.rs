@@ -18,6 +18,9 @@ pub enum Target {
     /// PostgreSQL without the extension (managed services): the context is
     /// read from the same `dnr.*` settings with `current_setting`.
     PostgresPlain,
+    /// PostgreSQL with the extension on a Citus cluster (distributed
+    /// tables): no subqueries in policies, no triggers.
+    PostgresCitus,
     /// SQLite with the DNR extension loaded.
     Sqlite,
 }
@@ -27,6 +30,7 @@ impl Target {
         match text {
             "postgres" => Some(Target::Postgres),
             "postgres-plain" => Some(Target::PostgresPlain),
+            "postgres-citus" => Some(Target::PostgresCitus),
             "sqlite" => Some(Target::Sqlite),
             _ => None,
         }
@@ -53,6 +57,8 @@ pub enum CompileError {
     },
     #[error("entity `{entity}`: name `{name}` contains a NUL character")]
     NulInName { entity: String, name: String },
+    #[error("entity `{entity}`: `exists` rules cannot be enforced on Citus distributed tables (Citus refuses subqueries in their policies); see docs/citus.md")]
+    CitusExists { entity: String },
 }
 
 /// Compiles for `target` as if no declared table existed yet.
@@ -60,6 +66,7 @@ pub fn compile(set: &PolicySet, target: Target) -> Result<String, CompileError> 
     match target {
         Target::Postgres => postgres::compile(set, postgres::Flavor::Extension),
         Target::PostgresPlain => postgres::compile(set, postgres::Flavor::Plain),
+        Target::PostgresCitus => postgres::compile(set, postgres::Flavor::Citus),
         Target::Sqlite => sqlite::compile(set, &SqliteSchema::default()),
     }
 }
