@@ -42,4 +42,16 @@ if [ ! -f "$HOME/.pgrx/config.toml" ] || ! grep -q "pg15" "$HOME/.pgrx/config.to
   cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
 fi
 
+# Citus for tests/citus (scripts/citus-setup.sh): built from ../shared/vendor
+# only when missing; without the vendored source it is skipped (exit 77).
+if [ "${DNR_SKIP_CITUS:-0}" != 1 ]; then
+  citus_status=0
+  "$(dirname "$0")/citus-setup.sh" || citus_status=$?
+  if [ "$citus_status" = 77 ]; then
+    log "Citus source not found: the Citus tests will be skipped"
+  elif [ "$citus_status" != 0 ]; then
+    exit "$citus_status"
+  fi
+fi
+
 log "setup complete"
