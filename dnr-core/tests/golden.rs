@@ -55,3 +55,41 @@ golden!(tasks, "tasks.dnr");
 golden!(crm, "crm.dnr");
 golden!(hostile, "hostile.dnr");
 golden!(teams, "teams.dnr");
+
+/// Every example's compiled SQL splits into statements that, joined again,
+/// are the whole script (nothing lost to the splitter's quote handling).
+#[test]
+fn compiled_sql_splits_into_its_statements() {
+    use dnr_core::compile::postgres::statements;
+    // Without comment lines, whitespace and semicolons.
+    fn normalized(sql: &str) -> String {
+        sql.lines()
+            .filter(|l| !l.trim_start().starts_with("--"))
+            .flat_map(|l| l.chars())
+            .filter(|c| !c.is_whitespace() && *c != ';')
+            .collect()
+    }
+    for file in ["tasks.dnr", "crm.dnr", "hostile.dnr", "teams.dnr"] {
+        for target in [Target::Postgres, Target::PostgresPlain] {
+            let sql = compiled(file, target);
+            let parts = statements(&sql);
+            let rejoined: String = parts.iter().map(|part| normalized(part)).collect();
+            assert_eq!(rejoined, normalized(&sql), "{file}");
+            for part in &parts {
+                let first = normalized(part);
+                assert!(
+                    first.starts_with(|c: char| c.is_ascii_uppercase()),
+                    "{file}: {part}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        statements("SELECT 'a;b'; -- c;\nDO $x$ BEGIN x; END $x$;\nSELECT \";\""),
+        vec![
+            "SELECT 'a;b'",
+            "-- c;\nDO $x$ BEGIN x; END $x$",
+            "SELECT \";\""
+        ]
+    );
+}

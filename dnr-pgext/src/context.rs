@@ -254,6 +254,13 @@ impl Setter {
                 false,
             );
         }
+        if crate::citus::loaded() {
+            crate::citus::forward(
+                name,
+                value,
+                self.action == pg_sys::GucAction::GUC_ACTION_LOCAL,
+            );
+        }
     }
 }
 

@@ -28,6 +28,7 @@ use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
+mod citus;
 mod context;
 mod registry;
 mod related;
@@ -114,8 +115,8 @@ fn parse_policy(source: &str) -> PolicySet {
     }
 }
 
-fn compile_postgres(set: &PolicySet) -> String {
-    match compile_policies(set, Target::Postgres) {
+fn compile_postgres(set: &PolicySet, target: Target) -> String {
+    match compile_policies(set, target) {
         Ok(sql) => sql,
         Err(error) => raise(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -147,7 +148,7 @@ fn roles_setting(roles: Option<Vec<Option<String>>>) -> String {
 #[pg_extern(immutable, parallel_safe)]
 fn compile(source: &str) -> String {
     stack_guard();
-    compile_postgres(&parse_policy(source))
+    compile_postgres(&parse_policy(source), Target::Postgres)
 }
 
 /// Applies a policy file in the caller's transaction: creates missing
@@ -160,7 +161,16 @@ fn compile(source: &str) -> String {
 fn apply(source: &str) -> String {
     stack_guard();
     let set = parse_policy(source);
-    let ddl = compile_postgres(&set);
+    // On Citus: policies and tenant filling that distributed tables take.
+    let target = if citus::installed() {
+        Target::PostgresCitus
+    } else {
+        Target::Postgres
+    };
+    let mut ddl = compile_postgres(&set, target);
+    if target == Target::PostgresCitus {
+        ddl = citus::one_statement_at_a_time(&ddl);
+    }
     let tables: Vec<String> = set.entities.iter().map(|e| e.table.clone()).collect();
     let mode = set.tenancy.mode;
     let removed = Spi::get_one_with_args::<i32>(

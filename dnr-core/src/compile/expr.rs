@@ -31,6 +31,10 @@ pub(crate) trait Dialect {
     /// fence and read rule (PostgreSQL's RLS applies inside a policy's
     /// subquery); otherwise the writer spells them out.
     fn filters_related_rows(&self) -> bool;
+    /// `condition` is not true (false or NULL): what a forbid demands.
+    fn not_true(&self, condition: &str) -> String {
+        format!("({condition}) IS NOT TRUE")
+    }
 }
 
 /// How the columns of one row are spelled in SQL.
@@ -110,7 +114,7 @@ impl<'a> ConditionWriter<'a> {
     pub fn allows(&self, op: Operation) -> Option<String> {
         let permit = self.permits(op)?;
         Some(match self.forbids(op) {
-            Some(forbid) => format!("({permit}) AND ({forbid}) IS NOT TRUE"),
+            Some(forbid) => format!("({permit}) AND {}", self.dialect.not_true(&forbid)),
             None => permit,
         })
     }

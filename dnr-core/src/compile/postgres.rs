@@ -17,6 +17,9 @@ use crate::compile::{related_indexes, CompileError};
 use crate::limits::MAX_IDENTIFIER_BYTES;
 use crate::print::literal_text;
 
+/// The tenant column's default on Citus, as `pg_get_expr` prints it.
+const CITUS_TENANT_DEFAULT: &str = "dnr.current_tenant()";
+
 /// Names of the policies DNR creates; `apply` drops these and nothing else.
 pub const POLICY_NAMES: [&str; 5] = [
     "dnr_fence",
@@ -114,6 +117,15 @@ impl Dialect for Flavor {
     fn filters_related_rows(&self) -> bool {
         true
     }
+
+    fn not_true(&self, condition: &str) -> String {
+        match self {
+            // Citus 13.2 cannot copy a policy holding `IS [NOT] TRUE` to
+            // its shards ("unrecognized node type").
+            Flavor::Citus => format!("NOT coalesce(({condition}), false)"),
+            Flavor::Extension | Flavor::Plain => format!("({condition}) IS NOT TRUE"),
+        }
+    }
 }
 
 pub fn compile(set: &PolicySet, flavor: Flavor) -> Result<String, CompileError> {
@@ -149,7 +161,7 @@ pub fn compile(set: &PolicySet, flavor: Flavor) -> Result<String, CompileError> 
             entity.name,
             comment(&entity.table)
         );
-        create_table(&mut out, entity, tenant_column(set, entity));
+        create_table(&mut out, entity, tenant_column(set, entity), flavor);
     }
     for entity in &set.entities {
         out.push('\n');
@@ -159,6 +171,65 @@ pub fn compile(set: &PolicySet, flavor: Flavor) -> Result<String, CompileError> 
         related_index(&mut out, related, &columns);
     }
     Ok(out)
+}
+
+/// The statements of compiled SQL, each without its `;`: split outside
+/// quotes ('...', "...", $tag$...$tag$) and `--` comments. Citus propagates a
+/// DDL command to the shards by its own text, so a script run as one
+/// string there must run statement by statement.
+pub fn statements(sql: &str) -> Vec<&str> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let (mut start, mut at) = (0, 0);
+    while at < bytes.len() {
+        match bytes[at] {
+            quote @ (b'\'' | b'"') => {
+                at += 1;
+                while at < bytes.len() && bytes[at] != quote {
+                    at += 1;
+                }
+                at += 1;
+            }
+            b'-' if bytes.get(at + 1) == Some(&b'-') => {
+                while at < bytes.len() && bytes[at] != b'\n' {
+                    at += 1;
+                }
+            }
+            b'$' => {
+                let tag_end = sql[at + 1..]
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .map(|end| at + 1 + end);
+                match tag_end.filter(|&end| bytes.get(end) == Some(&b'$')) {
+                    Some(end) => {
+                        let tag = &sql[at..=end];
+                        at = sql[end + 1..]
+                            .find(tag)
+                            .map_or(bytes.len(), |close| end + 1 + close + tag.len());
+                    }
+                    None => at += 1,
+                }
+            }
+            b';' => {
+                let statement = sql[start..at].trim();
+                if !statement.is_empty() && !is_comment_only(statement) {
+                    out.push(statement);
+                }
+                at += 1;
+                start = at;
+            }
+            _ => at += 1,
+        }
+    }
+    let rest = sql[start.min(sql.len())..].trim();
+    if !rest.is_empty() && !is_comment_only(rest) {
+        out.push(rest);
+    }
+    out
+}
+
+fn is_comment_only(text: &str) -> bool {
+    text.lines()
+        .all(|line| line.trim().is_empty() || line.trim_start().starts_with("--"))
 }
 
 /// An index on the columns `exists` matches `related` on, unless an index
@@ -240,7 +311,12 @@ fn entity_sql(out: &mut String, set: &PolicySet, entity: &Entity, flavor: Flavor
     }
     let column = |name: &str| ident(name);
     let writer = ConditionWriter::new(&flavor, set, entity, &column).qualified_by(table.clone());
-    if let Some(fence) = writer.fence() {
+    let fence = writer.fence();
+    // Citus copies policies to the shards without `AS RESTRICTIVE` (13.2:
+    // the fence would become one more permissive policy, OR'd with the
+    // rules): there the fence is part of every permissive policy instead.
+    let fenced_rules = flavor == Flavor::Citus;
+    if let Some(fence) = fence.as_ref().filter(|_| !fenced_rules) {
         let _ = writeln!(
             out,
             "CREATE POLICY dnr_fence ON {table} AS RESTRICTIVE FOR ALL\n  USING ({fence})\n  WITH CHECK ({fence});"
@@ -248,7 +324,11 @@ fn entity_sql(out: &mut String, set: &PolicySet, entity: &Entity, flavor: Flavor
     }
     // A row is usable only when readable: the read rule is part of every
     // operation's policy, so RETURNING and plain statements agree.
-    if let Some(visible) = writer.allows(Operation::Read) {
+    let visible = match (writer.allows(Operation::Read), &fence) {
+        (Some(read), Some(fence)) if fenced_rules => Some(format!("({fence}) AND ({read})")),
+        (read, _) => read,
+    };
+    if let Some(visible) = visible {
         let _ = writeln!(
             out,
             "CREATE POLICY dnr_read ON {table} FOR SELECT\n  USING ({visible});"
@@ -278,13 +358,25 @@ fn entity_sql(out: &mut String, set: &PolicySet, entity: &Entity, flavor: Flavor
         }
     }
     if flavor == Flavor::Citus {
-        // No trigger (Citus refuses to distribute a table with one): the
-        // tenant column's DEFAULT fills an omitted value.
-        let _ = writeln!(out, "DROP TRIGGER IF EXISTS dnr_fill_tenant ON {table};");
+        // No trigger (Citus refuses to distribute a table with one, and
+        // any trigger statement on a distributed one): the tenant column's
+        // DEFAULT fills an omitted value.
+        // Set only when missing: Citus refuses any ALTER of the
+        // distribution column of a distributed table.
         if let Some(column) = tenant {
             let _ = writeln!(
                 out,
-                "ALTER TABLE {table} ALTER COLUMN {} SET DEFAULT dnr.current_tenant();",
+                "DO $dnr$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+      WHERE d.adrelid = {}::regclass AND a.attname = {} AND pg_get_expr(d.adbin, d.adrelid) = {}) THEN
+    ALTER TABLE {table} ALTER COLUMN {} SET DEFAULT {CITUS_TENANT_DEFAULT};
+  END IF;
+END
+$dnr$;",
+                literal(&table),
+                literal(column),
+                literal(CITUS_TENANT_DEFAULT),
                 ident(column)
             );
         }
@@ -346,11 +438,20 @@ fn fill_arguments(set: &PolicySet, entity: &Entity) -> Option<String> {
     (tenant.is_some() || arguments.len() > 1).then(|| arguments.join(", "))
 }
 
-fn create_table(out: &mut String, entity: &Entity, tenant: Option<&str>) {
+fn create_table(out: &mut String, entity: &Entity, tenant: Option<&str>, flavor: Flavor) {
+    // Citus distributes by the tenant column, and a distributed table's
+    // unique keys must include it: unique per tenant there.
+    let distributed_by = tenant.filter(|_| flavor == Flavor::Citus);
+    let mut keys: Vec<String> = Vec::new();
     let mut columns: Vec<String> = Vec::new();
+    let tenant_default = if distributed_by.is_some() {
+        format!(" DEFAULT {CITUS_TENANT_DEFAULT}")
+    } else {
+        String::new()
+    };
     if let Some(column) = tenant {
         if entity.field(column).is_none() {
-            columns.push(format!("{} uuid NOT NULL", ident(column)));
+            columns.push(format!("{} uuid NOT NULL{tenant_default}", ident(column)));
         }
     }
     for field in &entity.fields {
@@ -370,19 +471,33 @@ fn create_table(out: &mut String, entity: &Entity, tenant: Option<&str>) {
         if let Some(default) = &field.default {
             let _ = write!(line, " DEFAULT {}", default_sql(default, &field.ty));
         }
-        if field.unique {
-            line.push_str(" UNIQUE");
+        match distributed_by {
+            Some(column) if field.unique && field.name != column => {
+                keys.push(format!(
+                    "UNIQUE ({}, {})",
+                    ident(column),
+                    ident(&field.name)
+                ));
+            }
+            _ if field.unique => line.push_str(" UNIQUE"),
+            _ => {}
         }
         columns.push(line);
     }
-    let primary_key: Vec<String> = entity
+    let mut primary_key: Vec<String> = entity
         .primary_key()
         .iter()
         .map(|f| ident(&f.name))
         .collect();
+    if let Some(column) = distributed_by {
+        if !primary_key.is_empty() && !entity.primary_key().iter().any(|f| f.name == column) {
+            primary_key.insert(0, ident(column));
+        }
+    }
     if !primary_key.is_empty() {
         columns.push(format!("PRIMARY KEY ({})", primary_key.join(", ")));
     }
+    columns.extend(keys);
     let _ = writeln!(
         out,
         "CREATE TABLE IF NOT EXISTS {} (\n  {}\n);",
