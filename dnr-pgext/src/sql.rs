@@ -757,6 +757,7 @@ DECLARE
     v_schema name;
     v_registered jsonb;
     v_applied jsonb;
+    v_citus boolean;
 BEGIN
     IF $1 IS NULL THEN
         RAISE EXCEPTION 'tenant id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -764,6 +765,14 @@ BEGIN
     v_schema := 'tenant_' || pg_catalog.replace($1::text, '-', '');
     IF dnr._tenant_schema($1) IS NOT NULL THEN
         RAISE EXCEPTION 'tenant % exists', $1 USING ERRCODE = 'unique_violation';
+    END IF;
+    -- Citus with schema-based sharding turns only top-level CREATE TABLEs
+    -- into tenant tables: the schema is created plain and distributed with
+    -- its tables once they exist.
+    v_citus := pg_catalog.current_setting('citus.enable_schema_based_sharding', true) = 'on'
+               AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension e WHERE e.extname = 'citus');
+    IF v_citus THEN
+        PERFORM pg_catalog.set_config('citus.enable_schema_based_sharding', 'off', true);
     END IF;
     EXECUTE pg_catalog.format('CREATE SCHEMA %I', v_schema);
     v_registered := dnr._registry('register_tenant', pg_catalog.jsonb_build_object('id', $1, 'name', $2));
@@ -774,6 +783,18 @@ BEGIN
         PERFORM dnr._registry('add_applied_tables', pg_catalog.jsonb_build_object('rels',
             pg_catalog.to_jsonb(dnr._existing_tables(ARRAY[v_schema],
                 ARRAY(SELECT pg_catalog.jsonb_array_elements_text(v_applied -> 'tables')))::oid[])));
+    END IF;
+    IF v_citus THEN
+        PERFORM pg_catalog.set_config('citus.enable_schema_based_sharding', 'on', true);
+        BEGIN
+            EXECUTE pg_catalog.format('SELECT pg_catalog.citus_schema_distribute(%L::regnamespace)', v_schema);
+        EXCEPTION WHEN insufficient_privilege THEN
+            -- Citus 13.2 may re-create the schema owner's role on every
+            -- worker, which only a superuser may do: the schema then stays
+            -- on the coordinator (isolated all the same).
+            RAISE WARNING 'tenant schema % stays on the Citus coordinator: %', v_schema, SQLERRM
+                USING HINT = pg_catalog.format('A superuser can distribute it: SELECT citus_schema_distribute(%L)', v_schema);
+        END;
     END IF;
     RETURN v_schema;
 END

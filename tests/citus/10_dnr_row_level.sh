@@ -48,9 +48,11 @@ SQL
   grep "^$5" "$work/tag" || { echo "$5 ?"; cat "$work/tag" >&2; }
 }
 
-citus_psql 0 -c "SET client_min_messages = warning" \
-  -c "DO \$\$BEGIN CREATE ROLE dnr_owner LOGIN NOSUPERUSER NOBYPASSRLS; EXCEPTION WHEN duplicate_object THEN NULL; END\$\$" \
-  -c "DO \$\$BEGIN CREATE ROLE app LOGIN NOSUPERUSER NOBYPASSRLS; EXCEPTION WHEN duplicate_object THEN NULL; END\$\$" >/dev/null
+# Roles are created at top level: Citus propagates (and tracks) them then.
+for role in dnr_owner app; do
+  [ "$(citus_psql 0 -Atc "SELECT count(*) FROM pg_roles WHERE rolname = '$role'")" = 1 ] \
+    || citus_psql 0 -c "CREATE ROLE $role LOGIN NOSUPERUSER NOBYPASSRLS" >/dev/null
+done
 for port in $(cat "$CITUS_WORK/workers"); do
   [ "$(citus_psql "$port" -d postgres -Atc "SELECT count(*) FROM pg_roles WHERE rolname IN ('dnr_owner', 'app')")" = 2 ] \
     || fail "roles did not reach worker $port"

@@ -22,9 +22,11 @@ work=$(mktemp -d)
 chmod 755 "$work"
 q() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$CITUS_COORDINATOR_PORT" -U "$1" -d "$db" -c "$2" 2>&1; }
 
-citus_psql 0 -c "SET client_min_messages = warning" \
-  -c "DO \$\$BEGIN CREATE ROLE dnr_owner LOGIN NOSUPERUSER NOBYPASSRLS; EXCEPTION WHEN duplicate_object THEN NULL; END\$\$" \
-  -c "DO \$\$BEGIN CREATE ROLE app LOGIN NOSUPERUSER NOBYPASSRLS; EXCEPTION WHEN duplicate_object THEN NULL; END\$\$" >/dev/null
+# Roles are created at top level: Citus propagates (and tracks) them then.
+for role in dnr_owner app; do
+  [ "$(citus_psql 0 -Atc "SELECT count(*) FROM pg_roles WHERE rolname = '$role'")" = 1 ] \
+    || citus_psql 0 -c "CREATE ROLE $role LOGIN NOSUPERUSER NOBYPASSRLS" >/dev/null
+done
 citus_create_db "$db" dnr_owner
 
 POLICY="

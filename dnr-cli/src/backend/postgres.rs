@@ -579,8 +579,23 @@ impl Session for PgSession<'_> {
         rows.iter().map(|row| recorded(row, 0)).collect()
     }
 
+    /// Statement by statement: Citus refuses a multi-statement string of
+    /// DDL on distributed tables, and an error then names its statement.
     fn run(&mut self, migration: &Migration) -> Result<(), String> {
-        self.open()?.batch_execute(&migration.sql).map_err(failed)
+        let client = self.open()?;
+        for statement in dnr_core::compile::postgres::statements(&migration.sql) {
+            client.batch_execute(statement).map_err(|e| {
+                let first_line = statement
+                    .lines()
+                    .find(|l| !l.trim_start().starts_with("--"));
+                format!(
+                    "{} (in `{}`)",
+                    pg_error(&e),
+                    first_line.unwrap_or(statement).trim()
+                )
+            })?;
+        }
+        Ok(())
     }
 
     fn record(&mut self, migration: &Migration, took: Duration) -> Result<(), String> {

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# tenancy mode schema on Citus with schema-based sharding, administered by
+# a superuser (Citus 13.2's citus_schema_distribute re-creates the schema
+# owner's role on the workers, which only a superuser may do; a
+# non-superuser's create_tenant keeps the schema on the coordinator with a
+# WARNING, also checked here)
+# (citus.enable_schema_based_sharding): dnr.create_tenant makes each
+# tenant's schema a distributed schema (its tables one shard, placed on a
+# worker), with the applied policy's tables and policies; the application
+# role reaches its tenant through dnr.use_tenant and sees only its rows and
+# its rules; migrations run in every tenant schema, from SQL
+# (dnr.migrate_tenants) and with `dnr migrate`, recorded once each.
+#
+# Run by scripts/citus-test.sh (or alone). Exit 0 passed, 77 skipped.
+set -euo pipefail
+ROOT=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=scripts/citus-lib.sh
+. "$ROOT/scripts/citus-lib.sh"
+citus_attach || citus_start_cluster "$@"
+
+fail() { printf 'FAIL: %s\n' "$*"; exit 1; }
+ok() { printf 'ok: %s\n' "$*"; }
+expect() { [ "$3" = "$2" ] && ok "$1" || fail "$1: expected [$2], got [$3]"; }
+db=dnr_sm
+q() { "$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$CITUS_COORDINATOR_PORT" -U "$1" -d "$db" -c "$2" 2>&1; }
+
+# Roles are created at top level: Citus propagates (and tracks) them then.
+for role in dnr_owner app; do
+  [ "$(citus_psql 0 -Atc "SELECT count(*) FROM pg_roles WHERE rolname = '$role'")" = 1 ] \
+    || citus_psql 0 -c "CREATE ROLE $role LOGIN NOSUPERUSER NOBYPASSRLS" >/dev/null
+done
+citus_create_db "$db" dnr_owner
+citus_psql 0 -d postgres -c "ALTER DATABASE $db SET citus.enable_schema_based_sharding = on" >/dev/null
+
+POLICY="
+tenancy:
+  mode: schema
+
+entity Note:
+  table: notes
+  id: int pk
+  body: text
+  owner_id: uuid
+  access:
+    read: true
+    create: owner_id = current_user
+"
+out=$(q postgres "SELECT dnr.apply(\$dnr\$$POLICY\$dnr\$)")
+case "$out" in *"applied 1 entity"*) ok "apply (schema mode, no tenants yet)" ;; *) fail "apply: $out" ;; esac
+A=11111111-1111-4111-8111-111111111111
+B=22222222-2222-4222-8222-222222222222
+U=33333333-3333-4333-8333-333333333333
+for t in "$A" "$B"; do
+  out=$(q postgres "SELECT dnr.create_tenant('$t', 'tenant $t')") || fail "create_tenant $t: $out"
+done
+D=55555555-5555-4555-8555-555555555555
+out=$(q dnr_owner "SELECT dnr.create_tenant('$D', 'by the owner')" 2>&1)
+# Distributed, or (when Citus needs a superuser for it) kept on the
+# coordinator with a warning: either way a tenant schema with its table.
+case "$out" in
+  *"stays on the Citus coordinator"*|*"distributing the schema"*) ok "an owner's create_tenant: $(echo "$out" | grep -o 'stays on the Citus coordinator\|distributing the schema')" ;;
+  *) fail "owner create_tenant: $out" ;;
+esac
+# (The owner applied no policy: its tenant has no tables. Dropped again.)
+q dnr_owner "SELECT dnr.drop_tenant('$D')" >/dev/null
+sa=tenant_$(echo "$A" | tr -d -)
+sb=tenant_$(echo "$B" | tr -d -)
+expect "tenant schemas are distributed schemas" "2" \
+  "$(citus_psql 0 -d "$db" -Atc "SELECT count(*) FROM citus_schemas WHERE schema_name::text IN ('$sa', '$sb')")"
+expect "each tenant's table is a single-shard distributed table" "2" \
+  "$(citus_psql 0 -d "$db" -Atc "SELECT count(*) FROM citus_tables WHERE table_name::text IN ('$sa.notes', '$sb.notes') AND shard_count = 1")"
+q postgres "GRANT USAGE ON SCHEMA $sa, $sb TO app; GRANT SELECT, INSERT ON $sa.notes, $sb.notes TO app" >/dev/null
+for t in "$A" "$B"; do
+  "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$CITUS_COORDINATOR_PORT" -U app -d "$db" >/dev/null <<SQL
+BEGIN;
+SELECT dnr.set_context('$t', '$U') \g /dev/null
+SELECT dnr.use_tenant('$t') \g /dev/null
+INSERT INTO notes (id, body, owner_id) VALUES (1, 'note of $t', '$U');
+COMMIT;
+SQL
+done
+seen=$("$PGBIN/psql" -X -q -At -h 127.0.0.1 -p "$CITUS_COORDINATOR_PORT" -U app -d "$db" 2>&1 <<SQL
+BEGIN;
+SELECT dnr.set_context('$A', '$U') \g /dev/null
+SELECT dnr.use_tenant('$A') \g /dev/null
+SELECT string_agg(body, ',') FROM notes;
+COMMIT;
+SQL
+)
+expect "a tenant reads its schema's rows" "note of $A" "$seen"
+refused=$("$PGBIN/psql" -X -q -At -h 127.0.0.1 -p "$CITUS_COORDINATOR_PORT" -U app -d "$db" 2>&1 <<SQL || true
+BEGIN;
+SELECT dnr.set_context('$A', '$U') \g /dev/null
+SELECT dnr.use_tenant('$A') \g /dev/null
+INSERT INTO notes (id, body, owner_id) VALUES (2, 'not mine', '$B');
+COMMIT;
+SQL
+)
+case "$refused" in *"row-level security"*) ok "the create rule holds on the worker" ;; *) fail "create rule: $refused" ;; esac
+
+# migrations from SQL, recorded in the history
+out=$(q postgres "SELECT string_agg(status || coalesce(': ' || error, ''), ',' ORDER BY schema_name) FROM dnr.migrate_tenants(1, 'due', 'ALTER TABLE notes ADD COLUMN due date')")
+expect "dnr.migrate_tenants applies in every tenant schema" "applied,applied" "$out"
+# and with the dnr command
+cargo_dnr=${DNR_BIN:-$ROOT/target/debug/dnr}
+[ -x "$cargo_dnr" ] || (cd "$ROOT" && cargo build -q -p dnr-cli)
+proj=$(mktemp -d)
+mkdir -p "$proj/migrations"
+printf '%s\n' "$POLICY" >"$proj/policies.dnr"
+cat >"$proj/dnr.toml" <<TOML
+[database]
+backend = "postgres"
+postgres_url = "postgresql://postgres@127.0.0.1:$CITUS_COORDINATOR_PORT/$db"
+tenant_mode = "schema"
+postgres_pool_size = 2
+TOML
+# the same text dnr.migrate_tenants recorded (same checksum)
+printf '%s' 'ALTER TABLE notes ADD COLUMN due date' >"$proj/migrations/0001_due.sql"
+printf 'ALTER TABLE notes ADD COLUMN prio int;\nCREATE INDEX notes_prio ON notes (prio);\n' >"$proj/migrations/0002_prio.sql"
+(cd "$proj" && "$cargo_dnr" migrate --json >"$proj/out" 2>&1) || { cat "$proj/out"; fail "dnr migrate on Citus"; }
+expect "dnr migrate: version 1 was already there, version 2 applied in both" "2" "$(grep -c '"versions":\[2\]' "$proj/out")"
+C=44444444-4444-4444-8444-444444444444
+(cd "$proj" && "$cargo_dnr" tenants create "$C" --json >"$proj/out" 2>&1) || { cat "$proj/out"; fail "dnr tenants create on Citus"; }
+sc=tenant_$(echo "$C" | tr -d -)
+expect "a tenant created with the dnr command has both migrations, recorded once" "2|t" \
+  "$(citus_psql 0 -d "$db" -Atc "SELECT count(*) FROM dnr.migrations WHERE store = '$sc'")|$(citus_psql 0 -d "$db" -Atc "SELECT EXISTS (SELECT 1 FROM citus_schemas WHERE schema_name::text = '$sc')")"
+expect "every schema has the migrated columns" "3" \
+  "$(citus_psql 0 -d "$db" -Atc "SELECT count(*) FROM information_schema.columns WHERE table_name = 'notes' AND column_name = 'prio' AND table_schema LIKE 'tenant\_%'")"
+rm -rf "$proj"
