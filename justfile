@@ -31,6 +31,11 @@ lint:
 conformance N="300" E="100":
     bash scripts/conformance-test.sh {{N}} {{E}}
 
+# Conformance against Citus only (a 3-node cluster): N generated cases
+# (default 300), E relationship cases counted as not applicable.
+conformance-citus N="300" E="20":
+    DNR_CONFORMANCE_CITUS_ONLY=1 bash scripts/conformance-test.sh {{N}} {{E}}
+
 # Replay one saved conformance case against every engine.
 conformance-replay FILE:
     bash scripts/conformance-test.sh 0 --replay {{FILE}}

@@ -2,11 +2,20 @@
 # Differential conformance across engines: the dnr-core evaluator vs the
 # SQLite extension, the Rust DNR connection (unlocked and locked),
 # PostgreSQL with the extension, PostgreSQL with the postgres-plain output,
-# and the WASM package in Node.
+# and the WASM package in Node; then, when Citus is installed or can be built
+# (scripts/citus-setup.sh), a shorter run against a 3-node Citus cluster
+# (scripts/citus-lib.sh).
 # usage: scripts/conformance-test.sh [SEEDS [EXISTS_SEEDS]] [extra dnr-conformance args]
 # SEEDS cases of one or two unrelated entities (default 300), EXISTS_SEEDS
 # relationship cases (`exists` rules over two or three entities, default
 # 100). Extra arguments (e.g. --replay FILE) skip the planted differences.
+# Citus: DNR_CONFORMANCE_CITUS_SEEDS cases (default 60, 0 = no Citus run)
+# and DNR_CONFORMANCE_CITUS_EXISTS_SEEDS relationship cases (default 20,
+# each counted as not applicable: Citus refuses `exists` rules); with extra
+# arguments (a replay) Citus runs those instead. DNR_CONFORMANCE_CITUS_ONLY=1
+# runs only the Citus part (SEEDS and EXISTS_SEEDS then size it: `just
+# conformance-citus N`). The cluster listens on DNR_CONFORMANCE_CITUS_PORT
+# and the next two (default: the first free of 54360, 54370, ...).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -20,6 +29,61 @@ if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then
 elif [ $# -gt 0 ]; then
   # Extra arguments name what to run (a replay, a seed range).
   EXISTS_SEEDS=0
+fi
+CITUS_ONLY=${DNR_CONFORMANCE_CITUS_ONLY:-0}
+CITUS_SEEDS=${DNR_CONFORMANCE_CITUS_SEEDS:-60}
+CITUS_EXISTS_SEEDS=${DNR_CONFORMANCE_CITUS_EXISTS_SEEDS:-20}
+# The dnr extension is installed once, by the PostgreSQL part below.
+CITUS_INSTALL=--no-install
+if [ "$CITUS_ONLY" = 1 ]; then
+  CITUS_SEEDS=$SEEDS
+  CITUS_EXISTS_SEEDS=$EXISTS_SEEDS
+fi
+
+# The Citus engine: a coordinator and two workers of its own (in a subshell,
+# so that citus-lib's EXIT trap stops only this cluster), an owner role that
+# applies the policies and distributes the tables, and the application role
+# every step runs as. Exit 77: Citus cannot be had.
+citus_conformance() (
+  # Other clusters may be up on the machine: the first base port from
+  # 54360 (step 10) with nothing listening on it or the next two.
+  DNR_CITUS_PORT=${DNR_CONFORMANCE_CITUS_PORT:-}
+  if [ -z "$DNR_CITUS_PORT" ]; then
+    local base port busy
+    for base in $(seq 54360 10 54460); do
+      busy=0
+      for port in $base $((base + 1)) $((base + 2)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then busy=1; fi
+      done
+      if [ "$busy" = 0 ]; then DNR_CITUS_PORT=$base; break; fi
+    done
+  fi
+  CITUS_DB=dnr_conf_admin
+  # shellcheck source=citus-lib.sh
+  source scripts/citus-lib.sh
+  citus_ensure >/dev/null
+  citus_start_cluster $CITUS_INSTALL
+  citus_psql 0 -c "SET client_min_messages = warning" \
+    -c "CREATE ROLE dnr_conf_owner LOGIN NOSUPERUSER NOBYPASSRLS" \
+    -c "CREATE ROLE dnr_conf_app LOGIN NOSUPERUSER NOBYPASSRLS" >/dev/null
+  citus_create_db dnr_conf_citus dnr_conf_owner
+  local args=(--seeds "$CITUS_SEEDS" --exists-seeds "$CITUS_EXISTS_SEEDS")
+  [ $# -gt 0 ] && args=("$@")
+  local started=$SECONDS status=0
+  env -u DNR_SQLITE_LIB -u DNR_PG_HOST -u DNR_PG_PORT -u DNR_NODE_RUNNER \
+    DNR_CITUS_HOST=127.0.0.1 DNR_CITUS_PORT="$CITUS_COORDINATOR_PORT" \
+    "$ROOT/target/release/dnr-conformance" --engine citus "${args[@]}" || status=$?
+  echo "citus conformance: $((SECONDS - started)) s"
+  exit $status
+)
+
+if [ "$CITUS_ONLY" = 1 ]; then
+  cargo build -q --release -p dnr-conformance
+  CITUS_INSTALL=""
+  status=0
+  citus_conformance "$@" || status=$?
+  [ "$status" = 77 ] && echo "==> citus: skipped (Citus cannot be had; see scripts/citus-setup.sh)"
+  exit $status
 fi
 
 echo "==> building the SQLite extension"
@@ -105,4 +169,16 @@ if [ $# -eq 0 ] && [ "${DNR_CONFORMANCE_PLANT:-}" = "" ]; then
   rm -f "$planted_log"
   rm -rf "$ROOT/tests/conformance/failures"
 fi
+# Citus last: the planted runs above clear tests/conformance/failures/.
+if [ "$CITUS_SEEDS" != 0 ] || [ $# -gt 0 ]; then
+  echo "==> Citus: $CITUS_SEEDS cases ($CITUS_EXISTS_SEEDS relationship cases not applicable)"
+  citus_status=0
+  citus_conformance "$@" || citus_status=$?
+  if [ "$citus_status" = 77 ]; then
+    echo "==> citus: skipped (Citus cannot be had; see scripts/citus-setup.sh)"
+  elif [ "$citus_status" != 0 ]; then
+    status=$citus_status
+  fi
+fi
+
 exit $status
