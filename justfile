@@ -81,6 +81,10 @@ test-pg-accept *ARGS:
 bench-pg:
     bash scripts/pg-bench.sh
 
+# Citus (coordinator + 2 workers): DNR vs hand-written WHERE tenant_id, 1M rows over 1,000 tenants, shards touched; writes bench/citus.md.
+bench-citus:
+    bash scripts/citus-bench.sh
+
 # A throwaway PostgreSQL with the extension, on localhost:54330, until Ctrl-C
 # (prints the URLs for dnr.toml).
 dev-pg:
