@@ -625,7 +625,11 @@ BEGIN
     -- tables no longer in the source keep RLS enabled (fail closed) but lose
     -- DNR's trigger
     FOR r IN SELECT o.tbl FROM pg_catalog.unnest(v_old) AS o(tbl) WHERE o.tbl <> ALL (v_new) LOOP
-        EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS dnr_fill_tenant ON %s', r.tbl);
+        -- only when there is one: Citus refuses any trigger statement on a
+        -- distributed table
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = r.tbl AND t.tgname = 'dnr_fill_tenant') THEN
+            EXECUTE pg_catalog.format('DROP TRIGGER dnr_fill_tenant ON %s', r.tbl);
+        END IF;
     END LOOP;
 
     IF v_schemas IS NULL THEN

@@ -140,3 +140,16 @@ SQL
 expect "the context is gone after COMMIT and ROLLBACK" "0|0" "$(echo "$gone" | tr '\n' '|' | sed 's/|$//')"
 out=$(q app "SELECT dnr.set_context('$A', '$U1', NULL, false)" || true)
 case "$out" in *"transaction-local"*) ok "a session-wide context is refused on Citus" ;; *) fail "session context: $out" ;; esac
+# A policy that no longer has the distributed table's entity: its DNR
+# policies go, RLS stays on (fail closed), and no trigger statement is sent
+# (Citus refuses any on a distributed table).
+OTHER="
+entity Note:
+  table: notes
+  id: int pk
+  access:
+    read: true
+"
+out=$(q dnr_owner "SELECT dnr.apply(\$dnr\$$OTHER\$dnr\$)" || true)
+case "$out" in *"applied 1 entity"*) ok "apply of a policy without the distributed table's entity" ;; *) fail "apply without Task: $out" ;; esac
+expect "the table left out is fenced shut (RLS on, no policy)" "0" "$(in_tx app "$A" "$U1" "SELECT count(*) FROM tasks;")"
