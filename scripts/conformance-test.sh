@@ -61,12 +61,13 @@ citus_conformance() (
   CITUS_DB=dnr_conf_admin
   # shellcheck source=citus-lib.sh
   source scripts/citus-lib.sh
-  citus_ensure >/dev/null
-  citus_start_cluster $CITUS_INSTALL
+  citus_ensure >/dev/null || exit $?
+  citus_start_cluster $CITUS_INSTALL || exit 1
   citus_psql 0 -c "SET client_min_messages = warning" \
     -c "CREATE ROLE dnr_conf_owner LOGIN NOSUPERUSER NOBYPASSRLS" \
-    -c "CREATE ROLE dnr_conf_app LOGIN NOSUPERUSER NOBYPASSRLS" >/dev/null
-  citus_create_db dnr_conf_citus dnr_conf_owner
+    -c "CREATE ROLE dnr_conf_app LOGIN NOSUPERUSER NOBYPASSRLS" >/dev/null || exit 1
+  # (set -e does not stop a function called with ||: each step checks.)
+  citus_create_db dnr_conf_citus dnr_conf_owner || exit 1
   local args=(--seeds "$CITUS_SEEDS" --exists-seeds "$CITUS_EXISTS_SEEDS")
   [ $# -gt 0 ] && args=("$@")
   local started=$SECONDS status=0
