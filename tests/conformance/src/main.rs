@@ -421,7 +421,7 @@ fn run() -> Result<bool, String> {
     for (engine, n) in engines.iter().zip(&not_applicable) {
         if *n > 0 {
             println!(
-                "not applicable: {n} of {total} cases on {} (relationship rules refused there)",
+                "not applicable: {n} of {total} cases on {} (what docs/citus.md lists as impossible or different there)",
                 engine.name()
             );
         }

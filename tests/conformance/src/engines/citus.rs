@@ -159,14 +159,13 @@ impl Citus {
                 roles: vec![],
             };
             let v = &seed.values;
-            let sql = format!(
-                "INSERT INTO {} (id, n, t, u, b, d) VALUES ($1, $2, $3, $4::text::uuid, $5, $6)",
-                seed.table
-            );
-            self.in_context(&ctx, |tx| {
-                tx.execute(&sql, &[&v.id, &v.n, &v.t, &v.u, &v.b, &v.d])
-            })?
-            .map_err(|e| format!("seeding {}: {e}", seed.table))?;
+            let sql = insert_sql(&seed.table, false, v.d.is_some(), "");
+            let mut params: Params = vec![&v.id, &v.n, &v.t, &v.u, &v.b];
+            if v.d.is_some() {
+                params.push(&v.d);
+            }
+            self.in_context(&ctx, |tx| tx.execute(&sql, &params))?
+                .map_err(|e| format!("seeding {}: {e}", seed.table))?;
         }
         // Re-apply on the distributed tables: the policy under test.
         self.apply(&case.policy())?;
@@ -195,8 +194,11 @@ impl Citus {
                 tenant,
                 values: v,
             } => {
-                let sql = insert_sql(table, tenant.is_some(), "");
-                let mut params: Params = vec![&v.id, &v.n, &v.t, &v.u, &v.b, &v.d];
+                let sql = insert_sql(table, tenant.is_some(), v.d.is_some(), "");
+                let mut params: Params = vec![&v.id, &v.n, &v.t, &v.u, &v.b];
+                if v.d.is_some() {
+                    params.push(&v.d);
+                }
                 if tenant.is_some() {
                     params.push(tenant);
                 }
@@ -250,8 +252,16 @@ impl Citus {
                 returning,
             } => {
                 let scoped = case.entity(table).is_some_and(|e| e.scoped);
-                let sql = insert_sql(table, tenant.is_some(), &conflict_clause(*mode, scoped));
-                let mut params: Params = vec![&v.id, &v.n, &v.t, &v.u, &v.b, &v.d];
+                let sql = insert_sql(
+                    table,
+                    tenant.is_some(),
+                    v.d.is_some(),
+                    &conflict_clause(*mode, scoped),
+                );
+                let mut params: Params = vec![&v.id, &v.n, &v.t, &v.u, &v.b];
+                if v.d.is_some() {
+                    params.push(&v.d);
+                }
                 if tenant.is_some() {
                     params.push(tenant);
                 }
@@ -296,11 +306,16 @@ impl Citus {
 
 /// `INSERT INTO table (...) VALUES (...)` with the tenant column as `$7`
 /// when given, then `clause`.
-fn insert_sql(table: &str, tenant_given: bool, clause: &str) -> String {
+/// A NULL `d` is written as `DEFAULT`: on Citus a column DEFAULT, not a
+/// trigger, fills declared defaults, and only for an omitted value
+/// (docs/citus.md) — what the case means by NULL there.
+fn insert_sql(table: &str, tenant_given: bool, d_given: bool, clause: &str) -> String {
+    let next = if d_given { 7 } else { 6 };
     format!(
-        "INSERT INTO {table} (id, {} n, t, u, b, d) VALUES ($1, {} $2, $3, $4::text::uuid, $5, $6){clause}",
+        "INSERT INTO {table} (id, {} n, t, u, b, d) VALUES ($1, {} $2, $3, $4::text::uuid, $5, {}){clause}",
         if tenant_given { "tenant_id," } else { "" },
-        if tenant_given { "$7::text::uuid," } else { "" },
+        if tenant_given { format!("${next}::text::uuid,") } else { String::new() },
+        if d_given { "$6" } else { "DEFAULT" },
     )
 }
 
@@ -324,10 +339,13 @@ impl Engine for Citus {
         "citus"
     }
 
-    /// Citus refuses `exists` rules (`dnr.apply` fails to compile them):
-    /// relationship cases are not applicable.
+    /// Not applicable: what docs/citus.md lists as impossible or different
+    /// on Citus — `exists` rules (refused by `dnr.apply`), an UPDATE of the
+    /// tenant (distribution) column (Citus refuses it even when no row
+    /// matches) and one id in two tenants
+    /// of a scoped table (keys include the tenant column there).
     fn applies(&self, case: &Case) -> bool {
-        !case.exists
+        !case.exists && !moves_a_row(case) && !id_in_two_tenants(case)
     }
 
     /// Each case gets its own schema (created on every node by Citus),
@@ -349,4 +367,55 @@ impl Engine for Citus {
         self.owner_exec(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))?;
         result
     }
+}
+
+fn scoped(case: &Case, table: &str) -> bool {
+    case.entity(table).is_some_and(|e| e.scoped)
+}
+
+fn moves_a_row(case: &Case) -> bool {
+    case.steps.iter().any(|step| {
+        matches!(&step.action, Action::Update { table, move_to: Some(_), .. } if scoped(case, table))
+    })
+}
+
+/// One id written in two tenants of a scoped table (seed rows, inserts and
+/// upserts: the explicit tenant, else the context's).
+fn id_in_two_tenants(case: &Case) -> bool {
+    let mut seen: std::collections::HashMap<(&str, i64), Option<&str>> =
+        std::collections::HashMap::new();
+    let writes = case
+        .rows
+        .iter()
+        .map(|r| (r.table.as_str(), r.values.id, r.tenant.as_deref()))
+        .chain(case.steps.iter().filter_map(|step| match &step.action {
+            Action::Insert {
+                table,
+                tenant,
+                values,
+            }
+            | Action::Upsert {
+                table,
+                tenant,
+                values,
+                ..
+            } => Some((
+                table.as_str(),
+                values.id,
+                tenant.as_deref().or(step.ctx.tenant.as_deref()),
+            )),
+            _ => None,
+        }));
+    for (table, id, tenant) in writes {
+        if !scoped(case, table) {
+            continue;
+        }
+        match seen.get(&(table, id)) {
+            Some(other) if *other != tenant => return true,
+            _ => {
+                seen.insert((table, id), tenant);
+            }
+        }
+    }
+    false
 }
