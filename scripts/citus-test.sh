@@ -61,6 +61,8 @@ if [ "$status" = 77 ]; then
 fi
 [ "$status" = 0 ] || exit "$status"
 
+# Signed context's PUBLIC TEST KEYS on every node (tests/citus/13).
+export DNR_CITUS_CONF="$ROOT/tests/pg/fixtures/signed-keys.conf ${DNR_CITUS_CONF:-}"
 citus_start_cluster "${install_flag[@]}"
 
 rm -rf "$RESULTS_DIR"
