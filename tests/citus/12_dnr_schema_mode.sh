@@ -127,3 +127,19 @@ expect "a tenant created with the dnr command has both migrations, recorded once
 expect "every schema has the migrated columns" "3" \
   "$(citus_psql 0 -d "$db" -Atc "SELECT count(*) FROM information_schema.columns WHERE table_name = 'notes' AND column_name = 'prio' AND table_schema LIKE 'tenant\_%'")"
 rm -rf "$proj"
+# Re-apply with tenants in place: every tenant schema's (distributed)
+# table gets the new rules.
+POLICY2="${POLICY/create: owner_id = current_user/create: true}"
+out=$(q postgres "SELECT dnr.apply(\$dnr\$$POLICY2\$dnr\$)")
+case "$out" in *"applied 1 entity"*"3 tenant schemas"*) ok "re-apply in every tenant schema" ;; *) fail "re-apply: $out" ;; esac
+now=$("$PGBIN/psql" -X -q -At -h 127.0.0.1 -p "$CITUS_COORDINATOR_PORT" -U app -d "$db" 2>&1 <<SQL || true
+BEGIN;
+SELECT dnr.set_context('$B', '$U') \g /dev/null
+SELECT dnr.use_tenant('$B') \g /dev/null
+INSERT INTO notes (id, body, owner_id) VALUES (2, 'for someone else', '$A');
+SELECT count(*) FROM notes;
+COMMIT;
+SQL
+)
+[ "$now" = 2 ] || fail "the re-applied create rule on the worker: $now"
+ok "the re-applied rule holds on the worker"
