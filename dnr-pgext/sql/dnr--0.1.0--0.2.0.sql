@@ -649,11 +649,13 @@ BEGIN
         BEGIN
             EXECUTE pg_catalog.format('SELECT pg_catalog.citus_schema_distribute(%L::regnamespace)', v_schema);
         EXCEPTION WHEN insufficient_privilege THEN
-            -- Citus 13.2 may re-create the schema owner's role on every
-            -- worker, which only a superuser may do: the schema then stays
-            -- on the coordinator (isolated all the same).
+            -- Citus 13.2, distributing a schema created in the same
+            -- transaction, re-creates its owner's role on every worker,
+            -- which only a superuser may do: the schema stays on the
+            -- coordinator (isolated all the same) until distributed in a
+            -- later transaction (`dnr tenants create` does that).
             RAISE WARNING 'tenant schema % stays on the Citus coordinator: %', v_schema, SQLERRM
-                USING HINT = pg_catalog.format('A superuser can distribute it: SELECT citus_schema_distribute(%L)', v_schema);
+                USING HINT = pg_catalog.format('Distribute it in a new transaction (its owner may): SELECT citus_schema_distribute(%L)', v_schema);
         END;
     END IF;
     RETURN v_schema;

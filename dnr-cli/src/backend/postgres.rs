@@ -161,6 +161,36 @@ impl PostgresBackend {
     }
 }
 
+/// Citus with schema-based sharding: a schema created inside
+/// `dnr.create_tenant` can only be distributed by its (non-superuser) owner
+/// in a later transaction — the extension warns and leaves it on the
+/// coordinator; distributed here, before any migration creates tables in it.
+fn distribute_on_citus(db: &mut Client, schema: &str) -> Result<(), postgres::Error> {
+    let sharding: bool = db
+        .query_one(
+            "SELECT coalesce(pg_catalog.current_setting('citus.enable_schema_based_sharding', true), '') = 'on' \
+                AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')",
+            &[],
+        )?
+        .try_get(0)?;
+    if !sharding {
+        return Ok(());
+    }
+    let distributed: bool = db
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_schema WHERE schemaid = $1::text::regnamespace)",
+            &[&schema],
+        )?
+        .try_get(0)?;
+    if !distributed {
+        db.execute(
+            "SELECT pg_catalog.citus_schema_distribute($1::text::regnamespace)",
+            &[&schema],
+        )?;
+    }
+    Ok(())
+}
+
 fn text_row(row: &postgres::Row, index: usize) -> String {
     row.try_get::<_, Option<String>>(index)
         .ok()
@@ -281,6 +311,7 @@ impl Backend for PostgresBackend {
                     )
                     .and_then(|row| row.try_get(0))
                     .map_err(failed)?;
+                distribute_on_citus(&mut db, &schema).map_err(failed)?;
                 Ok(Store {
                     tenant: Some(Tenant {
                         id,
