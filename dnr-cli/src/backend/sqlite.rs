@@ -89,6 +89,14 @@ pub fn open(path: &Path) -> Result<Connection, String> {
     Ok(db)
 }
 
+/// A text column of a result row ('' for NULL or another type).
+fn text_at(row: &[Value], index: usize) -> String {
+    match row.get(index) {
+        Some(Value::Text(text)) => text.clone(),
+        _ => String::new(),
+    }
+}
+
 /// fsync(2) of a file or directory.
 fn sync(path: &Path) -> std::io::Result<()> {
     std::fs::File::open(path)?.sync_all()
@@ -200,10 +208,7 @@ impl Backend for SqliteBackend {
                 .rows
                 .into_iter()
                 .map(|row| {
-                    let text = |index: usize| match row.get(index) {
-                        Some(Value::Text(text)) => text.clone(),
-                        _ => String::new(),
-                    };
+                    let text = |index: usize| text_at(&row, index);
                     let id = Uuid::parse_str(&text(0)).map_err(|e| {
                         format!("error: the tenant registry holds `{}`: {e}", text(0))
                     })?;
@@ -452,10 +457,7 @@ impl Session for SqliteSession {
             .rows
             .into_iter()
             .map(|row| {
-                let text = |index: usize| match row.get(index) {
-                    Some(Value::Text(text)) => text.clone(),
-                    _ => String::new(),
-                };
+                let text = |index: usize| text_at(&row, index);
                 Recorded {
                     version: match row.first() {
                         Some(Value::Integer(v)) => u32::try_from(*v).unwrap_or(u32::MAX),
