@@ -65,7 +65,7 @@ struct Table {
 /// One query plan's read: the statement's SQL and the shape of its result.
 #[derive(Clone)]
 struct Shape {
-    /// The plan (x_best_index's idxStr), the pool's key.
+    /// The plan as [`pool_key`] spells it.
     key: Rc<str>,
     sql: Rc<str>,
     /// For each column of the table, its position in the statement's
@@ -579,15 +579,23 @@ fn step(table: &Table, cursor: &mut Cursor) -> Result<(), Error> {
     Ok(())
 }
 
-/// The read for plan `key`: the query on the view with the plan's
-/// constraints, selecting only the columns the query uses and the key
-/// (xUpdate finds rows by it), so that a count(*) reads an index only.
+/// The pool's key for plan `idx`: a write statement's reads also select
+/// the key columns, so they are planned apart from plain reads.
+fn pool_key(idx: &str, writing: bool) -> String {
+    format!("{}{idx}", if writing { 'w' } else { 'r' })
+}
+
+/// The read for a [`pool_key`]: the query on the view with the plan's
+/// constraints, selecting only the columns the query uses, and in a write
+/// the key (xUpdate finds rows by it), so that a count(*) reads an index
+/// only.
 fn shape(table: &Table, key: &str) -> Result<Shape, Error> {
-    let plan = plan(Some(key));
+    let writing = key.starts_with('w');
+    let plan = plan(key.get(1..));
     let mut columns = Vec::new();
     let selected: Rc<[Option<c_int>]> = (0..table.columns.len())
         .map(|i| {
-            if uses(plan.used, i) || table.key.contains(&i) {
+            if uses(plan.used, i) || (writing && table.key.contains(&i)) {
                 columns.push(ident(&table.columns[i]));
                 c_int::try_from(columns.len() - 1).ok()
             } else {
@@ -632,15 +640,16 @@ unsafe extern "C" fn x_filter(
     guarded(vtab, || {
         release(table, c);
         // SAFETY: idx_str is the string x_best_index made (or NULL).
-        let key = unsafe { raw::cstr(idx_str) }.unwrap_or("");
+        let idx = unsafe { raw::cstr(idx_str) }.unwrap_or("");
+        let key = pool_key(idx, table.writing.get());
         let pooled = table.pool.try_borrow_mut().ok().and_then(|mut pool| {
-            pool.get_mut(key)
+            pool.get_mut(key.as_str())
                 .map(|reads| (reads.shape.clone(), reads.idle.pop()))
         });
         let (shape, idle) = match pooled {
             Some(found) => found,
             None => {
-                let shape = shape(table, key)?;
+                let shape = shape(table, &key)?;
                 if let Ok(mut pool) = table.pool.try_borrow_mut() {
                     let reads = Reads {
                         shape: shape.clone(),
