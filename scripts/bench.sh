@@ -97,6 +97,11 @@ targets() {
     | awk -F'|' '{ q = $2; sub(/:.*/, "", q); gsub(/^ +/, "", q)
       for (i = 3; i <= 5; i++) { gsub(/^ +| +$/, "", $i); sub(/^[0-9.]+ ms \(/, "", $i); sub(/\),/, ",", $i) }
       printf "| Citus %s: DNR (context only / context + `WHERE tenant_id`) vs hand-written `WHERE tenant_id` on the distributed table | %s / %s (baseline %s) | Citus |\n", q, $3, $4, $5 }' || true
+  # The package's .wasm, from the JSON line of scripts/wasm-bench.mjs (bytes)
+  local raw gz
+  raw=$(grep -o '"size":{"raw":[0-9]*' "$work/wasm.md" | grep -o '[0-9]*$' || echo "?")
+  gz=$(grep -o '"gzip":[0-9]*' "$work/wasm.md" | head -1 | grep -o '[0-9]*$' || echo "?")
+  echo "| npm .wasm ≤ 1.8 MB raw and ≤ 700 KB gzipped | $raw bytes raw, $gz gzipped (Node zlib, default level) | wasm |"
   echo "| WASM ≤ 2× native (inserts, enforced query; locked connections) | $(grep -o 'native/wasm [0-9.]*x' <<<"$wasm_ins" | cut -d' ' -f2), $(grep -o 'native/wasm [0-9.]*x' <<<"$wasm_query" | cut -d' ' -f2) | wasm |"
   echo
 }
