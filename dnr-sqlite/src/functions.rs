@@ -37,6 +37,8 @@ pub(crate) enum Kind {
     Guarded,
     Upsert,
     Conflict,
+    Checked,
+    Affinity,
     Lock,
     #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
     SetContextSigned,
@@ -69,6 +71,8 @@ const FUNCTIONS: &[(&CStr, c_int, Kind)] = &[
     (c"dnr_guarded", 0, Kind::Guarded),
     (c"dnr_upsert", 0, Kind::Upsert),
     (c"dnr_conflict", 2, Kind::Conflict),
+    (c"dnr_checked", 2, Kind::Checked),
+    (c"dnr_affinity", 2, Kind::Affinity),
     (c"dnr_lock", 0, Kind::Lock),
     #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
     (c"dnr_set_context_signed", 1, Kind::SetContextSigned),
@@ -104,14 +108,20 @@ fn flags(kind: Kind) -> c_int {
         // statements.
         // Also called by the compiled triggers: `dnr_note_rowid` only
         // records a number for this connection's virtual tables,
-        // `dnr_guarded` and `dnr_upsert` read the statement's write mode.
+        // `dnr_guarded` and `dnr_upsert` read the statement's write mode,
+        // `dnr_checked` passes a value through or raises the refusal given,
+        // `dnr_affinity` converts a value as a column would store it.
         Kind::Tenant
         | Kind::User
         | Kind::HasRole
         | Kind::Authenticated
         | Kind::NoteRowid
         | Kind::Guarded
-        | Kind::Upsert => utf8 | ffi::SQLITE_INNOCUOUS as c_int,
+        | Kind::Upsert
+        | Kind::Checked => utf8 | ffi::SQLITE_INNOCUOUS as c_int,
+        Kind::Affinity => {
+            utf8 | ffi::SQLITE_INNOCUOUS as c_int | ffi::SQLITE_DETERMINISTIC as c_int
+        }
         Kind::Uuid => utf8 | ffi::SQLITE_INNOCUOUS as c_int | ffi::SQLITE_DETERMINISTIC as c_int,
         // Side effects or database reads: only from top-level SQL.
         _ => utf8 | ffi::SQLITE_DIRECTONLY as c_int,
@@ -218,6 +228,52 @@ unsafe fn fast(
                         None
                     };
                 ffi::sqlite3_result_null(ctx);
+            }
+            // Once per inserted row: the value itself, or the row's refusal
+            // raised as RAISE(ABORT) raises it, before SQLite writes the row.
+            Kind::Checked if argc == 2 && !argv.is_null() => {
+                let refusal = *argv.add(1);
+                if ffi::sqlite3_value_type(refusal) == ffi::SQLITE_NULL as c_int {
+                    ffi::sqlite3_result_value(ctx, *argv);
+                } else {
+                    let message = ffi::sqlite3_value_text(refusal);
+                    if message.is_null() {
+                        ffi::sqlite3_result_error_nomem(ctx);
+                    } else {
+                        let n = ffi::sqlite3_value_bytes(refusal);
+                        ffi::sqlite3_result_error(ctx, message.cast(), n);
+                        ffi::sqlite3_result_error_code(
+                            ctx,
+                            ffi::SQLITE_CONSTRAINT_TRIGGER as c_int,
+                        );
+                    }
+                }
+            }
+            // A value an insert's checks read, converted as the column of
+            // that affinity stores it (SQLite's own conversions).
+            Kind::Affinity if argc == 2 && !argv.is_null() => {
+                let value = *argv;
+                let kind = ffi::sqlite3_value_text(*argv.add(1));
+                let kind = if kind.is_null() { 0 } else { *kind };
+                let class = ffi::sqlite3_value_type(value);
+                let numeric =
+                    class == ffi::SQLITE_INTEGER as c_int || class == ffi::SQLITE_FLOAT as c_int;
+                if kind == b't' && numeric {
+                    // The number as the text SQLite would store.
+                    let text = ffi::sqlite3_value_text(value);
+                    if text.is_null() {
+                        ffi::sqlite3_result_error_nomem(ctx);
+                    } else {
+                        let n = ffi::sqlite3_value_bytes(value);
+                        ffi::sqlite3_result_text(ctx, text.cast(), n, ffi::SQLITE_TRANSIENT());
+                    }
+                } else {
+                    if matches!(kind, b'i' | b'n' | b'r') && class == ffi::SQLITE_TEXT as c_int {
+                        // Converts well-formed numeric text in place.
+                        ffi::sqlite3_value_numeric_type(value);
+                    }
+                    ffi::sqlite3_result_value(ctx, value);
+                }
             }
             // Once per row and unique key the storage triggers check.
             Kind::Guarded => {
@@ -358,7 +414,7 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
         },
         Kind::CountChanges => crate::count_changes(db, state).map(|()| Value::Integer(1)),
         // Handled in `fast`; reached only with a wrong argument count.
-        Kind::NoteRowid => Ok(Value::Null),
+        Kind::NoteRowid | Kind::Checked | Kind::Affinity => Ok(Value::Null),
         Kind::Guarded => Ok(Value::Integer(i64::from(
             !state.lock().write_mode.cannot_replace,
         ))),

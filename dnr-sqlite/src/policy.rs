@@ -75,7 +75,7 @@ fn table(db: Db, name: &str) -> Result<SqliteTable, Error> {
     let mut columns = Vec::new();
     let mut primary_key: Vec<(i64, String)> = Vec::new();
     for row in db.query(
-        "SELECT name, pk, dflt_value FROM pragma_table_info(?1, 'main') ORDER BY cid",
+        "SELECT name, pk, dflt_value, type FROM pragma_table_info(?1, 'main') ORDER BY cid",
         &[name],
     )? {
         let (Some(Value::Text(column)), Some(pk)) = (row.first(), row.get(1)) else {
@@ -94,10 +94,15 @@ fn table(db: Db, name: &str) -> Result<SqliteTable, Error> {
             Some(Value::Text(expr)) => Some(format!("({expr})")),
             _ => None,
         };
+        let declared_type = match row.get(3) {
+            Some(Value::Text(declared)) => declared.clone(),
+            _ => String::new(),
+        };
         columns.push(SqliteColumn {
             name: column.clone(),
             primary_key: position > 0,
             default,
+            declared_type,
         });
     }
     primary_key.sort();
@@ -398,6 +403,10 @@ pub(crate) fn rewrite_tables(
             continue;
         }
         let columns = table.columns.iter().map(|c| c.name.clone()).collect();
+        let schema = SqliteTable {
+            enforced: true,
+            ..table.clone()
+        };
         let defaults = table
             .columns
             .iter()
@@ -440,6 +449,7 @@ pub(crate) fn rewrite_tables(
                 tenant,
                 defaults,
                 replaces,
+                schema,
             },
         );
     }

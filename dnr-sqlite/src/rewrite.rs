@@ -6,10 +6,12 @@
 //! trigger writes and answers RETURNING from the values given, not those
 //! stored. So `INSERT`, `UPDATE` and `DELETE` naming an enforced table are
 //! rewritten to name its storage table: the tenant is filled and uuids
-//! normalized in the statement itself, the fence joins the WHERE clause
-//! (so the tenant index is used), and the storage table's BEFORE triggers
-//! check every row as they do for the view's writes. Counts, upserts,
-//! RETURNING and `last_insert_rowid()` are then SQLite's own.
+//! normalized in the statement itself, an inserted row carries its checks
+//! (`dnr_checked`, compiled as for the view's insert trigger), the fence
+//! joins an UPDATE's or DELETE's WHERE clause (so the tenant index is
+//! used), and the storage table's BEFORE triggers check every row updated
+//! or deleted. Counts, upserts, RETURNING and `last_insert_rowid()` are
+//! then SQLite's own.
 //!
 //! Everything else runs as written (reads go through the filtered views).
 //! The rewritten statement is DNR's own: the host prepares and runs it
@@ -20,8 +22,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use dnr_core::compile::quote::{ident, literal};
-use dnr_core::compile::sqlite::allowed_rows;
-use dnr_core::compile::sqlite::storage_table;
+use dnr_core::compile::sqlite::{
+    allowed_rows, checked_value, insert_refusal, storage_table, SqliteTable,
+};
 use dnr_core::{Operation, PolicySet};
 
 use crate::tokens::{tokenize_spans, Token};
@@ -45,6 +48,9 @@ pub(crate) struct TableInfo {
     pub defaults: BTreeMap<String, String>,
     /// A unique constraint of the table resolves conflicts by REPLACE.
     pub replaces: bool,
+    /// The storage table as the compiler reads it (columns, unique keys):
+    /// an INSERT's checks are compiled against it.
+    pub schema: SqliteTable,
 }
 
 /// How the host runs one statement.
@@ -76,6 +82,9 @@ pub(crate) struct StorageAccess {
 }
 
 type Spans = Vec<(usize, usize, Token)>;
+
+/// A VALUES row: its items' token ranges.
+type Row = Vec<(usize, usize)>;
 
 /// Plans one statement (a trailing semicolon allowed).
 pub(crate) fn plan(sql: &str, tables: &BTreeMap<String, TableInfo>) -> Result<Plan, Error> {
@@ -124,6 +133,12 @@ pub(crate) fn plan(sql: &str, tables: &BTreeMap<String, TableInfo>) -> Result<Pl
             "dnr: `{name}` is DNR's own; a write on an enforced table cannot name it"
         )));
     }
+    if matches!(keyword.as_str(), "insert" | "replace") {
+        // An INSERT's checks repeat its values: `?` must keep its number.
+        if let Some(numbered) = number_parameters(sql, &tokens) {
+            return plan(&numbered, tables);
+        }
+    }
     let statement = Statement {
         reader,
         table,
@@ -149,6 +164,121 @@ pub(crate) fn plan(sql: &str, tables: &BTreeMap<String, TableInfo>) -> Result<Pl
             reads,
         },
     })))
+}
+
+/// `sql` with every anonymous `?` numbered as SQLite numbers it (one more
+/// than the largest number given so far, `?NNN` and named parameters
+/// included), or None when it has none.
+fn number_parameters(sql: &str, tokens: &Spans) -> Option<String> {
+    let adjacent = |i: usize| tokens.get(i + 1).filter(|next| next.0 == tokens[i].1);
+    let mut largest = 0u64;
+    let mut names = BTreeSet::new();
+    let mut numbered = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        match &tokens[i].2 {
+            Token::Other('?') => {
+                let mut digits = String::new();
+                let mut j = i;
+                while let Some((_, _, Token::Other(d))) = adjacent(j) {
+                    if !d.is_ascii_digit() {
+                        break;
+                    }
+                    digits.push(*d);
+                    j += 1;
+                }
+                if digits.is_empty() {
+                    largest += 1;
+                    numbered.push((tokens[i].0, tokens[i].1, largest));
+                } else {
+                    largest = largest.max(digits.parse().unwrap_or(u64::MAX));
+                }
+                i = j;
+            }
+            Token::Other(prefix @ (':' | '@' | '$')) => {
+                if let Some((
+                    _,
+                    _,
+                    Token::Word {
+                        value,
+                        quoted: false,
+                    },
+                )) = adjacent(i)
+                {
+                    if names.insert(format!("{prefix}{value}")) {
+                        largest += 1;
+                    }
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if numbered.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(sql.len() + 4 * numbered.len());
+    let mut copied = 0;
+    for (start, end, number) in numbered {
+        out.push_str(&sql[copied..start]);
+        out.push_str(&format!("?{number}"));
+        copied = end;
+    }
+    out.push_str(&sql[copied..]);
+    Some(out)
+}
+
+/// Whether `text` is a value an INSERT may repeat in its checks: the same
+/// each time it is evaluated (a parameter, a literal), so that the row
+/// checked is the row stored.
+fn is_atom(text: &str, tokens: &[(usize, usize, Token)]) -> bool {
+    match tokens {
+        [(_, _, Token::Str(_))] => true,
+        [(
+            _,
+            _,
+            Token::Word {
+                value,
+                quoted: false,
+            },
+        )] => matches!(
+            value.to_ascii_lowercase().as_str(),
+            "null" | "true" | "false"
+        ),
+        _ => {
+            let body = text.strip_prefix(['+', '-']).unwrap_or(text);
+            let parameter = text.strip_prefix(['?', ':', '@', '$']).is_some_and(|rest| {
+                rest.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+            });
+            parameter || is_number(body)
+        }
+    }
+}
+
+/// A numeric literal: digits with an optional fraction and exponent, or
+/// `0x` and hex digits.
+fn is_number(text: &str) -> bool {
+    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        return !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit());
+    }
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
+        None => (text, None),
+    };
+    let digits = |s: &str| s.chars().all(|c| c.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((whole, fraction)) => {
+            digits(whole) && digits(fraction) && !(whole.is_empty() && fraction.is_empty())
+        }
+        None => !mantissa.is_empty() && digits(mantissa),
+    };
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    mantissa_ok && exponent_ok
 }
 
 struct Reader<'a> {
@@ -555,6 +685,110 @@ impl Statement<'_> {
         }
     }
 
+    /// The value stored for `column` from the expression given for it, if
+    /// any: the tenant filled from the context, uuids normalized, NULL
+    /// given the column's default (as through the view and in PostgreSQL).
+    fn stored(&self, column: &str, given: Option<&str>) -> String {
+        let default = self.table.defaults.get(&column.to_ascii_lowercase());
+        match given {
+            Some(expr) if self.is_tenant(column) => {
+                format!("coalesce(dnr_uuid({expr}), dnr_tenant())")
+            }
+            Some(expr) => {
+                let value = if self.is_uuid(column) {
+                    format!("dnr_uuid({expr})")
+                } else {
+                    expr.to_string()
+                };
+                match default {
+                    Some(default) => format!("coalesce({value}, {default})"),
+                    None => value,
+                }
+            }
+            None if self.is_tenant(column) => "dnr_tenant()".into(),
+            None => default.cloned().unwrap_or_else(|| "NULL".into()),
+        }
+    }
+
+    /// The checks of one inserted row whose `columns` are given by
+    /// `exprs` (the others take their defaults), as DNR compiles them for
+    /// the view's insert trigger.
+    fn refusal(&self, columns: &[String], exprs: &[String]) -> Result<String, Error> {
+        let new = |name: &str| {
+            let given = columns
+                .iter()
+                .position(|c| c.eq_ignore_ascii_case(name))
+                .and_then(|i| exprs.get(i))
+                .map(String::as_str);
+            self.stored(name, given)
+        };
+        let entity = &self.table.policy.entities[self.table.entity];
+        insert_refusal(&self.table.policy, entity, Some(&self.table.schema), &new)
+            .map_err(|e| Error::new(format!("dnr: {e}")))
+    }
+
+    /// One row's stored values (the tenant appended when not given), the
+    /// last carrying the row's checks.
+    fn checked_row(
+        &self,
+        columns: &[String],
+        exprs: &[String],
+        fill_tenant: bool,
+    ) -> Result<Vec<String>, Error> {
+        let mut values: Vec<String> = columns
+            .iter()
+            .zip(exprs)
+            .map(|(column, expr)| self.stored(column, Some(expr)))
+            .collect();
+        if fill_tenant {
+            values.push("dnr_tenant()".into());
+        }
+        let refusal = self.refusal(columns, exprs)?;
+        if let Some(last) = values.last_mut() {
+            *last = checked_value(last, &refusal);
+        }
+        Ok(values)
+    }
+
+    /// The rows of `VALUES (...), (...)` from token `at` (after VALUES):
+    /// each row's item ranges, and the index after the last row.
+    fn values_rows(
+        &self,
+        mut at: usize,
+        width: usize,
+    ) -> Result<(Vec<Row>, usize), Error> {
+        let r = &self.reader;
+        let mut rows = Vec::new();
+        loop {
+            if !matches!(r.tokens.get(at), Some((_, _, Token::Other('(')))) {
+                return Err(Error::new(
+                    "dnr: cannot rewrite this INSERT: VALUES needs parenthesized rows",
+                ));
+            }
+            let close = r.close(at).ok_or_else(|| {
+                Error::new("dnr: cannot rewrite this INSERT: unbalanced parentheses")
+            })?;
+            let items = r.items(at + 1, close - 1);
+            if items.len() != width {
+                return Err(Error::new(format!(
+                    "{} values for {width} columns",
+                    items.len()
+                )));
+            }
+            rows.push(items);
+            at = close;
+            if matches!(r.tokens.get(at), Some((_, _, Token::Other(',')))) {
+                at += 1;
+            } else {
+                return Ok((rows, at));
+            }
+        }
+    }
+
+    /// An INSERT onto storage. Its rows carry their checks
+    /// (`dnr_checked`): VALUES rows of parameters and literals in place,
+    /// any other rows (expressions, a query) after a MATERIALIZED CTE has
+    /// evaluated each once, so that the row checked is the row stored.
     fn insert(&self, keyword: &str) -> Result<(String, WriteMode), Error> {
         let r = &self.reader;
         let mut index = self.target.after;
@@ -589,112 +823,83 @@ impl Statement<'_> {
         if let Some(tenant) = fill_tenant {
             target_columns.push(ident(tenant));
         }
-        let value = |column: &str, expr: &str| {
-            let value = if self.is_tenant(column) {
-                return format!("coalesce(dnr_uuid({expr}), dnr_tenant())");
-            } else if self.is_uuid(column) {
-                format!("dnr_uuid({expr})")
-            } else {
-                expr.to_string()
-            };
-            match self.table.defaults.get(&column.to_ascii_lowercase()) {
-                Some(default) => format!("coalesce({value}, {default})"),
-                None => value,
-            }
-        };
         let head = self.head();
         let into = format!("{} ({})", self.storage_target(), target_columns.join(", "));
-        let (source, rest_from) = if r.is(index, "default") && r.is(index + 1, "values") {
+        if r.is(index, "default") && r.is(index + 1, "values") {
             // No column list is possible: every column takes its default,
-            // the tenant its context.
-            let tenant = self.table.tenant.as_deref();
-            let source = match tenant {
-                Some(_) => "VALUES (dnr_tenant())".to_string(),
-                None => "DEFAULT VALUES".to_string(),
+            // the tenant its context; the row's checks ride on the tenant
+            // (or the first column).
+            let first = match self.table.tenant.as_deref() {
+                Some(tenant) => tenant.to_string(),
+                None => self.table.columns.first().cloned().unwrap_or_default(),
             };
-            let into = match tenant {
-                Some(tenant) => format!("{} ({})", self.storage_target(), ident(tenant)),
-                None => self.storage_target(),
-            };
-            let sql = format!("{head}{into} {source}{}", self.tail(index + 2));
-            return Ok((sql, self.mode(false)));
-        } else if r.is(index, "values") {
-            let mut rows = Vec::new();
-            let mut at = index + 1;
-            loop {
-                if !matches!(r.tokens.get(at), Some((_, _, Token::Other('(')))) {
-                    return Err(Error::new(
-                        "dnr: cannot rewrite this INSERT: VALUES needs parenthesized rows",
-                    ));
-                }
-                let close = r.close(at).ok_or_else(|| {
-                    Error::new("dnr: cannot rewrite this INSERT: unbalanced parentheses")
-                })?;
-                let items = r.items(at + 1, close - 1);
-                if items.len() != columns.len() {
-                    return Err(Error::new(format!(
-                        "{} values for {} columns",
-                        items.len(),
-                        columns.len()
-                    )));
-                }
-                let mut values: Vec<String> = items
-                    .iter()
-                    .zip(&columns)
-                    .map(|(&(start, end), column)| value(column, r.text(start, end)))
-                    .collect();
-                if fill_tenant.is_some() {
-                    values.push("dnr_tenant()".into());
-                }
-                rows.push(format!("({})", values.join(", ")));
-                at = close;
-                if matches!(r.tokens.get(at), Some((_, _, Token::Other(',')))) {
-                    at += 1;
-                } else {
-                    break;
-                }
-            }
-            (format!("VALUES {}", rows.join(", ")), at)
-        } else {
-            // A query: its rows pass through a CTE named with the target
-            // columns, then are normalized and filled.
-            let end = r.find_top(index, &["on", "returning"]);
-            let select = r.text(index, end);
-            if select.is_empty() {
-                return Err(Error::new(
-                    "dnr: cannot rewrite this INSERT: no rows to insert",
-                ));
-            }
-            let names: Vec<String> = columns.iter().map(|c| ident(c)).collect();
-            let mut values: Vec<String> = columns.iter().map(|c| value(c, &ident(c))).collect();
-            if fill_tenant.is_some() {
-                values.push("dnr_tenant()".into());
-            }
-            let cte = format!("\"_dnr_rows\"({}) AS ({select})", names.join(", "));
-            let head = if r.is(0, "with") {
-                // `WITH a AS (...) INSERT` → `WITH a AS (...), rows AS (...) INSERT`
-                let main = r.main_keyword();
-                format!(
-                    "{}, {cte} {}",
-                    r.text(0, main),
-                    &r.sql[r.start(main)..r.start(self.target.first)]
-                )
-            } else {
-                format!("WITH {cte} {head}")
-            };
+            let value = checked_value(&self.stored(&first, None), &self.refusal(&[], &[])?);
             let sql = format!(
-                "{head}{into} SELECT {} FROM \"_dnr_rows\" WHERE true{}",
-                values.join(", "),
-                self.upsert_tail(end)?
+                "{head}{} ({}) VALUES ({value}){}",
+                self.storage_target(),
+                ident(&first),
+                self.tail(index + 2)
             );
-            let upsert = self.has_do_update(end);
-            return Ok((sql, self.insert_mode(keyword, upsert)));
+            return Ok((sql, self.mode(false)));
+        }
+        if r.is(index, "values") {
+            let (rows, after) = self.values_rows(index + 1, columns.len())?;
+            let atoms = rows
+                .iter()
+                .flatten()
+                .all(|&(start, end)| is_atom(r.text(start, end), &r.tokens[start..end]));
+            if atoms {
+                let mut source = Vec::new();
+                for items in &rows {
+                    let exprs: Vec<String> = items
+                        .iter()
+                        .map(|&(start, end)| r.text(start, end).to_string())
+                        .collect();
+                    let values = self.checked_row(&columns, &exprs, fill_tenant.is_some())?;
+                    source.push(format!("({})", values.join(", ")));
+                }
+                let sql = format!(
+                    "{head}{into} VALUES {}{}",
+                    source.join(", "),
+                    self.upsert_tail(after)?
+                );
+                return Ok((sql, self.insert_mode(keyword, self.has_do_update(after))));
+            }
+        }
+        // A query, or VALUES with expressions: its rows pass through a CTE
+        // named with the target columns, then are filled and checked.
+        let end = r.find_top(index, &["on", "returning"]);
+        let select = r.text(index, end);
+        if select.is_empty() {
+            return Err(Error::new(
+                "dnr: cannot rewrite this INSERT: no rows to insert",
+            ));
+        }
+        let names: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+        // Qualified: the checks' own subqueries have columns of that name.
+        let rows: Vec<String> = names.iter().map(|n| format!("\"_dnr_rows\".{n}")).collect();
+        let values = self.checked_row(&columns, &rows, fill_tenant.is_some())?;
+        let cte = format!(
+            "\"_dnr_rows\"({}) AS MATERIALIZED ({select})",
+            names.join(", ")
+        );
+        let head = if r.is(0, "with") {
+            // `WITH a AS (...) INSERT` → `WITH a AS (...), rows AS (...) INSERT`
+            let main = r.main_keyword();
+            format!(
+                "{}, {cte} {}",
+                r.text(0, main),
+                &r.sql[r.start(main)..r.start(self.target.first)]
+            )
+        } else {
+            format!("WITH {cte} {head}")
         };
-        let sql = format!("{head}{into} {source}{}", self.upsert_tail(rest_from)?);
-        Ok((
-            sql,
-            self.insert_mode(keyword, self.has_do_update(rest_from)),
-        ))
+        let sql = format!(
+            "{head}{into} SELECT {} FROM \"_dnr_rows\" WHERE true{}",
+            values.join(", "),
+            self.upsert_tail(end)?
+        );
+        Ok((sql, self.insert_mode(keyword, self.has_do_update(end))))
     }
 
     fn insert_mode(&self, keyword: &str, upsert: bool) -> WriteMode {
@@ -796,6 +1001,19 @@ mod tests {
                 .into_iter()
                 .collect(),
             replaces: false,
+            schema: SqliteTable {
+                columns: ["tenant_id", "id", "owner_id", "title"]
+                    .iter()
+                    .map(|name| dnr_core::compile::sqlite::SqliteColumn {
+                        name: name.to_string(),
+                        primary_key: *name == "id",
+                        default: (*name == "title").then(|| "('untitled')".to_string()),
+                        declared_type: if *name == "id" { "INTEGER" } else { "TEXT" }.into(),
+                    })
+                    .collect(),
+                enforced: true,
+                unique_keys: vec![vec!["id".into()]],
+            },
         };
         [("tasks".to_string(), tasks)].into_iter().collect()
     }
@@ -807,24 +1025,110 @@ mod tests {
         }
     }
 
+    /// The checks the test policy compiles for an inserted row whose id,
+    /// owner and tenant are spelled `id`, `owner` and `tenant`.
+    fn checks(id: &str, owner: &str, tenant: &str) -> String {
+        // Checked as stored: with the integer column's affinity.
+        let id = format!("dnr_affinity({id}, 'integer')");
+        format!(
+            "CASE WHEN ({tenant} = dnr_tenant()) IS NOT TRUE THEN 'dnr: create on `Task` refused by the tenant fence' \
+             WHEN (1) IS NOT TRUE THEN 'dnr: create on `Task` refused because the written row would not be readable' \
+             WHEN (1) IS NOT TRUE THEN 'dnr: create on `Task` refused by `create: true`' \
+             WHEN dnr_guarded() AND EXISTS (SELECT 1 FROM \"_dnr_tasks\" AS _dnr_other WHERE _dnr_other.\"id\" = {id} AND NOT (((_dnr_other.\"tenant_id\" = dnr_tenant() AND (1)) AND (_dnr_other.\"owner_id\" = dnr_user())) IS TRUE)) THEN 'UNIQUE constraint failed: tasks.id' \
+             WHEN dnr_guarded() AND ({owner} = dnr_user()) IS NOT TRUE AND EXISTS (SELECT 1 FROM \"_dnr_tasks\" AS _dnr_other WHERE _dnr_other.\"id\" = {id}) THEN 'dnr: update on `Task` refused (a replacing insert) by `update: owner_id = current_user`' END"
+        )
+    }
+
     #[test]
-    fn inserts_fill_the_tenant_and_normalize_uuids() {
+    fn inserts_fill_the_tenant_normalize_uuids_and_carry_their_checks() {
+        // Parameters and literals: the row's checks in its last value.
         assert_eq!(
-            rewritten("INSERT INTO tasks (id, owner_id) VALUES (1, ?), (2, lower(?)) RETURNING *;"),
-            "INSERT INTO main.\"_dnr_tasks\" AS \"tasks\" (\"id\", \"owner_id\", \"tenant_id\") VALUES (1, dnr_uuid(?), dnr_tenant()), (2, dnr_uuid(lower(?)), dnr_tenant()) RETURNING *"
+            rewritten("INSERT INTO tasks (id, owner_id) VALUES (1, ?), (-2.5e3, :o) RETURNING ?;"),
+            format!(
+                "INSERT INTO main.\"_dnr_tasks\" AS \"tasks\" (\"id\", \"owner_id\", \"tenant_id\") VALUES \
+                 (1, dnr_uuid(?1), dnr_checked(dnr_tenant(), {})), \
+                 (-2.5e3, dnr_uuid(:o), dnr_checked(dnr_tenant(), {})) RETURNING ?3",
+                checks("1", "dnr_uuid(?1)", "dnr_tenant()"),
+                checks("-2.5e3", "dnr_uuid(:o)", "dnr_tenant()")
+            )
         );
         assert_eq!(
             rewritten("insert or ignore into main.TASKS values ('t', 1, 'o', 'x')"),
-            "insert or ignore into main.\"_dnr_tasks\" AS \"TASKS\" (\"tenant_id\", \"id\", \"owner_id\", \"title\") VALUES (coalesce(dnr_uuid('t'), dnr_tenant()), 1, dnr_uuid('o'), coalesce('x', ('untitled')))"
+            format!(
+                "insert or ignore into main.\"_dnr_tasks\" AS \"TASKS\" (\"tenant_id\", \"id\", \"owner_id\", \"title\") VALUES \
+                 (coalesce(dnr_uuid('t'), dnr_tenant()), 1, dnr_uuid('o'), dnr_checked(coalesce('x', ('untitled')), {}))",
+                checks("1", "dnr_uuid('o')", "coalesce(dnr_uuid('t'), dnr_tenant())")
+            )
+        );
+        // An expression is evaluated once, in a MATERIALIZED CTE: the row
+        // checked is the row stored.
+        let rows = "\"_dnr_rows\"";
+        assert_eq!(
+            rewritten("INSERT INTO tasks (id, owner_id) VALUES (1, ?), (2, lower(?))"),
+            format!(
+                "WITH {rows}(\"id\", \"owner_id\") AS (VALUES (1, ?1), (2, lower(?2))) \
+                 INSERT INTO main.\"_dnr_tasks\" AS \"tasks\" (\"id\", \"owner_id\", \"tenant_id\") \
+                 SELECT {rows}.\"id\", dnr_uuid({rows}.\"owner_id\"), dnr_checked(dnr_tenant(), {}) FROM {rows} WHERE true",
+                checks(&format!("{rows}.\"id\""), &format!("dnr_uuid({rows}.\"owner_id\")"), "dnr_tenant()")
+            )
         );
         assert_eq!(
             rewritten("WITH s AS (SELECT 1 AS i) INSERT INTO tasks (id) SELECT i FROM s ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id WHERE title <> 'x'"),
-            "WITH s AS (SELECT 1 AS i), \"_dnr_rows\"(\"id\") AS (SELECT i FROM s) INSERT INTO main.\"_dnr_tasks\" AS \"tasks\" (\"id\", \"tenant_id\") SELECT \"id\", dnr_tenant() FROM \"_dnr_rows\" WHERE true ON CONFLICT (id) DO UPDATE SET owner_id = dnr_uuid(excluded.owner_id) WHERE dnr_conflict((\"tasks\".\"tenant_id\" = dnr_tenant() AND (1)) AND (\"tasks\".\"owner_id\" = dnr_user()), 'dnr: update on `Task` refused (ON CONFLICT DO UPDATE): the conflicting row is not one this context may update') AND (title <> 'x')"
+            format!(
+                "WITH s AS (SELECT 1 AS i), {rows}(\"id\") AS (SELECT i FROM s) \
+                 INSERT INTO main.\"_dnr_tasks\" AS \"tasks\" (\"id\", \"tenant_id\") SELECT {rows}.\"id\", dnr_checked(dnr_tenant(), {}) FROM {rows} WHERE true \
+                 ON CONFLICT (id) DO UPDATE SET owner_id = dnr_uuid(excluded.owner_id) WHERE dnr_conflict((\"tasks\".\"tenant_id\" = dnr_tenant() AND (1)) AND (\"tasks\".\"owner_id\" = dnr_user()), 'dnr: update on `Task` refused (ON CONFLICT DO UPDATE): the conflicting row is not one this context may update') AND (title <> 'x')",
+                checks(&format!("{rows}.\"id\""), "NULL", "dnr_tenant()")
+            )
         );
         assert_eq!(
             rewritten("INSERT INTO tasks DEFAULT VALUES"),
-            "INSERT INTO main.\"_dnr_tasks\" AS \"tasks\" (\"tenant_id\") VALUES (dnr_tenant())"
+            format!(
+                "INSERT INTO main.\"_dnr_tasks\" AS \"tasks\" (\"tenant_id\") VALUES (dnr_checked(dnr_tenant(), {}))",
+                checks("NULL", "NULL", "dnr_tenant()")
+            )
         );
+    }
+
+    #[test]
+    fn anonymous_parameters_are_numbered_as_sqlite_numbers_them() {
+        let numbered = |sql: &str| {
+            let tokens = tokenize_spans(sql).unwrap_or_default();
+            number_parameters(sql, &tokens)
+        };
+        assert_eq!(
+            numbered("VALUES (?, :a, ?, ?7, ?, :a, @b, ?, '?', \"?\")").as_deref(),
+            Some("VALUES (?1, :a, ?3, ?7, ?8, :a, @b, ?10, '?', \"?\")")
+        );
+        assert_eq!(numbered("VALUES (?1, :a, ?2)"), None);
+    }
+
+    #[test]
+    fn only_parameters_and_literals_are_repeated() {
+        let atom = |text: &str| {
+            let tokens = tokenize_spans(text).unwrap_or_default();
+            is_atom(text, &tokens)
+        };
+        for text in [
+            "?", "?12", ":name", "@n", "$n", "'it''s'", "NULL", "true", "42", "-1.5e-3", ".5",
+            "0x1F",
+        ] {
+            assert!(atom(text), "{text}");
+        }
+        for text in [
+            "random()",
+            "lower(?)",
+            "(SELECT 1)",
+            "1+1",
+            "x'00'",
+            "a",
+            "1e",
+            "CURRENT_TIMESTAMP",
+            "- 1",
+            "?1 || ?2",
+        ] {
+            assert!(!atom(text), "{text}");
+        }
     }
 
     #[test]

@@ -862,6 +862,110 @@ fn connection_runs_writes_as_table_writes() -> Result {
     Ok(())
 }
 
+const LEVELS: &str = "tenancy:
+  mode: row_level
+  column: tenant_id
+
+entity Item:
+  table: items
+  id: int pk
+  level: int
+  access:
+    read: true
+    create: level < 5
+  forbid:
+    create: level = 3
+";
+
+/// An inserted row is checked as it is stored: an expression that gives
+/// another value each time it is evaluated cannot pass the fence with one
+/// value and store another (through a DNR connection, where the rewriter
+/// evaluates it once, and through the view), and a value is compared after
+/// the column's affinity converted it ('7' for an integer column is 7).
+#[test]
+fn inserted_rows_are_checked_as_they_are_stored() -> Result {
+    use dnr_sqlite::{Connection as DnrConnection, Value as V};
+    let dir = std::env::temp_dir().join(format!("dnr-host-checked-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("items.db");
+    let _ = std::fs::remove_file(&path);
+    let path = path.to_string_lossy().into_owned();
+    let db = DnrConnection::open(&path)?;
+    db.apply(LEVELS)?;
+    db.set_context(TenantContext::parse(Some(TENANT_A), None, &[])?);
+    // Either tenant, at random, each time the expression is evaluated.
+    let coin = "CASE WHEN random() % 2 = 0 THEN ?2 ELSE ?3 END";
+    let (mut stored, mut refused_rows) = (0, 0);
+    for id in 0..200i64 {
+        // A query's row (which SQLite would flatten into the insert,
+        // evaluating the expression again wherever it is named) and VALUES.
+        let sql = if id % 2 == 0 {
+            format!("INSERT INTO items (id, level, tenant_id) SELECT ?1, 1, {coin} FROM (SELECT 1)")
+        } else {
+            format!("INSERT INTO items (id, level, tenant_id) VALUES (?1, 1, {coin})")
+        };
+        match db.execute(&sql, &[V::Integer(id), TENANT_A.into(), TENANT_B.into()]) {
+            Ok(1) => stored += 1,
+            Ok(n) => return Err(format!("an insert wrote {n} rows").into()),
+            Err(error) if error.message().contains("tenant fence") => refused_rows += 1,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    assert!(
+        stored > 0 && refused_rows > 0,
+        "{stored} stored, {refused_rows} refused"
+    );
+    // Through the view, with the extension loaded into a host.
+    let host = open_with_extension(&path)?;
+    set_context(&host, Some(TENANT_A), None, "")?;
+    for id in 1000..1200i64 {
+        let outcome = host.execute(
+            &format!("INSERT INTO items (id, level, tenant_id) VALUES (?1, 1, {coin})"),
+            rusqlite::params![id, TENANT_A, TENANT_B],
+        );
+        if let Err(error) = outcome {
+            assert!(error.to_string().contains("tenant fence"), "{error}");
+        }
+    }
+    drop(host);
+    db.set_context(TenantContext::parse(Some(TENANT_B), None, &[])?);
+    let in_b = db.query("SELECT count(*) FROM items", &[])?;
+    assert_eq!(
+        in_b.rows,
+        vec![vec![V::Integer(0)]],
+        "rows stored in tenant B"
+    );
+
+    // Affinity: text for an integer column is compared as the integer.
+    db.set_context(TenantContext::parse(Some(TENANT_A), None, &[])?);
+    let insert = "INSERT INTO items (id, level) VALUES (?, ?)";
+    for (id, level) in [(5000, "3"), (5001, "7"), (5002, " 3 ")] {
+        let error = refused(
+            db.execute(insert, &[V::Integer(id), level.into()]),
+            &format!("level {level:?}"),
+        )?;
+        assert!(error.message().contains("refused by"), "{error}");
+    }
+    assert_eq!(db.execute(insert, &[V::Integer(5003), "4".into()])?, 1);
+    let host = open_with_extension(&path)?;
+    set_context(&host, Some(TENANT_A), None, "")?;
+    let error = host
+        .execute("INSERT INTO items (id, level) VALUES (5004, '3')", [])
+        .err()
+        .ok_or("level '3' through the view was stored")?;
+    assert!(error.to_string().contains("forbid create"), "{error}");
+    let stored: i64 = host.query_row(
+        "SELECT level FROM items WHERE id = 5003 AND typeof(level) = 'integer'",
+        [],
+        |r| r.get(0),
+    )?;
+    assert_eq!(stored, 4);
+    drop(host);
+    drop(db);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
 /// The error of a statement that must fail.
 fn refused<T: std::fmt::Debug>(
     outcome: std::result::Result<T, dnr_sqlite::Error>,

@@ -2,14 +2,15 @@
 //!
 //! Each entity's table becomes a view under the table's own name, filtered
 //! by the fence and the read rule; the rows move to a storage table
-//! `_dnr_<table>` behind it. BEFORE triggers on the storage table check
-//! every row written into it: a new row that breaks the fence or a rule
-//! raises an error naming it, an existing row the context may not update or
+//! `_dnr_<table>` behind it. An inserted row carries its checks in its
+//! values (`dnr_checked(value, <refusal>)`, [`insert_refusal`]): the
+//! view's INSTEAD OF INSERT trigger and the statement rewriter's INSERTs
+//! build them from the same refusals, and a row that breaks the fence or a
+//! rule raises an error naming it. BEFORE UPDATE and DELETE triggers on the
+//! storage table check every row changed: a new row that breaks the fence
+//! or a rule raises an error, an existing row the context may not update or
 //! delete is skipped silently (`RAISE(IGNORE)`, as PostgreSQL's RLS skips
-//! it, and not counted by `changes()`). Writes reach storage through the
-//! view's INSTEAD OF triggers (which only normalize, fill and copy) or, on
-//! a DNR connection, straight from the statement rewriter; both meet the
-//! same checks. The
+//! it, and not counted by `changes()`). The
 //! context is read through the extension's `dnr_tenant()`, `dnr_user()`,
 //! `dnr_has_role()` and `dnr_authenticated()`, so a database opened without
 //! the extension fails with "no such function" instead of showing all rows.
@@ -51,6 +52,63 @@ fn drop_storage_triggers(out: &mut String, table: &str) {
     }
 }
 
+/// A check on a written row: the refusal `message` (an SQL string literal)
+/// when `condition` holds.
+struct Refusal {
+    condition: String,
+    message: String,
+}
+
+/// The refusals as trigger statements, checked in order.
+fn raise_lines(out: &mut String, refusals: &[Refusal]) {
+    for Refusal { condition, message } in refusals {
+        let _ = writeln!(out, "  SELECT RAISE(ABORT, {message}) WHERE {condition};");
+    }
+}
+
+/// The refusals as one expression, checked in order: the first refusal's
+/// message whose condition holds, or NULL.
+fn refusal_case(refusals: &[Refusal]) -> String {
+    if refusals.is_empty() {
+        return "NULL".into();
+    }
+    let arms: Vec<String> = refusals
+        .iter()
+        .map(|Refusal { condition, message }| format!("WHEN {condition} THEN {message}"))
+        .collect();
+    format!("CASE {} END", arms.join(" "))
+}
+
+/// An inserted row's value carrying the row's checks: `dnr_checked`
+/// returns `value`, or raises the refusal (SQLITE_CONSTRAINT, as RAISE
+/// does) before SQLite writes the row. Put on the row's last value, so that
+/// the checks, which repeat the row's values, name no parameter before the
+/// values themselves do.
+pub fn checked_value(value: &str, refusal: &str) -> String {
+    format!("dnr_checked({value}, {refusal})")
+}
+
+fn checked_last(values: &mut [String], refusals: &[Refusal]) {
+    if let Some(last) = values.last_mut() {
+        *last = checked_value(last, &refusal_case(refusals));
+    }
+}
+
+/// The checks of a row inserted into `entity`'s storage table (`existing`,
+/// as the extension reads it), as one expression over the row's stored
+/// values (`new` spells each column's): NULL when the row may be written,
+/// else the refusal. The statement rewriter's INSERTs carry it in
+/// `dnr_checked(value, <this>)`, as the view's insert trigger does.
+pub fn insert_refusal(
+    set: &PolicySet,
+    entity: &Entity,
+    existing: Option<&SqliteTable>,
+    new: &dyn Fn(&str) -> String,
+) -> Result<String, CompileError> {
+    let compiler = EntityCompiler::new(set, entity, existing)?;
+    Ok(refusal_case(&compiler.insert_refusals(new)))
+}
+
 /// What already exists in the database, as the extension reads it before
 /// compiling. Empty for a fresh database.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -79,6 +137,27 @@ pub struct SqliteColumn {
     /// `PRAGMA table_info`). A view has no defaults, so the insert trigger
     /// applies it to a missing (NULL) value.
     pub default: Option<String>,
+    /// The declared type (`type` of `PRAGMA table_info`), which gives the
+    /// column its affinity.
+    pub declared_type: String,
+}
+
+/// The conversion SQLite applies to a value stored in a column of
+/// `declared_type` (its "affinity", by SQLite's rules in order), as
+/// `dnr_affinity` spells it; None for BLOB affinity, which converts nothing.
+fn affinity(declared_type: &str) -> Option<&'static str> {
+    let upper = declared_type.to_ascii_uppercase();
+    if upper.contains("INT") {
+        Some("integer")
+    } else if ["CHAR", "CLOB", "TEXT"].iter().any(|t| upper.contains(t)) {
+        Some("text")
+    } else if upper.is_empty() || upper.contains("BLOB") {
+        None
+    } else if ["REAL", "FLOA", "DOUB"].iter().any(|t| upper.contains(t)) {
+        Some("real")
+    } else {
+        Some("numeric")
+    }
 }
 
 struct Sqlite;
@@ -224,6 +303,8 @@ struct EntityCompiler<'a> {
     /// DEFAULT expressions by column: the storage table's own, or the
     /// declared ones for a table DNR creates.
     defaults: BTreeMap<String, String>,
+    /// Each column's affinity (`dnr_affinity`'s name for it), but for BLOB.
+    affinities: BTreeMap<String, &'static str>,
     tenant: Option<&'a str>,
     table: String,
     storage: String,
@@ -305,11 +386,26 @@ impl<'a> EntityCompiler<'a> {
                 .filter_map(|f| f.default.as_ref().map(|d| (f.name.clone(), default_sql(d))))
                 .collect(),
         };
+        let affinities = match existing {
+            Some(table) => table
+                .columns
+                .iter()
+                .filter_map(|c| Some((c.name.clone(), affinity(&c.declared_type)?)))
+                .collect(),
+            None => columns
+                .iter()
+                .filter_map(|c| {
+                    let declared = entity.field(c).map_or("TEXT", |f| column_type(&f.ty));
+                    Some((c.clone(), affinity(declared)?))
+                })
+                .collect(),
+        };
         let compiler = EntityCompiler {
             set,
             entity,
             existing,
             defaults,
+            affinities,
             table: ident(&entity.table),
             storage: ident(&storage_table(&entity.table)),
             columns,
@@ -455,105 +551,81 @@ impl<'a> EntityCompiler<'a> {
         ))
     }
 
-    /// `SELECT RAISE(...)` lines checking the new row `new` against the
-    /// fence, readability and `op`'s rules.
-    fn check_new_row(
-        &self,
-        out: &mut String,
-        op: Operation,
-        new: &dyn Fn(&str) -> String,
-        guard: &str,
-    ) {
+    /// The refusals of a new row `new` against the fence, readability and
+    /// `op`'s rules.
+    fn new_row_refusals(&self, op: Operation, new: &dyn Fn(&str) -> String) -> Vec<Refusal> {
         let writer = self.writer(new);
+        let mut refusals = Vec::new();
         if let Some(fence) = writer.fence() {
-            let _ = writeln!(
-                out,
-                "  SELECT RAISE(ABORT, {}) WHERE {guard}({fence}) IS NOT TRUE;",
-                self.refuse(op, "by the tenant fence")
-            );
+            refusals.push(Refusal {
+                condition: format!("({fence}) IS NOT TRUE"),
+                message: self.refuse(op, "by the tenant fence"),
+            });
         }
-        match writer.allows(Operation::Read) {
-            Some(read) => {
-                let _ = writeln!(
-                    out,
-                    "  SELECT RAISE(ABORT, {}) WHERE {guard}({read}) IS NOT TRUE;",
-                    self.refuse(op, "because the written row would not be readable")
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "  SELECT RAISE(ABORT, {}) WHERE {guard}1;",
-                    self.refuse(op, "because it has no read rule")
-                );
-            }
-        }
-        self.check_rules(out, op, new, guard);
+        refusals.push(match writer.allows(Operation::Read) {
+            Some(read) => Refusal {
+                condition: format!("({read}) IS NOT TRUE"),
+                message: self.refuse(op, "because the written row would not be readable"),
+            },
+            None => Refusal {
+                condition: "1".into(),
+                message: self.refuse(op, "because it has no read rule"),
+            },
+        });
+        refusals.extend(self.rule_refusals(op, new));
+        refusals
     }
 
     /// The forbid and permit rules of `op` on one row.
-    fn check_rules(
-        &self,
-        out: &mut String,
-        op: Operation,
-        row: &dyn Fn(&str) -> String,
-        guard: &str,
-    ) {
+    fn rule_refusals(&self, op: Operation, row: &dyn Fn(&str) -> String) -> Vec<Refusal> {
         let writer = self.writer(row);
-        for rule in self.entity.rules_for(RuleKind::Forbid, op) {
-            let _ = writeln!(
-                out,
-                "  SELECT RAISE(ABORT, {}) WHERE {guard}({}) IS TRUE;",
-                self.refuse(
+        let mut refusals: Vec<Refusal> = self
+            .entity
+            .rules_for(RuleKind::Forbid, op)
+            .map(|rule| Refusal {
+                condition: format!("({}) IS TRUE", writer.expr(&rule.condition)),
+                message: self.refuse(
                     op,
                     &format!(
                         "by `forbid {}: {}`",
                         op.as_str(),
                         rule_text(&rule.condition)
-                    )
+                    ),
                 ),
-                writer.expr(&rule.condition)
-            );
-        }
-        match writer.permits(op) {
+            })
+            .collect();
+        refusals.push(match writer.permits(op) {
             Some(permit) => {
                 let texts: Vec<String> = self
                     .entity
                     .rules_for(RuleKind::Permit, op)
                     .map(|r| rule_text(&r.condition))
                     .collect();
-                let _ = writeln!(
-                    out,
-                    "  SELECT RAISE(ABORT, {}) WHERE {guard}({permit}) IS NOT TRUE;",
-                    self.refuse(op, &format!("by `{}: {}`", op.as_str(), texts.join(" | ")))
-                );
+                Refusal {
+                    condition: format!("({permit}) IS NOT TRUE"),
+                    message: self
+                        .refuse(op, &format!("by `{}: {}`", op.as_str(), texts.join(" | "))),
+                }
             }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "  SELECT RAISE(ABORT, {}) WHERE {guard}1;",
-                    self.refuse(op, &format!("(no `{}` rule: default deny)", op.as_str()))
-                );
-            }
-        }
+            None => Refusal {
+                condition: "1".into(),
+                message: self.refuse(op, &format!("(no `{}` rule: default deny)", op.as_str())),
+            },
+        });
+        refusals
     }
 
     /// A write that would collide with an existing row on a unique key is
     /// refused unless that row is one the writer could overwrite: otherwise
     /// `INSERT OR REPLACE` would delete another tenant's row.
-    fn check_conflicts(
-        &self,
-        out: &mut String,
-        new: &dyn Fn(&str) -> String,
-        guard: &str,
-        changed_only: bool,
-    ) {
+    fn conflict_refusals(&self, new: &dyn Fn(&str) -> String, changed_only: bool) -> Vec<Refusal> {
         let other = |name: &str| format!("_dnr_other.{}", ident(name));
         let writer = self.writer(&other);
         let overwritable = match writer.allows(Operation::Update) {
             Some(update) => format!("({}) AND ({update})", self.visible(&other)),
             None => "0".into(),
         };
+        let mut refusals = Vec::new();
         for key in &self.unique_keys {
             let matches: Vec<String> = key
                 .iter()
@@ -577,13 +649,14 @@ impl<'a> EntityCompiler<'a> {
             );
             // The statement rewriter turns the guard off for a statement
             // that cannot replace (it aborts, ignores or upserts).
-            let _ = writeln!(
-                out,
-                "  SELECT RAISE(ABORT, {}) WHERE {guard}{changed}dnr_guarded() AND EXISTS (SELECT 1 FROM {} AS _dnr_other WHERE {} AND NOT (({overwritable}) IS TRUE));",
-                literal(&message),
-                self.storage,
-                matches.join(" AND ")
-            );
+            refusals.push(Refusal {
+                condition: format!(
+                    "{changed}dnr_guarded() AND EXISTS (SELECT 1 FROM {} AS _dnr_other WHERE {} AND NOT (({overwritable}) IS TRUE))",
+                    self.storage,
+                    matches.join(" AND ")
+                ),
+                message: literal(&message),
+            });
             // Replacing a row the writer may update is PostgreSQL's
             // `ON CONFLICT DO UPDATE` of every column: the new row must
             // also pass the update rules.
@@ -595,21 +668,46 @@ impl<'a> EntityCompiler<'a> {
                     .rules_for(RuleKind::Permit, Operation::Update)
                     .map(|r| rule_text(&r.condition))
                     .collect();
-                let _ = writeln!(
-                    out,
-                    "  SELECT RAISE(ABORT, {}) WHERE {guard}dnr_guarded() AND ({update}) IS NOT TRUE AND EXISTS (SELECT 1 FROM {} AS _dnr_other WHERE {});",
-                    self.refuse(
+                refusals.push(Refusal {
+                    condition: format!(
+                        "dnr_guarded() AND ({update}) IS NOT TRUE AND EXISTS (SELECT 1 FROM {} AS _dnr_other WHERE {})",
+                        self.storage,
+                        matches.join(" AND ")
+                    ),
+                    message: self.refuse(
                         Operation::Update,
                         &format!(
                             "(a replacing insert) by `update: {}`",
                             texts.join(" | ")
-                        )
+                        ),
                     ),
-                    self.storage,
-                    matches.join(" AND ")
-                );
+                });
             }
         }
+        refusals
+    }
+
+    /// Everything an inserted row `new` must pass: the fence, the read and
+    /// create rules, and the guard against replacing a row the writer may
+    /// not overwrite. The values are checked as they will be stored, with
+    /// their column's affinity applied (`'5'` given for an integer column is
+    /// stored, and compared, as 5), as a BEFORE trigger would see them; uuid
+    /// columns and the tenant hold `dnr_uuid`'s text already.
+    fn insert_refusals(&self, new: &dyn Fn(&str) -> String) -> Vec<Refusal> {
+        let stored = |name: &str| {
+            let text = Some(name) == self.tenant
+                || self
+                    .entity
+                    .field(name)
+                    .is_some_and(|f| f.ty.class() == ValueClass::Uuid);
+            match self.affinities.get(name) {
+                Some(kind) if !text => format!("dnr_affinity({}, '{kind}')", new(name)),
+                _ => new(name),
+            }
+        };
+        let mut refusals = self.new_row_refusals(Operation::Create, &stored);
+        refusals.extend(self.conflict_refusals(&stored, false));
+        refusals
     }
 
     /// How the trigger reads a column of the incoming row: uuids normalized
@@ -651,7 +749,8 @@ impl<'a> EntityCompiler<'a> {
             self.table
         );
         let columns: Vec<String> = self.columns.iter().map(|c| ident(c)).collect();
-        let values: Vec<String> = self.columns.iter().map(|c| new(c)).collect();
+        let mut values: Vec<String> = self.columns.iter().map(|c| new(c)).collect();
+        checked_last(&mut values, &self.insert_refusals(&new));
         let _ = writeln!(
             out,
             "  INSERT INTO {} ({}) VALUES ({});",
@@ -719,16 +818,11 @@ impl<'a> EntityCompiler<'a> {
     fn storage_triggers(&self, out: &mut String) {
         let new = |name: &str| format!("NEW.{}", ident(name));
         let table = &self.entity.table;
+        // No BEFORE INSERT trigger: its mere presence makes SQLite run every
+        // insert in a statement journal (about twice the cost of a plain
+        // insert), so inserts carry their checks in their values instead
+        // (`insert_trigger`, `insert_refusal`).
         drop_storage_triggers(out, table);
-        let _ = writeln!(
-            out,
-            "CREATE TRIGGER {} BEFORE INSERT ON {} BEGIN",
-            ident(&storage_trigger(table, "insert")),
-            self.storage
-        );
-        self.check_new_row(out, Operation::Create, &new, "");
-        self.check_conflicts(out, &new, "", false);
-        out.push_str("END;\n");
 
         let old_ok = self.old_row_allowed(Operation::Update);
         let _ = writeln!(
@@ -746,8 +840,9 @@ impl<'a> EntityCompiler<'a> {
             )
         );
         let _ = writeln!(out, "  SELECT RAISE(IGNORE) WHERE ({old_ok}) IS NOT TRUE;");
-        self.check_new_row(out, Operation::Update, &new, "");
-        self.check_conflicts(out, &new, "", true);
+        let mut refusals = self.new_row_refusals(Operation::Update, &new);
+        refusals.extend(self.conflict_refusals(&new, true));
+        raise_lines(out, &refusals);
         out.push_str("END;\n");
 
         let _ = writeln!(
