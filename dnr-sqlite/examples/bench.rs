@@ -560,24 +560,23 @@ fn main() -> Result {
     }
     out.push_str(
         "\nReads go through the view `tasks` (`WHERE tenant_id = dnr_tenant() AND <read rule>`), which SQLite \
-         flattens into the query and answers with the same index as the hand-written filter. Every row \
-         written into `_dnr_tasks` meets its BEFORE triggers (fence and rule checks, the unique-key guard \
-         against `INSERT OR REPLACE`). Through the view (`.load`), an insert first runs the view's INSTEAD \
-         OF trigger (uuid normalization, tenant and defaults, the copy into storage); through a DNR \
-         connection the statement rewriter writes storage directly. \
-         `cargo run --release -p dnr-sqlite --example trigger_variants` measures the shapes (one statement \
-         per row, 1,000 rows per transaction): the mere presence of a one-line BEFORE INSERT trigger makes \
-         a plain insert about 1.8× slower (SQLite then runs each insert as a multi-write statement in a \
-         statement journal), and DNR's checks add little to that; an INSTEAD OF trigger adds as much \
-         again. So the DNR connection's inserts sit near that floor (about 1.3–1.4× here, against the \
-         1.2× target) and the view's near 2×. Inlining the checks into the rewritten statement would \
-         remove the trigger, at the price of a second copy of the enforcement logic; not done. \
+         flattens into the query and answers with the same index as the hand-written filter. An inserted \
+         row carries its checks in its values (`dnr_checked(value, <fence, rules, REPLACE guard>)`); \
+         updated and deleted rows meet BEFORE triggers on `_dnr_tasks`. Through the view (`.load`), an \
+         insert runs the view's INSTEAD OF trigger (uuid normalization, tenant and defaults, the checked \
+         copy into storage); through a DNR connection the statement rewriter writes storage directly. \
+         `cargo run --release -p dnr-sqlite --example trigger_variants` measures trigger shapes (one \
+         statement per row, 1,000 rows per transaction): the mere presence of a trigger on the written \
+         table or view makes an insert about twice as slow (SQLite then runs each insert as a multi-write \
+         statement in a statement journal), whatever the trigger checks. So the view's inserts sit near \
+         2×, and a DNR connection's, which meet no trigger, near the plain table's. \
          What does cost, on entities with an enum of three or more values (not this benchmark's), is a \
          `CHECK (status IN ('a', 'b', 'c'))`: SQLite builds an ephemeral index for a constant IN list of \
          more than two values once per statement, that is once per inserted row, about 1.4 µs/row; DNR \
          writes it as `status = 'a' OR status = 'b' OR status = 'c'`. A locked connection (`dnr_lock()`) \
          serves the enforced names through TEMP virtual tables that run DNR's own statements on the view, \
-         prepared once per table and reused; it is the mode for untrusted SQL and has no target. The DNR \
+         prepared once per table and reused; it is the mode for untrusted SQL (its tenant count has issue \
+         11's 1.3× target: every row the count reads passes through the virtual table). The DNR \
          connection rows run both sides through `dnr_sqlite::Connection` (its own per-statement cost is on \
          both); \"cached rewritten insert\" compares a statement the rewriter plans (from its cache) with \
          the rewritten SQL run directly.\n",

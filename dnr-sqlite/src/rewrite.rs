@@ -752,11 +752,7 @@ impl Statement<'_> {
 
     /// The rows of `VALUES (...), (...)` from token `at` (after VALUES):
     /// each row's item ranges, and the index after the last row.
-    fn values_rows(
-        &self,
-        mut at: usize,
-        width: usize,
-    ) -> Result<(Vec<Row>, usize), Error> {
+    fn values_rows(&self, mut at: usize, width: usize) -> Result<(Vec<Row>, usize), Error> {
         let r = &self.reader;
         let mut rows = Vec::new();
         loop {
