@@ -1062,7 +1062,7 @@ mod tests {
         assert_eq!(
             rewritten("INSERT INTO tasks (id, owner_id) VALUES (1, ?), (2, lower(?))"),
             format!(
-                "WITH {rows}(\"id\", \"owner_id\") AS (VALUES (1, ?1), (2, lower(?2))) \
+                "WITH {rows}(\"id\", \"owner_id\") AS MATERIALIZED (VALUES (1, ?1), (2, lower(?2))) \
                  INSERT INTO main.\"_dnr_tasks\" AS \"tasks\" (\"id\", \"owner_id\", \"tenant_id\") \
                  SELECT {rows}.\"id\", dnr_uuid({rows}.\"owner_id\"), dnr_checked(dnr_tenant(), {}) FROM {rows} WHERE true",
                 checks(&format!("{rows}.\"id\""), &format!("dnr_uuid({rows}.\"owner_id\")"), "dnr_tenant()")
@@ -1071,7 +1071,7 @@ mod tests {
         assert_eq!(
             rewritten("WITH s AS (SELECT 1 AS i) INSERT INTO tasks (id) SELECT i FROM s ON CONFLICT (id) DO UPDATE SET owner_id = excluded.owner_id WHERE title <> 'x'"),
             format!(
-                "WITH s AS (SELECT 1 AS i), {rows}(\"id\") AS (SELECT i FROM s) \
+                "WITH s AS (SELECT 1 AS i), {rows}(\"id\") AS MATERIALIZED (SELECT i FROM s) \
                  INSERT INTO main.\"_dnr_tasks\" AS \"tasks\" (\"id\", \"tenant_id\") SELECT {rows}.\"id\", dnr_checked(dnr_tenant(), {}) FROM {rows} WHERE true \
                  ON CONFLICT (id) DO UPDATE SET owner_id = dnr_uuid(excluded.owner_id) WHERE dnr_conflict((\"tasks\".\"tenant_id\" = dnr_tenant() AND (1)) AND (\"tasks\".\"owner_id\" = dnr_user()), 'dnr: update on `Task` refused (ON CONFLICT DO UPDATE): the conflicting row is not one this context may update') AND (title <> 'x')",
                 checks(&format!("{rows}.\"id\""), "NULL", "dnr_tenant()")
