@@ -73,6 +73,10 @@ struct Shape {
     selected: Rc<[Option<c_int>]>,
     /// How many of xFilter's arguments the statement takes.
     params: usize,
+    /// The statement counts the rows instead of returning them: a read
+    /// that uses no column (a `count(*)`) gets that many empty rows, and
+    /// does not step DNR's statement once per row.
+    counted: bool,
 }
 
 /// A plan's shape and its idle prepared statements.
@@ -86,6 +90,9 @@ struct Cursor {
     base: ffi::sqlite3_vtab_cursor,
     /// The running read and its shape.
     running: Option<(Shape, Stmt)>,
+    /// For a read that uses no column ([`Shape::counted`]): the rows still
+    /// to hand out.
+    counted: Option<i64>,
     has_row: bool,
     rowid: i64,
 }
@@ -427,12 +434,19 @@ unsafe extern "C" fn x_disconnect(vtab: *mut ffi::sqlite3_vtab) -> c_int {
 struct Plan {
     used: u64,
     constraints: Vec<(usize, &'static str)>,
+    /// The query has a LIMIT or OFFSET SQLite told the table of: it may
+    /// stop early, so its rows are not counted up front.
+    limited: bool,
 }
 
 /// Reads a plan ("mask;column:operator,...") back.
 fn plan(idx_str: Option<&str>) -> Plan {
     let text = idx_str.unwrap_or("");
     let (mask, rest) = text.split_once(';').unwrap_or(("", text));
+    let (rest, limited) = match rest.strip_suffix(";limit") {
+        Some(rest) => (rest, true),
+        None => (rest, false),
+    };
     let constraints = rest
         .split(',')
         .filter_map(|part| {
@@ -445,6 +459,7 @@ fn plan(idx_str: Option<&str>) -> Plan {
     Plan {
         used: mask.parse().unwrap_or(u64::MAX),
         constraints,
+        limited,
     }
 }
 
@@ -468,9 +483,12 @@ unsafe extern "C" fn x_best_index(
             let mut parts = Vec::new();
             let mut cost = 1_000_000.0_f64;
             let mut argv_index: c_int = 0;
+            let mut limited = false;
             for i in 0..n {
                 let constraint = &*info.aConstraint.add(i);
                 let op = u32::from(constraint.op);
+                limited |= op == ffi::SQLITE_INDEX_CONSTRAINT_LIMIT as u32
+                    || op == ffi::SQLITE_INDEX_CONSTRAINT_OFFSET as u32;
                 if constraint.usable == 0 || constraint.iColumn < 0 {
                     continue;
                 }
@@ -491,7 +509,12 @@ unsafe extern "C" fn x_best_index(
                     4.0
                 };
             }
-            let idx = format!("{};{}", info.colUsed, parts.join(","));
+            let idx = format!(
+                "{};{}{}",
+                info.colUsed,
+                parts.join(","),
+                if limited { ";limit" } else { "" }
+            );
             let len = u64::try_from(idx.len() + 1).unwrap_or(1);
             let buffer = ffi::sqlite3_malloc64(len).cast::<c_char>();
             if buffer.is_null() {
@@ -516,6 +539,7 @@ unsafe extern "C" fn x_open(
         // SAFETY: SQLite fills pVtab itself.
         base: unsafe { std::mem::zeroed() },
         running: None,
+        counted: None,
         has_row: false,
         rowid: 0,
     });
@@ -546,6 +570,7 @@ fn release(table: &Table, cursor: &mut Cursor) {
             }
         }
     }
+    cursor.counted = None;
     cursor.has_row = false;
 }
 
@@ -566,17 +591,36 @@ unsafe extern "C" fn x_close(cursor: *mut ffi::sqlite3_vtab_cursor) -> c_int {
 }
 
 fn step(table: &Table, cursor: &mut Cursor) -> Result<(), Error> {
+    if count_down(table, cursor) {
+        return Ok(());
+    }
     // DNR's own statement, also when `sqlite3_step` compiles it again.
     let _internal = Internal::enter(&table.state);
     cursor.has_row = match cursor.running.as_mut() {
         Some((_, stmt)) => stmt.step()?,
         None => false,
     };
+    next_rowid(table, cursor);
+    Ok(())
+}
+
+/// Moves a counting cursor ([`Shape::counted`]) to its next row; false for
+/// any other cursor. Once per row of a `count(*)`: nothing that can fail.
+fn count_down(table: &Table, cursor: &mut Cursor) -> bool {
+    let Some(left) = cursor.counted.as_mut() else {
+        return false;
+    };
+    cursor.has_row = *left > 0;
+    *left -= 1;
+    next_rowid(table, cursor);
+    true
+}
+
+fn next_rowid(table: &Table, cursor: &mut Cursor) {
     if cursor.has_row {
         cursor.rowid = table.next_rowid.get();
         table.next_rowid.set(cursor.rowid.wrapping_add(1));
     }
-    Ok(())
 }
 
 /// The pool's key for plan `idx`: a write statement's reads also select
@@ -592,6 +636,9 @@ fn pool_key(idx: &str, writing: bool) -> String {
 fn shape(table: &Table, key: &str) -> Result<Shape, Error> {
     let writing = key.starts_with('w');
     let plan = plan(key.get(1..));
+    // A write needs its rows (xUpdate finds them by key); so does a query
+    // that may stop early (counting would read every row).
+    let counted = !writing && plan.used == 0 && !plan.limited;
     let mut columns = Vec::new();
     let selected: Rc<[Option<c_int>]> = (0..table.columns.len())
         .map(|i| {
@@ -608,7 +655,11 @@ fn shape(table: &Table, key: &str) -> Result<Shape, Error> {
     }
     let mut sql = format!(
         "SELECT {} FROM main.{}",
-        columns.join(", "),
+        if counted {
+            "count(*)".to_string()
+        } else {
+            columns.join(", ")
+        },
         ident(&table.name)
     );
     for (i, (column, op)) in plan.constraints.iter().enumerate() {
@@ -624,6 +675,7 @@ fn shape(table: &Table, key: &str) -> Result<Shape, Error> {
         sql: Rc::from(sql),
         selected,
         params: plan.constraints.len(),
+        counted,
     })
 }
 
@@ -672,7 +724,28 @@ unsafe extern "C" fn x_filter(
             // SAFETY: SQLite passes argc live values.
             unsafe { stmt.bind_raw(i + 1, *argv.add(i))? };
         }
+        let counted = shape.counted;
         c.running = Some((shape, stmt));
+        if counted {
+            let rows = {
+                let _internal = Internal::enter(&table.state);
+                match c.running.as_mut() {
+                    Some((_, stmt)) => {
+                        if stmt.step()? {
+                            stmt.column(0)
+                        } else {
+                            Value::Null
+                        }
+                    }
+                    None => Value::Null,
+                }
+            };
+            release(table, c);
+            c.counted = Some(match rows {
+                Value::Integer(n) => n,
+                _ => 0,
+            });
+        }
         step(table, c)
     })
 }
@@ -680,6 +753,9 @@ unsafe extern "C" fn x_filter(
 unsafe extern "C" fn x_next(cursor: *mut ffi::sqlite3_vtab_cursor) -> c_int {
     // SAFETY: a live cursor of this module.
     let (c, table) = unsafe { parts(cursor) };
+    if count_down(table, c) {
+        return ffi::SQLITE_OK as c_int;
+    }
     let vtab = c.base.pVtab;
     guarded(vtab, || step(table, c))
 }

@@ -495,6 +495,29 @@ fn locked_connections_agree_with_the_evaluator() -> Result {
                     shown, allowed,
                     "read: tenant {tenant:?} user {user:?} roles {roles:?}"
                 );
+                // Reads that use no column count the rows instead of
+                // stepping through them; those that may stop early step.
+                let n = i64::try_from(allowed.len())?;
+                for (sql, expected) in [
+                    ("SELECT count(*) FROM tasks", n),
+                    ("SELECT count(*) FROM tasks WHERE random() IS NOT NULL", n),
+                    ("SELECT count(*) FROM tasks, tasks AS again", n * n),
+                    ("SELECT EXISTS (SELECT 1 FROM tasks)", i64::from(n > 0)),
+                    (
+                        "SELECT count(*) FROM (SELECT 1 FROM tasks LIMIT 2)",
+                        n.min(2),
+                    ),
+                    (
+                        "SELECT count(*) FROM (SELECT 1 FROM tasks LIMIT 5 OFFSET 1)",
+                        (n - 1).clamp(0, 5),
+                    ),
+                ] {
+                    assert_eq!(
+                        ids(&conn, sql)?,
+                        vec![expected],
+                        "{sql}: tenant {tenant:?} user {user:?} roles {roles:?}"
+                    );
+                }
                 for written_tenant in [Some(TENANT_A), Some(TENANT_B), None] {
                     for owner in owners {
                         let mut row = Row::new()
