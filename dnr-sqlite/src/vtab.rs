@@ -8,9 +8,11 @@
 //! Instead each enforced table gets a TEMP virtual table of the same name
 //! (`temp.tasks`, which unqualified names find first) that runs DNR's own
 //! statements against the real view `main.tasks`: reads push the query's
-//! constraints down to the view (and so to its indexes), writes become
-//! INSERT/UPDATE/DELETE on the view, whose triggers check them. Those
-//! statements are DNR's own, prepared while the authorizer lets DNR through.
+//! constraints down to the view (and so to its indexes; a read that uses no
+//! column and has no LIMIT counts the rows with one `count(*)` instead of
+//! stepping through them), writes become INSERT/UPDATE/DELETE on the view,
+//! whose triggers check them. Those statements are DNR's own, prepared
+//! while the authorizer lets DNR through.
 //!
 //! They are prepared once per table and kept (reads per query plan, writes
 //! per kind and conflict mode): preparing a write compiles the view's
