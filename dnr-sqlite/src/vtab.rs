@@ -51,8 +51,9 @@ struct Table {
     /// Columns that identify a row: the storage table's primary key, or all.
     key: Vec<usize>,
     /// Reads by query plan (x_best_index's idxStr), with their prepared
-    /// statements, reused across cursors and queries.
-    pool: RefCell<HashMap<Rc<str>, Reads>>,
+    /// statements, reused across cursors and queries: plain reads, and the
+    /// reads of a write (which also select the key columns).
+    pool: RefCell<[HashMap<Rc<str>, Reads>; 2]>,
     /// DNR's writes on the view, prepared once per [`Write`] kind and
     /// conflict mode ([`write_slot`]). A statement is taken out while it
     /// runs, so that a nested write on the same table prepares its own.
@@ -67,8 +68,10 @@ struct Table {
 /// One query plan's read: the statement's SQL and the shape of its result.
 #[derive(Clone)]
 struct Shape {
-    /// The plan as [`pool_key`] spells it.
+    /// The plan (x_best_index's idxStr), the pool's key.
     key: Rc<str>,
+    /// Read in a write: the pool it belongs to.
+    writing: bool,
     sql: Rc<str>,
     /// For each column of the table, its position in the statement's
     /// result, or None when the query does not use it.
@@ -335,7 +338,7 @@ fn connect(db: Db, state: &Arc<State>, name: &str) -> Result<(Box<Table>, String
         name: name.to_string(),
         columns,
         key,
-        pool: RefCell::new(HashMap::new()),
+        pool: RefCell::new([HashMap::new(), HashMap::new()]),
         writes: Default::default(),
         rows: RefCell::new(HashMap::new()),
         writing: Cell::new(false),
@@ -567,7 +570,7 @@ fn release(table: &Table, cursor: &mut Cursor) {
         stmt.reset();
         // Never panics: a pool that is busy just drops the statement.
         if let Ok(mut pool) = table.pool.try_borrow_mut() {
-            if let Some(reads) = pool.get_mut(&*shape.key) {
+            if let Some(reads) = pool[usize::from(shape.writing)].get_mut(&*shape.key) {
                 reads.idle.push(stmt);
             }
         }
@@ -625,19 +628,12 @@ fn next_rowid(table: &Table, cursor: &mut Cursor) {
     }
 }
 
-/// The pool's key for plan `idx`: a write statement's reads also select
-/// the key columns, so they are planned apart from plain reads.
-fn pool_key(idx: &str, writing: bool) -> String {
-    format!("{}{idx}", if writing { 'w' } else { 'r' })
-}
-
-/// The read for a [`pool_key`]: the query on the view with the plan's
+/// The read for plan `key`: the query on the view with the plan's
 /// constraints, selecting only the columns the query uses, and in a write
 /// the key (xUpdate finds rows by it), so that a count(*) reads an index
 /// only.
-fn shape(table: &Table, key: &str) -> Result<Shape, Error> {
-    let writing = key.starts_with('w');
-    let plan = plan(key.get(1..));
+fn shape(table: &Table, key: &str, writing: bool) -> Result<Shape, Error> {
+    let plan = plan(Some(key));
     // A write needs its rows (xUpdate finds them by key); so does a query
     // that may stop early (counting would read every row).
     let counted = !writing && plan.used == 0 && !plan.limited;
@@ -674,6 +670,7 @@ fn shape(table: &Table, key: &str) -> Result<Shape, Error> {
     }
     Ok(Shape {
         key: Rc::from(key),
+        writing,
         sql: Rc::from(sql),
         selected,
         params: plan.constraints.len(),
@@ -694,22 +691,23 @@ unsafe extern "C" fn x_filter(
     guarded(vtab, || {
         release(table, c);
         // SAFETY: idx_str is the string x_best_index made (or NULL).
-        let idx = unsafe { raw::cstr(idx_str) }.unwrap_or("");
-        let key = pool_key(idx, table.writing.get());
+        let key = unsafe { raw::cstr(idx_str) }.unwrap_or("");
+        let writing = table.writing.get();
         let pooled = table.pool.try_borrow_mut().ok().and_then(|mut pool| {
-            pool.get_mut(key.as_str())
+            pool[usize::from(writing)]
+                .get_mut(key)
                 .map(|reads| (reads.shape.clone(), reads.idle.pop()))
         });
         let (shape, idle) = match pooled {
             Some(found) => found,
             None => {
-                let shape = shape(table, &key)?;
+                let shape = shape(table, key, writing)?;
                 if let Ok(mut pool) = table.pool.try_borrow_mut() {
                     let reads = Reads {
                         shape: shape.clone(),
                         idle: Vec::new(),
                     };
-                    pool.insert(Rc::clone(&shape.key), reads);
+                    pool[usize::from(writing)].insert(Rc::clone(&shape.key), reads);
                 }
                 (shape, None)
             }
