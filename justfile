@@ -44,6 +44,10 @@ conformance-replay FILE:
 bench:
     bash scripts/bench.sh
 
+# What sqlparser alone would add to the npm .wasm (why the rewriter is not on it).
+sqlparser-size:
+    bash scripts/sqlparser-size.sh
+
 # Build the npm package into dnr-wasm/pkg.
 wasm:
     bash scripts/wasm-build.sh
