@@ -1272,6 +1272,48 @@ mod tests {
         ])
     }
 
+    /// INSERTs of every conflict mode with 1–3 VALUES rows of parameters,
+    /// literals and expressions, and how many rows they give.
+    fn insert_statement() -> impl Strategy<Value = (String, usize)> {
+        let verb = prop::sample::select(vec![
+            "INSERT",
+            "INSERT OR REPLACE",
+            "REPLACE",
+            "INSERT OR IGNORE",
+        ]);
+        let target = prop::sample::select(vec!["tasks", "main.tasks", "tasks AS t", "\"TASKS\""]);
+        let value = prop::sample::select(vec![
+            "?",
+            "?2",
+            ":a",
+            "1",
+            "-2.5",
+            "'x'",
+            "NULL",
+            "lower(?)",
+            "random()",
+            "(SELECT 1)",
+            "'x' || ?",
+        ]);
+        let rows = prop::collection::vec(prop::collection::vec(value, 2), 1..4);
+        let tail = prop::sample::select(vec![
+            "",
+            " RETURNING *",
+            " ON CONFLICT (id) DO NOTHING",
+            " ON CONFLICT (id) DO UPDATE SET title = excluded.title",
+        ]);
+        (verb, target, rows, tail).prop_map(|(verb, target, rows, tail)| {
+            let values: Vec<String> = rows.iter().map(|r| format!("({})", r.join(", "))).collect();
+            (
+                format!(
+                    "{verb} INTO {target} (id, title) VALUES {}{tail}",
+                    values.join(", ")
+                ),
+                rows.len(),
+            )
+        })
+    }
+
     /// 2,000 cases in the test suite; `just fuzz` runs many more.
     fn cases() -> u32 {
         std::env::var("PROPTEST_CASES")
@@ -1284,7 +1326,8 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(cases()))]
 
         /// No panic on any shape; a rewritten write always names storage
-        /// as its target, and an UPDATE or DELETE always carries the fence.
+        /// as its target, an UPDATE or DELETE always carries the fence, and
+        /// an INSERT's rows their checks (the fence first among them).
         #[test]
         fn any_statement_is_planned_without_panic(parts in prop::collection::vec(fragment(), 0..24)) {
             let sql = parts.join(" ");
@@ -1294,7 +1337,28 @@ mod tests {
                 if lower.starts_with("update") || lower.starts_with("delete") {
                     prop_assert!(w.sql.contains(".\"tenant_id\" = dnr_tenant()"), "{}", w.sql);
                 }
+                if w.sql.to_ascii_lowercase().contains(" into main.\"_dnr_tasks\"") {
+                    prop_assert!(
+                        w.sql.contains("dnr_checked(")
+                            && w.sql.contains("= dnr_tenant()) IS NOT TRUE THEN 'dnr: create on `Task` refused by the tenant fence'"),
+                        "{}",
+                        w.sql
+                    );
+                }
             }
+        }
+
+        /// Every row an INSERT writes carries its checks: one per VALUES
+        /// row, or one in the SELECT over the MATERIALIZED rows.
+        #[test]
+        fn every_inserted_row_carries_its_checks((sql, rows) in insert_statement()) {
+            let Ok(Plan::Write(w)) = plan(&sql, &tables()) else {
+                return Err(TestCaseError::fail(format!("not rewritten: {sql}")));
+            };
+            let checks = w.sql.matches("dnr_checked(").count();
+            let fences = w.sql.matches("refused by the tenant fence").count();
+            let expected = if w.sql.contains("AS MATERIALIZED (") { 1 } else { rows };
+            prop_assert_eq!((checks, fences), (expected, expected), "{} => {}", sql, w.sql);
         }
 
         #[test]
