@@ -16,27 +16,14 @@
 //! `ON CONFLICT (tenant_id, id)` (keys include the tenant column).
 
 use postgres::types::ToSql;
-use postgres::{Client, NoTls};
 
+use super::postgres::{err, Clients};
 use super::Engine;
 use crate::case::{record_json, Action, Case, Conflict, Ctx, Outcome};
 
 pub struct Citus {
-    owner: Client,
-    app: Client,
+    clients: Clients,
     app_role: String,
-    urls: (String, String),
-    cases: usize,
-}
-
-/// As for PostgreSQL: backends that have run many cases are renewed.
-const CASES_PER_CONNECTION: usize = 50;
-
-fn err(e: postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => e.to_string(),
-    }
 }
 
 type Params<'a> = Vec<&'a (dyn ToSql + Sync)>;
@@ -52,37 +39,24 @@ impl Citus {
     /// role (not a superuser: it owns the database, applies the policies
     /// and distributes the tables) and as the application role.
     pub fn connect(owner_url: &str, app_url: &str, app_role: &str) -> Result<Citus, String> {
-        let owner = Client::connect(owner_url, NoTls).map_err(err)?;
-        let app = Client::connect(app_url, NoTls).map_err(err)?;
         Ok(Citus {
-            owner,
-            app,
+            clients: Clients::connect(owner_url, app_url)?,
             app_role: app_role.into(),
-            urls: (owner_url.into(), app_url.into()),
-            cases: 0,
         })
-    }
-
-    fn renew(&mut self) -> Result<(), String> {
-        self.cases += 1;
-        if self.cases > CASES_PER_CONNECTION {
-            self.owner = Client::connect(&self.urls.0, NoTls).map_err(err)?;
-            self.app = Client::connect(&self.urls.1, NoTls).map_err(err)?;
-            self.cases = 1;
-        }
-        Ok(())
     }
 
     /// One statement as the owner (Citus refuses multi-statement DDL
     /// strings on distributed tables).
     fn owner_exec(&mut self, sql: &str) -> Result<(), String> {
-        self.owner
+        self.clients
+            .setup
             .batch_execute(sql)
             .map_err(|e| format!("{sql}: {}", err(e)))
     }
 
     fn apply(&mut self, source: &str) -> Result<(), String> {
-        self.owner
+        self.clients
+            .setup
             .query_one("SELECT dnr.apply($1)", &[&source])
             .map_err(|e| format!("dnr.apply: {}", err(e)))?;
         Ok(())
@@ -95,7 +69,7 @@ impl Citus {
         ctx: &Ctx,
         statement: impl FnOnce(&mut postgres::Transaction<'_>) -> Result<T, postgres::Error>,
     ) -> Result<Result<T, String>, String> {
-        let mut tx = self.app.transaction().map_err(err)?;
+        let mut tx = self.clients.app.transaction().map_err(err)?;
         tx.execute(
             "SELECT dnr.set_context($1::text::uuid, $2::text::uuid, $3::text[])",
             &[&ctx.tenant, &ctx.user, &ctx.roles],
@@ -351,7 +325,7 @@ impl Engine for Citus {
     /// Each case gets its own schema (created on every node by Citus),
     /// dropped afterwards with its distributed tables.
     fn run(&mut self, case: &Case) -> Result<Vec<Outcome>, String> {
-        self.renew()?;
+        self.clients.renew()?;
         let schema = schema_name(case);
         self.owner_exec(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))?;
         self.owner_exec(&format!("CREATE SCHEMA {schema}"))?;
@@ -360,7 +334,8 @@ impl Engine for Citus {
             self.app_role
         ))?;
         self.owner_exec(&format!("SET search_path = {schema}, public"))?;
-        self.app
+        self.clients
+            .app
             .batch_execute(&format!("SET search_path = {schema}, public"))
             .map_err(err)?;
         let result = self.steps(case, &schema);

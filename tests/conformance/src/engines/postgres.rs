@@ -15,12 +15,8 @@ pub enum Flavor {
 
 pub struct Postgres {
     flavor: Flavor,
-    admin: Client,
-    app: Client,
+    clients: Clients,
     app_role: String,
-    urls: (String, String),
-    /// Cases run on the current connections.
-    cases: usize,
 }
 
 /// Cases run on one pair of connections: backends that have created and
@@ -29,7 +25,39 @@ pub struct Postgres {
 /// connections), so they are renewed.
 const CASES_PER_CONNECTION: usize = 50;
 
-fn err(e: postgres::Error) -> String {
+/// An engine's two connections to one database: `setup` (a superuser, or
+/// the owner role on Citus) and `app` (the application role), renewed every
+/// [`CASES_PER_CONNECTION`] cases.
+pub(super) struct Clients {
+    pub setup: Client,
+    pub app: Client,
+    urls: (String, String),
+    /// Cases run on the current connections.
+    cases: usize,
+}
+
+impl Clients {
+    pub fn connect(setup_url: &str, app_url: &str) -> Result<Clients, String> {
+        Ok(Clients {
+            setup: Client::connect(setup_url, NoTls).map_err(err)?,
+            app: Client::connect(app_url, NoTls).map_err(err)?,
+            urls: (setup_url.into(), app_url.into()),
+            cases: 0,
+        })
+    }
+
+    /// New connections once the current ones have run enough cases.
+    pub fn renew(&mut self) -> Result<(), String> {
+        self.cases += 1;
+        if self.cases > CASES_PER_CONNECTION {
+            *self = Clients::connect(&self.urls.0, &self.urls.1)?;
+            self.cases = 1;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn err(e: postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.severity(), db.message()),
         None => e.to_string(),
@@ -45,33 +73,18 @@ impl Postgres {
         app_url: &str,
         app_role: &str,
     ) -> Result<Postgres, String> {
-        let admin = Client::connect(admin_url, NoTls).map_err(err)?;
-        let app = Client::connect(app_url, NoTls).map_err(err)?;
         Ok(Postgres {
             flavor,
-            admin,
-            app,
+            clients: Clients::connect(admin_url, app_url)?,
             app_role: app_role.into(),
-            urls: (admin_url.into(), app_url.into()),
-            cases: 0,
         })
-    }
-
-    /// New connections once the current ones have run enough cases.
-    fn renew(&mut self) -> Result<(), String> {
-        self.cases += 1;
-        if self.cases > CASES_PER_CONNECTION {
-            self.admin = Client::connect(&self.urls.0, NoTls).map_err(err)?;
-            self.app = Client::connect(&self.urls.1, NoTls).map_err(err)?;
-            self.cases = 1;
-        }
-        Ok(())
     }
 
     fn apply(&mut self, schema: &str, source: &str) -> Result<(), String> {
         match self.flavor {
             Flavor::Extension => {
-                self.admin
+                self.clients
+                    .setup
                     .query_one("SELECT dnr.apply($1)", &[&source])
                     .map_err(|e| format!("dnr.apply: {}", err(e)))?;
             }
@@ -86,7 +99,8 @@ impl Postgres {
                     Ok("null-forbid") => sql.replace(") IS NOT TRUE", ") IS FALSE"),
                     _ => sql,
                 };
-                self.admin
+                self.clients
+                    .setup
                     .batch_execute(&sql)
                     .map_err(|e| format!("plain SQL: {}", err(e)))?;
             }
@@ -97,7 +111,8 @@ impl Postgres {
             .iter()
             .map(|e| format!("{schema}.{}", e.table))
             .collect();
-        self.admin
+        self.clients
+            .setup
             .batch_execute(&format!(
                 "GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}",
                 tables.join(", "),
@@ -108,11 +123,11 @@ impl Postgres {
 
     fn set_context(&mut self, ctx: &Ctx) -> Result<(), String> {
         match self.flavor {
-            Flavor::Extension => self.app.execute(
+            Flavor::Extension => self.clients.app.execute(
                 "SELECT dnr.set_context($1::text::uuid, $2::text::uuid, $3::text[], false)",
                 &[&ctx.tenant, &ctx.user, &ctx.roles],
             ),
-            Flavor::Plain => self.app.execute(
+            Flavor::Plain => self.clients.app.execute(
                 "SELECT set_config('dnr.tenant_id', coalesce($1, ''), false), \
                  set_config('dnr.user_id', coalesce($2, ''), false), \
                  set_config('dnr.roles', $3, false)",
@@ -132,7 +147,7 @@ impl Postgres {
                 roles: vec![],
             })?;
             let v = &seed.values;
-            self.app
+            self.clients.app
                 .execute(
                     &format!(
                         "INSERT INTO {} (id, n, t, u, b, d) VALUES ($1, $2, $3, $4::text::uuid, $5, $6)",
@@ -148,12 +163,12 @@ impl Postgres {
             self.set_context(&step.ctx)?;
             outcomes.push(match &step.action {
                 Action::Read { table } => {
-                    let rows = self.app.query(&format!("SELECT id FROM {table} ORDER BY id"), &[]).map_err(err)?;
+                    let rows = self.clients.app.query(&format!("SELECT id FROM {table} ORDER BY id"), &[]).map_err(err)?;
                     Outcome::Rows(rows.iter().map(|r| r.get::<_, i64>(0)).collect())
                 }
                 Action::Insert { table, tenant, values: v } => {
                     let params: [&(dyn postgres::types::ToSql + Sync); 7] = [&v.id, &v.n, &v.t, &v.u, &v.b, &v.d, tenant];
-                    let result = self.app.execute(
+                    let result = self.clients.app.execute(
                         &format!(
                             "INSERT INTO {table} (id, {} n, t, u, b, d) VALUES ($1, {} $2, $3, $4::text::uuid, $5, $6)",
                             if tenant.is_some() { "tenant_id," } else { "" },
@@ -208,7 +223,7 @@ impl Postgres {
                 }
                 Action::AddColumn { table, column } => {
                     // Migrations run as the owner, as in production.
-                    self.admin
+                    self.clients.setup
                         .batch_execute(&format!("ALTER TABLE {table} ADD COLUMN {column} INTEGER"))
                         .map_err(|e| format!("ALTER TABLE: {}", err(e)))?;
                     Outcome::Migrated
@@ -218,6 +233,7 @@ impl Postgres {
                 Action::Check { table, op, tenant, values } => {
                     let entity = case.entity(table).map(|e| e.name.clone()).unwrap_or_default();
                     let row = self
+                        .clients
                         .app
                         .query_one(
                             "SELECT dnr.check($1, $2, $3::text::jsonb)",
@@ -247,6 +263,7 @@ impl Postgres {
     ) -> Result<Written, String> {
         if returning {
             let rows = self
+                .clients
                 .app
                 .query(&format!("{sql} RETURNING id"), params)
                 .map_err(err)?;
@@ -254,7 +271,8 @@ impl Postgres {
             ids.sort_unstable();
             Ok(Written::Ids(ids))
         } else {
-            self.app
+            self.clients
+                .app
                 .execute(sql, params)
                 .map(Written::Count)
                 .map_err(err)
@@ -276,20 +294,23 @@ impl Engine for Postgres {
 
     /// Each case gets its own schema, dropped afterwards.
     fn run(&mut self, case: &Case) -> Result<Vec<Outcome>, String> {
-        self.renew()?;
+        self.clients.renew()?;
         let schema = schema_name(case);
-        self.admin
+        self.clients
+            .setup
             .batch_execute(&format!(
                 "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; \
                  GRANT USAGE ON SCHEMA {schema} TO {role}; SET search_path = {schema}, public",
                 role = self.app_role
             ))
             .map_err(err)?;
-        self.app
+        self.clients
+            .app
             .batch_execute(&format!("SET search_path = {schema}, public"))
             .map_err(err)?;
         let result = self.steps(case);
-        self.admin
+        self.clients
+            .setup
             .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
             .map_err(err)?;
         result
