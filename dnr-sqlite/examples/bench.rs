@@ -239,8 +239,8 @@ fn connection_cases(path: &str, rows: u64, tenants: u64, first_id: u64) -> Resul
     let db = DnrConnection::open(path)?;
     let insert = "INSERT INTO tasks (id, owner_id, title, priority) VALUES (?1, ?2, ?3, ?4)";
     let plain_insert = "INSERT INTO plain_tasks (id, owner_id, title, priority, tenant_id) VALUES (?1, ?2, ?3, ?4, ?5)";
-    let rewritten = match db.dnr().plan(insert)? {
-        Plan::Write(rewritten) => rewritten.sql.clone(),
+    let rewritten = match db.dnr().plan(insert)?.as_ref() {
+        [Plan::Write(rewritten)] => rewritten.sql.clone(),
         other => return Err(format!("the insert was not rewritten: {other:?}").into()),
     };
     let context = |t: u64| dnr_core::TenantContext::parse(Some(&tenant(t)), None, &[]);

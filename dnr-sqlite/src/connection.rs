@@ -10,7 +10,7 @@ use std::ptr;
 use dnr_core::TenantContext;
 
 use crate::raw::{Db, Stmt, Value};
-use crate::{ffi, register, Dnr, Error, Plan};
+use crate::{ffi, register, Dnr, Error, Statements};
 
 /// An application's connection to a SQLite database file (or memory), with
 /// DNR registered on it: apply policies, set the tenant context, run SQL
@@ -151,45 +151,46 @@ impl Connection {
         self.dnr.migrate(sql)
     }
 
-    /// Runs one statement with positional (`?`) parameters and returns the
-    /// rows it wrote. A write on an enforced table runs on its storage
-    /// (rewritten: see [`Dnr::plan`]), so the count is exact: rows a rule
-    /// skips are not counted. A schema change on an enforced table runs as
+    /// Runs SQL with positional (`?`) parameters and returns the rows it
+    /// wrote: one statement with parameters, any number without. A write
+    /// on an enforced table runs on its storage (rewritten: see
+    /// [`Dnr::run`]), so the count is exact: rows a rule skips are not
+    /// counted. A schema change on an enforced table runs as
     /// [`Connection::migrate`] and counts 0.
     pub fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, Error> {
-        self.run(sql, params, false).map(|(_, written)| written)
+        let written = self.dnr.run(
+            sql,
+            Statements::All,
+            !params.is_empty(),
+            |sql, rewritten| Ok(self.step(sql, params, false, rewritten)?.1),
+        )?;
+        Ok(written.iter().sum())
     }
 
     /// Runs one statement with positional parameters and returns its rows
     /// (a write's RETURNING rows are the rows as stored).
     pub fn query(&self, sql: &str, params: &[Value]) -> Result<Rows, Error> {
-        self.run(sql, params, true).map(|(rows, _)| rows)
+        let mut rows = self.dnr.run(
+            sql,
+            Statements::One,
+            !params.is_empty(),
+            |sql, rewritten| Ok(self.step(sql, params, true, rewritten)?.0),
+        )?;
+        Ok(rows.pop().unwrap_or_default())
     }
 
-    fn run(&self, sql: &str, params: &[Value], collect: bool) -> Result<(Rows, u64), Error> {
-        match self.dnr.plan(sql)? {
-            Plan::AsIs => {
-                let before = self.total_changes();
-                let rows = self.step(sql, params, collect)?;
-                Ok((rows, self.total_changes().saturating_sub(before)))
-            }
-            Plan::Write(rewritten) => self.dnr.run_rewritten(&rewritten, |sql| {
-                let rows = self.step(sql, params, collect)?;
-                // SAFETY: the connection is open.
-                let changes = unsafe { ffi::sqlite3_changes64(self.db.as_ptr()) };
-                Ok((rows, u64::try_from(changes).unwrap_or(0)))
-            }),
-            Plan::Migrate if params.is_empty() => {
-                self.dnr.migrate_statement(sql)?;
-                Ok((Rows::default(), 0))
-            }
-            Plan::Migrate => Err(Error::new(
-                "dnr: a schema change on an enforced table takes no parameters",
-            )),
-        }
-    }
-
-    fn step(&self, sql: &str, params: &[Value], collect: bool) -> Result<Rows, Error> {
+    /// Prepares (or reuses), binds and steps one statement; returns its
+    /// rows (when `collect`) and the rows it wrote: the statement's own
+    /// count for a rewritten write on storage, every row written (through
+    /// views' triggers too) otherwise.
+    fn step(
+        &self,
+        sql: &str,
+        params: &[Value],
+        collect: bool,
+        rewritten: bool,
+    ) -> Result<(Rows, u64), Error> {
+        let before = self.total_changes();
         let mut statements = self.statements.borrow_mut();
         if !statements.contains_key(sql) {
             if statements.len() >= STATEMENT_CACHE {
@@ -202,7 +203,14 @@ impl Connection {
             .ok_or_else(|| Error::new("dnr: statement cache"))?;
         let outcome = run_statement(stmt, params, collect);
         stmt.reset();
-        outcome
+        let rows = outcome?;
+        let written = if rewritten {
+            // SAFETY: the connection is open.
+            u64::try_from(unsafe { ffi::sqlite3_changes64(self.db.as_ptr()) }).unwrap_or(0)
+        } else {
+            self.total_changes().saturating_sub(before)
+        };
+        Ok((rows, written))
     }
 
     fn total_changes(&self) -> u64 {

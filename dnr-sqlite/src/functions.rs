@@ -12,7 +12,7 @@ use dnr_core::value::parse_uuid;
 use dnr_core::TenantContext;
 
 use crate::raw::{self, Db, Value};
-use crate::{authorizer, ffi, migrate, policy, Error, Plan, State};
+use crate::{authorizer, ffi, migrate, policy, Error, Plan, State, Statements};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -453,20 +453,26 @@ fn exec(db: Db, state: &Arc<State>, args: &[Value]) -> Result<Value, Error> {
         db,
         state: Arc::clone(state),
     };
-    let rewritten = match dnr.plan(&sql)? {
-        Plan::Write(rewritten) => rewritten,
-        Plan::Migrate => {
+    match dnr.plan(&sql)?.as_ref() {
+        [Plan::Write(_)] => {}
+        [Plan::Migrate(_)] => {
             return Err(Error::new(
                 "dnr: dnr_exec runs writes; a schema change on an enforced table runs with dnr_migrate",
             ))
         }
-        Plan::AsIs => {
+        [Plan::AsIs(_)] => {
             return Err(Error::new(
                 "dnr: dnr_exec runs INSERT, UPDATE and DELETE on enforced tables; run other statements directly",
             ))
         }
-    };
-    dnr.run_rewritten(&rewritten, |sql| {
+        plans => {
+            return Err(Error::new(format!(
+                "dnr: dnr_exec runs one statement, and the SQL holds {}",
+                plans.len()
+            )))
+        }
+    }
+    let mut outcomes = dnr.run(&sql, Statements::One, args.len() > 1, |sql, _| {
         let mut stmt = db.prepare(sql)?;
         for (index, param) in args.iter().skip(1).enumerate() {
             stmt.bind(index + 1, param)?;
@@ -490,7 +496,8 @@ fn exec(db: Db, state: &Arc<State>, args: &[Value]) -> Result<Value, Error> {
         // SAFETY: the connection is open (this call runs on it).
         let changes = unsafe { ffi::sqlite3_changes64(db.as_ptr()) };
         Ok(Value::Integer(changes))
-    })
+    })?;
+    Ok(outcomes.pop().unwrap_or(Value::Null))
 }
 
 /// A column value as JSON (a blob as an array of its bytes).

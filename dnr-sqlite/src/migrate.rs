@@ -2,9 +2,10 @@
 //!
 //! An enforced table's name is a view over its storage table, and SQLite
 //! cannot alter a view (`Cannot add a column to a view`). A migration is
-//! split into statements on tokens as SQLite reads them (`tokens.rs`:
-//! quoting, strings and comments) and each statement
-//! is classified by its leading words; then, in one SAVEPOINT, DNR hands the
+//! split into statements by sqlparser's tokenizer with SQLite's lexical
+//! rules (`read.rs`), each statement is classified by its leading words and
+//! passes the rewriter's lexical gate (no form SQLite reads otherwise, no
+//! name of DNR's own); then, in one SAVEPOINT, DNR hands the
 //! enforced tables back (each storage table takes its own name again, rows
 //! and indexes with it), runs the migration exactly as written against real
 //! tables, and applies the recorded policies again, so the views and
@@ -23,39 +24,34 @@ use dnr_core::ast::Entity;
 use dnr_core::check::tenant_column;
 use dnr_core::PolicySet;
 
-use crate::raw::Db;
-use crate::tokens::{tokenize, Token};
-use crate::{authorizer, policy, Error, Internal, State};
+use sqlparser::tokenizer::Token;
 
-/// Names DNR keeps for itself: storage tables, triggers, the meta table.
-const RESERVED_PREFIX: &str = "_dnr_";
+use crate::raw::Db;
+use crate::read::{self, Piece};
+use crate::{authorizer, policy, Error, Internal, State};
 
 /// Runs a migration. The caller is trusted: the SQL function refuses on a
 /// locked connection, the Rust API (a host such as the npm package) may
 /// migrate one.
 pub(crate) fn migrate(db: Db, state: &State, sql: &str) -> Result<String, Error> {
-    if sql.contains('\0') {
-        return Err(Error::new(
-            "dnr: dnr_migrate cannot read the migration: it contains a NUL character",
-        ));
-    }
-    let tokens = tokenize(sql).map_err(|e| {
+    let cannot_read = |e: Error| {
         Error::new(format!(
             "dnr: dnr_migrate cannot read the migration: {}",
             e.message().trim_start_matches("dnr: ")
         ))
-    })?;
-    // A storage table named anywhere, subqueries and view bodies included.
-    if let Some(name) = tokens
-        .iter()
-        .filter_map(Token::word)
-        .find(|word| word.starts_with(RESERVED_PREFIX))
-    {
-        return Err(Error::new(format!(
-            "dnr: dnr_migrate: `{name}` is DNR's own; migrations use the enforced names"
-        )));
+    };
+    let pieces = read::statements(sql).map_err(cannot_read)?;
+    for piece in &pieces {
+        // A storage table named anywhere, subqueries and view bodies
+        // included, or a form SQLite reads otherwise than DNR.
+        read::gate(piece).map_err(|e| {
+            Error::new(format!(
+                "dnr: dnr_migrate: {}; migrations use the enforced names",
+                e.message().trim_start_matches("dnr: ")
+            ))
+        })?;
     }
-    let statements = split_statements(&tokens);
+    let statements: Vec<Words<'_>> = pieces.iter().map(words).collect();
     if statements.is_empty() {
         return Err(Error::new("dnr: dnr_migrate: the migration is empty"));
     }
@@ -69,7 +65,7 @@ pub(crate) fn migrate(db: Db, state: &State, sql: &str) -> Result<String, Error>
     db.exec("SAVEPOINT dnr_migrate")?;
     let outcome = (|| {
         let Some((source, set)) = &recorded else {
-            return run(db, sql).map(|()| "no policies applied".to_string());
+            return run(db, &pieces).map(|()| "no policies applied".to_string());
         };
         let bare = PolicySet {
             tenancy: set.tenancy.clone(),
@@ -79,7 +75,7 @@ pub(crate) fn migrate(db: Db, state: &State, sql: &str) -> Result<String, Error>
         // The host's own statements, checked above: a locked connection's
         // authorizer lets them through.
         let internal = Internal::enter(state);
-        run(db, sql)?;
+        run(db, &pieces)?;
         drop(internal);
         policy::apply(db, state, source)
             .map_err(|e| Error::new(format!("{e} (after the migration; nothing changed)")))?;
@@ -106,36 +102,37 @@ pub(crate) fn migrate(db: Db, state: &State, sql: &str) -> Result<String, Error>
     }
 }
 
-fn run(db: Db, sql: &str) -> Result<(), Error> {
-    db.exec(sql)
-        .map_err(|e| Error::new(format!("dnr: migration failed, nothing changed: {e}")))
+/// Runs each statement as SQLite reads it, one at a time: a statement
+/// SQLite would read as more than one is refused, not cut short.
+fn run(db: Db, pieces: &[Piece<'_>]) -> Result<(), Error> {
+    pieces.iter().try_for_each(|piece| {
+        db.exec_one(piece.text)
+            .map_err(|e| Error::new(format!("dnr: migration failed, nothing changed: {e}")))
+    })
 }
 
-/// One statement's tokens.
+/// One statement's tokens, without whitespace and comments.
 type Words<'t> = Vec<&'t Token>;
 
-fn split_statements(tokens: &[Token]) -> Vec<Words<'_>> {
-    let mut statements = Vec::new();
-    let mut current = Vec::new();
-    for token in tokens {
-        match token {
-            Token::Semicolon => {
-                if !current.is_empty() {
-                    statements.push(std::mem::take(&mut current));
-                }
-            }
-            other => current.push(other),
-        }
+fn words<'t>(piece: &'t Piece<'_>) -> Words<'t> {
+    piece
+        .tokens
+        .iter()
+        .map(|lexeme| &lexeme.token.token)
+        .filter(|token| !matches!(token, Token::Whitespace(_)))
+        .collect()
+}
+
+fn word_of(token: &Token) -> Option<String> {
+    match token {
+        Token::Word(word) => Some(word.value.to_ascii_lowercase()),
+        _ => None,
     }
-    if !current.is_empty() {
-        statements.push(current);
-    }
-    statements
 }
 
 /// The word at `index`, lowercase, if that token is a word.
 fn word(words: &Words, index: usize) -> Option<String> {
-    words.get(index).and_then(|token| token.word())
+    words.get(index).and_then(|token| word_of(token))
 }
 
 fn is_word(words: &Words, index: usize, expected: &str) -> bool {
@@ -156,11 +153,8 @@ fn name_at(words: &Words, index: usize) -> Option<(String, usize)> {
 /// error: the first as a keyword, the second as written.
 fn title(words: &Words) -> String {
     let text = |token: &Token| match token {
-        Token::Word { value, .. } => value.clone(),
-        Token::Str(text) => format!("'{text}'"),
-        Token::Period => ".".into(),
-        Token::Semicolon => ";".into(),
-        Token::Other(c) => c.to_string(),
+        Token::Word(word) => word.value.clone(),
+        other => other.to_string(),
     };
     match words.as_slice() {
         [] => String::new(),
@@ -238,7 +232,10 @@ fn check_statement(words: &Words, set: Option<&PolicySet>) -> Result<(), String>
             match word(words, kind).as_deref() {
                 Some("index" | "view") => Ok(()),
                 Some("table") => {
-                    if words.iter().any(|t| t.word().as_deref() == Some("select")) {
+                    if words
+                        .iter()
+                        .any(|t| word_of(t).as_deref() == Some("select"))
+                    {
                         return data();
                     }
                     let mut at = kind + 1;

@@ -432,10 +432,11 @@ pub(crate) fn rewrite_tables(
                 _ => None,
             })
             .any(|sql| {
-                crate::tokens::tokenize(&sql).map_or(true, |tokens| {
-                    tokens
-                        .iter()
-                        .any(|t| t.word().as_deref() == Some("replace"))
+                crate::read::tokens(&sql).map_or(true, |tokens| {
+                    tokens.iter().any(|l| {
+                        matches!(&l.token.token, sqlparser::tokenizer::Token::Word(w)
+                            if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("replace"))
+                    })
                 })
             });
         tables.insert(

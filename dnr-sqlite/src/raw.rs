@@ -17,8 +17,9 @@ pub struct Db {
 }
 
 /// A value read from a result column or passed to a function.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub enum Value {
+    #[default]
     Null,
     Integer(i64),
     Real(f64),
@@ -105,10 +106,24 @@ impl Db {
 
     /// Prepares exactly one statement.
     pub fn prepare(&self, sql: &str) -> Result<Stmt, Error> {
-        match self.prepare_one(sql, false)? {
-            (Some(stmt), _) => Ok(stmt),
-            (None, _) => Err(Error::new("dnr: empty SQL statement")),
+        self.prepare_single(sql, false)
+    }
+
+    /// One statement, as SQLite reads `sql`: text after it that SQLite
+    /// reads as another statement is refused, never dropped.
+    fn prepare_single(&self, sql: &str, persistent: bool) -> Result<Stmt, Error> {
+        let (stmt, tail) = self.prepare_one(sql, persistent)?;
+        let Some(stmt) = stmt else {
+            return Err(Error::new("dnr: empty SQL statement"));
+        };
+        if !tail.is_empty() {
+            if let (Some(_), _) = self.prepare_one(tail, false)? {
+                return Err(Error::new(
+                    "dnr: SQLite reads more than one statement here; run them one at a time",
+                ));
+            }
         }
+        Ok(stmt)
     }
 
     /// Prepares exactly one statement that will be kept and run many times
@@ -116,10 +131,15 @@ impl Db {
     /// is compiled again by `sqlite3_step` when the schema changed, so a
     /// kept statement always runs against the current schema.
     pub fn prepare_persistent(&self, sql: &str) -> Result<Stmt, Error> {
-        match self.prepare_one(sql, true)? {
-            (Some(stmt), _) => Ok(stmt),
-            (None, _) => Err(Error::new("dnr: empty SQL statement")),
-        }
+        self.prepare_single(sql, true)
+    }
+
+    /// Runs one statement to completion (text SQLite reads as more than
+    /// one is refused).
+    pub fn exec_one(&self, sql: &str) -> Result<(), Error> {
+        let mut stmt = self.prepare(sql)?;
+        while stmt.step()? {}
+        Ok(())
     }
 
     /// Runs every statement of a script, stepping each to completion.
@@ -421,6 +441,21 @@ impl Stmt {
         // SAFETY: the statement is prepared; the name is NUL-terminated or
         // NULL and copied at once.
         unsafe { cstr_to_string(ffi::sqlite3_column_name(self.raw, index)) }
+    }
+
+    /// The parameters SQLite reads in this statement, by index from 1:
+    /// their names (`?NNN`, `:name`, ...), None for an anonymous `?`.
+    pub fn parameters(&self) -> Vec<Option<String>> {
+        // SAFETY: the statement is live.
+        let count = unsafe { ffi::sqlite3_bind_parameter_count(self.raw) };
+        (1..=count)
+            .map(|index| {
+                // SAFETY: as above; the name lives as long as the statement
+                // and is copied out at once.
+                unsafe { cstr(ffi::sqlite3_bind_parameter_name(self.raw, index)) }
+                    .map(str::to_string)
+            })
+            .collect()
     }
 
     pub fn column_count(&self) -> usize {

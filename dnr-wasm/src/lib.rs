@@ -15,7 +15,7 @@ mod writes;
 
 use dnr_core::compile::{compile, Target};
 use dnr_core::{Operation, PolicySet, RelatedRows, Row, TenantContext};
-use dnr_sqlite::Plan;
+use dnr_sqlite::Statements;
 use js_sys::{Array, Object};
 use rusqlite::{Connection, OpenFlags};
 use wasm_bindgen::prelude::*;
@@ -246,61 +246,35 @@ impl Open {
 
     fn exec(&self, sql: &str, params: &[rusqlite::types::Value]) -> Result<u64, Error> {
         let before = self.written();
-        let statements =
-            |sql| dnr_sqlite::tokens::statements(sql).map_err(|e| Error::new(e.message()));
-        if !params.is_empty() {
-            // Apps run the same writes often: the plan and the statement
-            // come from caches, and SQL without a semicolon is one
-            // statement, so only the rare rest is split to be sure.
-            if sql.contains(';') && statements(sql)?.len() > 1 {
-                return Err(Error::new(
-                    "parameters need a single statement; run the others separately",
-                ));
-            }
-            self.run(sql, params, |stmt| {
-                let mut rows = stmt.raw_query();
-                while rows.next()?.is_some() {}
-                Ok(())
-            })?;
-            return Ok(self.written().saturating_sub(before));
-        }
-        for statement in statements(sql)? {
-            self.run(statement, &[], |stmt| {
-                let mut rows = stmt.raw_query();
-                while rows.next()?.is_some() {}
-                Ok(())
-            })?;
-        }
+        self.run(sql, Statements::All, params, |stmt| {
+            let mut rows = stmt.raw_query();
+            while rows.next()?.is_some() {}
+            Ok(())
+        })?;
         Ok(self.written().saturating_sub(before))
     }
 
-    /// Runs one statement as DNR plans it: as written, rewritten onto an
-    /// enforced table's storage (a write), or as a migration (a schema
-    /// change on an enforced table). `step` runs the prepared statement.
+    /// Runs SQL through DNR's front door (`Dnr::run`): each statement as
+    /// written, rewritten onto an enforced table's storage (a write), or as
+    /// a migration (a schema change on an enforced table). `step` runs one
+    /// prepared statement; the last statement's outcome is returned.
     fn run<T: Default>(
         &self,
         sql: &str,
+        statements: Statements,
         params: &[rusqlite::types::Value],
-        step: impl FnOnce(&mut rusqlite::CachedStatement<'_>) -> Result<T, Error>,
+        mut step: impl FnMut(&mut rusqlite::CachedStatement<'_>) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let prepared = |sql: &str| -> Result<T, Error> {
-            let mut stmt = self.conn.prepare_cached(sql)?;
-            bind(&mut stmt, params)?;
-            step(&mut stmt)
-        };
-        match self.dnr.plan(sql).map_err(|e| Error::new(e.message()))? {
-            Plan::AsIs => prepared(sql),
-            Plan::Write(rewritten) => self.dnr.run_rewritten(&rewritten, prepared),
-            Plan::Migrate if params.is_empty() => {
-                self.dnr
-                    .migrate_statement(sql)
-                    .map_err(|e| Error::new(e.message()))?;
-                Ok(T::default())
-            }
-            Plan::Migrate => Err(Error::new(
-                "a schema change on an enforced table takes no parameters",
-            )),
-        }
+        let mut outcomes = self
+            .dnr
+            .run(sql, statements, !params.is_empty(), |sql, _| {
+                let host = |e: Error| dnr_sqlite::Error::new(e.message());
+                let mut stmt = self.conn.prepare_cached(sql).map_err(|e| host(e.into()))?;
+                bind(&mut stmt, params).map_err(host)?;
+                step(&mut stmt).map_err(host)
+            })
+            .map_err(|e| Error::new(e.message()))?;
+        Ok(outcomes.pop().unwrap_or_default())
     }
 
     /// Rows written into tables so far, by statements and their triggers
@@ -323,15 +297,17 @@ impl Open {
         params: &[rusqlite::types::Value],
         shape: fn(Vec<String>) -> convert::Rows,
     ) -> Result<Array, Error> {
-        self.run(sql, params, |stmt| {
+        // A migration has no rows: None, then an empty array.
+        let rows = self.run(sql, Statements::One, params, |stmt| {
             let mut out = shape(stmt.column_names().map(String::from).collect());
             let mut rows = stmt.raw_query();
             while let Some(row) = rows.next()? {
                 out.push(row)?;
             }
             drop(rows);
-            out.finish()
-        })
+            out.finish().map(Some)
+        })?;
+        Ok(rows.unwrap_or_default())
     }
 
     fn close(self) -> Result<(), Error> {
