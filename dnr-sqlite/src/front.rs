@@ -87,7 +87,7 @@ impl Dnr {
         plans
             .iter()
             .map(|plan| match plan {
-                Plan::AsIs(text) => step(text, false),
+                Plan::AsIs(text) | Plan::Unread { sql: text, .. } => step(text, false),
                 Plan::Write(rewritten) => {
                     let _scope = RewrittenScope::enter(&self.state, rewritten);
                     step(&rewritten.sql, true)

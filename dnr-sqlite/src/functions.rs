@@ -460,6 +460,11 @@ fn exec(db: Db, state: &Arc<State>, args: &[Value]) -> Result<Value, Error> {
                 "dnr: dnr_exec runs writes; a schema change on an enforced table runs with dnr_migrate",
             ))
         }
+        [Plan::Unread { why, .. }] => {
+            return Err(Error::new(format!(
+                "dnr: dnr_exec cannot read this statement: {why}"
+            )))
+        }
         [Plan::AsIs(_)] => {
             return Err(Error::new(
                 "dnr: dnr_exec runs INSERT, UPDATE and DELETE on enforced tables; run other statements directly",

@@ -41,25 +41,22 @@ pub(crate) fn migrate(db: Db, state: &State, sql: &str) -> Result<String, Error>
         ))
     };
     let pieces = read::statements(sql).map_err(cannot_read)?;
-    for piece in &pieces {
-        // A storage table named anywhere, subqueries and view bodies
-        // included, or a form SQLite reads otherwise than DNR.
-        read::gate(piece).map_err(|e| {
-            Error::new(format!(
-                "dnr: dnr_migrate: {}; migrations use the enforced names",
-                e.message().trim_start_matches("dnr: ")
-            ))
-        })?;
-    }
     let statements: Vec<Words<'_>> = pieces.iter().map(words).collect();
     if statements.is_empty() {
         return Err(Error::new("dnr: dnr_migrate: the migration is empty"));
     }
     let recorded = policy::recorded(db, state)?;
     let set = recorded.as_ref().map(|(_, set)| &**set);
-    for statement in &statements {
+    for (piece, statement) in pieces.iter().zip(&statements) {
         check_statement(statement, set)
             .map_err(|message| Error::new(format!("dnr: dnr_migrate: {message}")))?;
+        // A storage table named anywhere, subqueries and view bodies
+        // included, or a form SQLite reads otherwise than DNR.
+        read::gate(piece).map_err(|e| {
+            Error::new(format!(
+                "dnr: dnr_migrate: {e}; migrations use the enforced names and SQLite's plain forms"
+            ))
+        })?;
     }
 
     db.exec("SAVEPOINT dnr_migrate")?;

@@ -313,17 +313,15 @@ pub(crate) fn parse_own_expr(sql: &str) -> Result<Expr, Error> {
     }
 }
 
-/// Refuses the forms SQLite and sqlparser read differently, in a statement
+/// Refuses (the error names the text and why, for the caller to prefix)
+/// the forms SQLite and sqlparser read differently, in a statement
 /// that is to run with DNR's rights: names of DNR's own objects, tokens
 /// that sqlparser ends elsewhere than SQLite (`0x1F`, `1_000`, `$a(...)`,
 /// `$a::b`), string forms SQLite does not have, and whitespace SQLite does
 /// not skip.
 pub(crate) fn gate(piece: &Piece<'_>) -> Result<(), Error> {
     let refuse = |at: usize, end: usize, why: &str| {
-        Err(Error::new(format!(
-            "dnr: cannot rewrite `{}`: {why}",
-            &piece.text[at..end]
-        )))
+        Err(Error::new(format!("`{}` {why}", &piece.text[at..end])))
     };
     for (i, lexeme) in piece.tokens.iter().enumerate() {
         let (start, end, token) = (&lexeme.start, &lexeme.end, &lexeme.token.token);
@@ -335,16 +333,16 @@ pub(crate) fn gate(piece: &Piece<'_>) -> Result<(), Error> {
         match token {
             Token::Word(word) => {
                 if is_dnr_name(&word.value) {
-                    return refuse(*start, *end, "DNR's own names cannot be used here");
+                    return refuse(*start, *end, "is DNR's own");
                 }
                 if word.quote_style == Some('[') && word.value.contains(']') {
-                    return refuse(*start, *end, "SQLite ends a [name] at its first `]`");
+                    return refuse(*start, *end, "is not one name to SQLite, which ends a [name] at its first `]`");
                 }
             }
             Token::SingleQuotedString(text) => {
                 // SQLite takes a string for a name where a name must be.
                 if is_dnr_name(text) {
-                    return refuse(*start, *end, "DNR's own names cannot be used here");
+                    return refuse(*start, *end, "is DNR's own");
                 }
             }
             Token::Number(..) => {
@@ -359,7 +357,7 @@ pub(crate) fn gate(piece: &Piece<'_>) -> Result<(), Error> {
                     return refuse(
                         *start,
                         next.map_or(*end, |n| n.1),
-                        "not one number to SQLite",
+                        "is not one number to SQLite",
                     );
                 }
             }
@@ -368,7 +366,7 @@ pub(crate) fn gate(piece: &Piece<'_>) -> Result<(), Error> {
                     return refuse(
                         *start,
                         *end,
-                        "hexadecimal integers are not rewritten; write the number in decimal",
+                        "is a hexadecimal integer; write it in decimal",
                     );
                 }
             }
@@ -377,7 +375,7 @@ pub(crate) fn gate(piece: &Piece<'_>) -> Result<(), Error> {
                     return refuse(
                         *start,
                         next.map_or(*end, |n| n.1),
-                        "SQLite reads a parameter name further than this",
+                        "is a longer parameter name to SQLite",
                     );
                 }
             }
@@ -385,7 +383,7 @@ pub(crate) fn gate(piece: &Piece<'_>) -> Result<(), Error> {
                 // `:name` / `@name`: a parameter only when the name follows
                 // at once, as SQLite reads it.
                 if !matches!(next, Some((_, _, Token::Word(w))) if w.quote_style.is_none()) {
-                    return refuse(*start, *end, "not a parameter as SQLite reads it");
+                    return refuse(*start, *end, "is not a parameter as SQLite reads it");
                 }
             }
             Token::Whitespace(space) => {
@@ -396,7 +394,7 @@ pub(crate) fn gate(piece: &Piece<'_>) -> Result<(), Error> {
                     Whitespace::Space | Whitespace::Tab | Whitespace::Newline
                 ) && !text.chars().all(sqlite_blank)
                 {
-                    return refuse(*start, *end, "SQLite does not read this as whitespace");
+                    return refuse(*start, *end, "is not whitespace to SQLite");
                 }
             }
             Token::Comma
@@ -422,8 +420,11 @@ pub(crate) fn gate(piece: &Piece<'_>) -> Result<(), Error> {
             | Token::ShiftLeft
             | Token::ShiftRight
             | Token::Arrow
-            | Token::LongArrow => {}
-            _ => return refuse(*start, *end, "SQLite does not read this token so"),
+            | Token::LongArrow
+            // Only inside a trigger's body: the statements are split at the
+            // others.
+            | Token::SemiColon => {}
+            _ => return refuse(*start, *end, "is not read so by SQLite"),
         }
     }
     Ok(())

@@ -65,9 +65,12 @@ pub(crate) struct TableInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
     /// As written, without any access to storage: it writes no enforced
-    /// table, or sqlparser cannot read it (then SQLite's views and the
-    /// lock's virtual tables enforce the policies on it).
+    /// table.
     AsIs(String),
+    /// As written, without any access to storage, because sqlparser cannot
+    /// read it (`why`): SQLite's views and the lock's virtual tables
+    /// enforce the policies on it, as on any SQL.
+    Unread { sql: String, why: String },
     /// A write on an enforced table, rewritten onto its storage.
     Write(Arc<Rewritten>),
     /// A schema change on an enforced table: run it through `migrate`.
@@ -106,8 +109,14 @@ fn refuse(why: impl std::fmt::Display) -> Error {
 /// Plans one statement.
 pub(crate) fn plan(piece: &Piece<'_>, tables: &BTreeMap<String, TableInfo>) -> Result<Plan, Error> {
     let as_is = || Ok(Plan::AsIs(piece.text.to_string()));
-    let Ok(statement) = &piece.statement else {
-        return as_is();
+    let statement = match &piece.statement {
+        Ok(statement) => statement,
+        Err(why) => {
+            return Ok(Plan::Unread {
+                sql: piece.text.to_string(),
+                why: why.clone(),
+            })
+        }
     };
     let enforced = |name: &ObjectName| target_name(name).is_some_and(|n| tables.contains_key(&n));
     match statement {
@@ -141,7 +150,7 @@ pub(crate) fn plan(piece: &Piece<'_>, tables: &BTreeMap<String, TableInfo>) -> R
     let Some(table) = tables.get(&name) else {
         return as_is();
     };
-    read::gate(piece)?;
+    read::gate(piece).map_err(refuse)?;
     let writer = Writer { table };
     let (statement, mode) = match write {
         Statement::Insert(insert) => writer.insert(with, insert)?,
@@ -990,12 +999,20 @@ mod tests {
             "INSERT INTO temp.tasks VALUES (1)",
             "UPDATE notes SET a = 1",
             "WITH x AS (SELECT 1) SELECT * FROM x",
+        ] {
+            assert!(
+                matches!(plans(sql).as_deref(), Ok([Plan::AsIs(_)])),
+                "{sql}"
+            );
+        }
+        // What sqlparser cannot read runs as written, without storage.
+        for sql in [
             "PRAGMA table_info(tasks)",
             "UPDATE tasks SET title = 'x' WHERE 0) OR (title = 'g'",
             "UPDATE tasks SET title = $a(x' ') RETURNING (SELECT 1)",
         ] {
             assert!(
-                matches!(plans(sql).as_deref(), Ok([Plan::AsIs(_)])),
+                matches!(plans(sql).as_deref(), Ok([Plan::Unread { .. }])),
                 "{sql}"
             );
         }
@@ -1043,7 +1060,7 @@ mod tests {
             "(".repeat(10_000),
             ")".repeat(10_000)
         );
-        assert!(matches!(plans(&deep).as_deref(), Ok([Plan::AsIs(_)])));
+        assert!(matches!(plans(&deep).as_deref(), Ok([Plan::Unread { .. }])));
         assert!(
             plans("INSERT INTO tasks (id, title) VALUES (?99999999999999999999999, ?)").is_err()
         );

@@ -1,0 +1,276 @@
+//! Tenant B attacks tenant A through the statement rewriter, on locked
+//! connections of two hosts: DNR's own [`dnr_sqlite::Connection`], and
+//! rusqlite loading the built extension (`.load`, `dnr_lock()`, then
+//! `dnr_exec(sql)` and plain statements). The npm package runs the same
+//! family in `tests/wasm/attacks.test.mjs`.
+//!
+//! Every attack runs in two worlds that differ only in tenant A's rows (a
+//! title is the guess in one, not in the other). What tenant B gets back —
+//! rows, counts or the error — must be the same in both (no answer depends
+//! on A's rows), must not show A's data, and A's rows must be unchanged.
+
+use std::path::{Path, PathBuf};
+
+use dnr_core::TenantContext;
+use dnr_sqlite::{Connection, Value};
+
+type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+const TENANT_A: &str = "aaaaaaaa-0000-0000-0000-000000000001";
+const TENANT_B: &str = "bbbbbbbb-0000-0000-0000-000000000002";
+const ALICE: &str = "00000000-0000-0000-0000-00000000a11c";
+const BOB: &str = "00000000-0000-0000-0000-000000000b0b";
+const GUESS: &str = "zq-guess";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn context(tenant: &str, user: &str) -> Result<TenantContext> {
+    Ok(TenantContext::parse(Some(tenant), Some(user), &[])?)
+}
+
+/// A world: tenant A's first title is `a_title`; B has two rows.
+fn world(dir: &Path, name: &str, a_title: &str) -> Result<PathBuf> {
+    let path = dir.join(format!("{name}.db"));
+    let _ = std::fs::remove_file(&path);
+    let db = Connection::open(&path)?;
+    db.apply(&std::fs::read_to_string(root().join("tests/sqlite/tasks.dnr"))?)?;
+    db.set_context(context(TENANT_A, ALICE)?);
+    db.execute(
+        "INSERT INTO tasks (id, owner_id, title, code) VALUES (1, ?1, ?2, 'c1'), (2, ?1, 'a2-secret', 'c2')",
+        &[ALICE.into(), a_title.into()],
+    )?;
+    db.set_context(context(TENANT_B, BOB)?);
+    db.execute(
+        "INSERT INTO tasks (id, owner_id, title) VALUES (10, ?1, 'b10'), (3, ?1, 'b3')",
+        &[BOB.into()],
+    )?;
+    Ok(path)
+}
+
+/// Tenant A's rows as stored, read without DNR.
+fn a_rows(path: &Path) -> Result<Vec<Vec<rusqlite::types::Value>>> {
+    let conn = rusqlite::Connection::open(path)?;
+    let mut stmt = conn.prepare("SELECT * FROM _dnr_tasks WHERE tenant_id = ?1 ORDER BY id")?;
+    let width = stmt.column_count();
+    let rows = stmt.query_map([TENANT_A], |row| {
+        (0..width).map(|i| row.get(i)).collect::<std::result::Result<Vec<_>, _>>()
+    })?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// Storage named in every spelling SQLite takes.
+const STORAGE: &[&str] = &[
+    "_dnr_tasks",
+    "\"_DNR_TASKS\"",
+    "[_dnr_tasks]",
+    "`_dnr_tasks`",
+    "'_dnr_tasks'",
+    "main._dnr_tasks",
+    "main.\"_dnr_tasks\"",
+];
+
+/// SQLite's parameter forms, with what DNR's old tokenizer read otherwise.
+const PARAMETERS: &[&str] = &[
+    "?",
+    "?7",
+    ":a",
+    "@a",
+    "$a",
+    "$a::b(c)",
+    "$a(x' ')",
+    "$a(')')",
+    ":a(--)",
+    "@a(/*)",
+    "$a(\")\")",
+    "$a(' || (SELECT 1) || ')",
+];
+
+/// The attack family: parameters hiding a RETURNING that reads storage,
+/// unbalanced parentheses as an oracle, comments and quotes of each kind,
+/// non-ASCII whitespace, NUL, several statements, storage names in every
+/// position and spelling.
+fn attacks() -> Vec<String> {
+    let mut out = Vec::new();
+    let oracle = format!("title = '{GUESS}' AND abs(-9223372036854775807 - 1)");
+    out.push(format!("UPDATE tasks SET title = title WHERE 0) OR ({oracle}"));
+    out.push(format!("DELETE FROM tasks WHERE 0) OR ({oracle}"));
+    out.push(format!("UPDATE tasks SET title = (title WHERE 0) OR ({oracle})"));
+    out.push(format!("UPDATE tasks SET title = title WHERE (0)) OR (({oracle})"));
+    out.push(format!("INSERT INTO tasks (id, title) VALUES (50, 'x')) OR (({oracle})"));
+    out.push(format!("UPDATE tasks SET title = 'x' WHERE id = 10 RETURNING 1) OR ({oracle}"));
+    for parameter in PARAMETERS {
+        for storage in STORAGE {
+            let read = format!("(SELECT group_concat(title) FROM {storage})");
+            out.push(format!("UPDATE tasks SET title = {parameter} WHERE id = 10 RETURNING {read}"));
+            out.push(format!("DELETE FROM tasks WHERE id = {parameter} RETURNING {read}"));
+            out.push(format!(
+                "INSERT INTO tasks (id, title) VALUES (60, {parameter}) RETURNING {read}"
+            ));
+        }
+    }
+    for storage in STORAGE {
+        let guessed = format!("(SELECT title FROM {storage} WHERE title = '{GUESS}')");
+        out.push(format!("UPDATE tasks SET title = {guessed} WHERE id = 10"));
+        out.push(format!("UPDATE tasks SET title = 'x' WHERE EXISTS {guessed}"));
+        out.push(format!("DELETE FROM tasks WHERE EXISTS {guessed}"));
+        out.push(format!("INSERT INTO tasks (id, title) VALUES (61, {guessed})"));
+        out.push(format!("INSERT INTO tasks (id, title) SELECT 62, title FROM {storage}"));
+        out.push(format!("UPDATE {storage} SET title = 'x'"));
+        out.push(format!("DELETE FROM {storage}"));
+        out.push(format!("WITH x AS (SELECT * FROM {storage}) UPDATE tasks SET title = (SELECT max(title) FROM x)"));
+        out.push(format!("UPDATE tasks SET title = x.title FROM {storage} AS x WHERE x.title = '{GUESS}'"));
+    }
+    for (open, close) in [("/*", "*/"), ("--", "\n"), ("\"", "\""), ("[", "]"), ("`", "`"), ("'", "'")] {
+        out.push(format!(
+            "UPDATE tasks SET title = 'x' {open} ) OR (title = '{GUESS}' {close} WHERE id = 10 RETURNING title"
+        ));
+        out.push(format!(
+            "DELETE FROM tasks WHERE id = 3 {open} ; DELETE FROM tasks {close} RETURNING id"
+        ));
+    }
+    out.push("UPDATE tasks SET title = x'00' WHERE id = 10 RETURNING title".into());
+    out.push("UPDATE tasks SET title = 'x' WHERE id = 10 /* unterminated".into());
+    for space in ["\u{a0}", "\u{2028}", "\u{3000}", "\u{b}", "\u{85}", "\u{feff}"] {
+        out.push(format!("UPDATE tasks SET title = 'x'{space}WHERE id = 999"));
+        out.push(format!("DELETE FROM tasks{space}WHERE id = 999"));
+    }
+    out.push("UPDATE tasks SET title = 'x' \0 WHERE id = 999".into());
+    out.push("DELETE FROM tasks \0 WHERE id = 999".into());
+    out.push("SELECT 1; DELETE FROM tasks WHERE id = 3".into());
+    out.push("DELETE FROM tasks WHERE id = 999; DELETE FROM tasks".into());
+    // A's key: refused the same whether or not A's title is the guess.
+    out.push("INSERT INTO tasks (id, title) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET title = excluded.title WHERE tasks.title = 'zq-guess'".into());
+    out.push("INSERT OR REPLACE INTO tasks (id, title) VALUES (1, 'x')".into());
+    out.push("INSERT INTO tasks (id, title, code) VALUES (70, 'x', 'c1')".into());
+    out.push("UPDATE tasks SET id = 1 WHERE id = 10".into());
+    out
+}
+
+/// What tenant B gets back from one attack on a locked DNR connection.
+fn through_connection(db: &Connection, sql: &str) -> String {
+    let params: Vec<Value> = Vec::new();
+    format!("{:?}", db.query(sql, &params).map(|rows| rows.rows))
+}
+
+/// What tenant B gets back through `.load`: `dnr_exec(sql)`, and the
+/// statement run as written.
+fn through_extension(conn: &rusqlite::Connection, sql: &str) -> String {
+    let exec: rusqlite::Result<Option<String>> =
+        conn.query_row("SELECT CAST(dnr_exec(?1) AS TEXT)", [sql], |row| row.get(0));
+    let direct = conn.prepare(sql).and_then(|mut stmt| {
+        let width = stmt.column_count();
+        let rows = stmt.query_map([], |row| {
+            (0..width)
+                .map(|i| row.get::<_, rusqlite::types::Value>(i))
+                .collect::<std::result::Result<Vec<_>, _>>()
+        })?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+    });
+    format!("{exec:?} / {direct:?}")
+}
+
+fn extension(path: &Path) -> Result<rusqlite::Connection> {
+    let library = root().join("target/release/libdnr.so");
+    if !library.exists() {
+        return Err(format!("{} is missing: run scripts/sqlite-test.sh", library.display()).into());
+    }
+    let conn = rusqlite::Connection::open(path)?;
+    // SAFETY: loading DNR's own extension, built from this workspace.
+    unsafe {
+        conn.load_extension_enable()?;
+        conn.load_extension(library.with_extension(""), None::<&str>)?;
+        conn.load_extension_disable()?;
+    }
+    conn.query_row(
+        "SELECT dnr_set_context(?1, ?2, '')",
+        [TENANT_B, BOB],
+        |_| Ok(()),
+    )?;
+    conn.query_row("SELECT dnr_lock()", [], |_| Ok(()))?;
+    Ok(conn)
+}
+
+fn scratch(name: &str) -> Result<PathBuf> {
+    let dir = root().join("target/attack-tests").join(name);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Runs every attack in both worlds through `run`, checking the laws.
+fn check_host(
+    name: &str,
+    mut open: impl FnMut(&Path) -> Result<Box<dyn FnMut(&str) -> String>>,
+) -> Result {
+    let dir = scratch(name)?;
+    let guessed = world(&dir, "guessed", GUESS)?;
+    let other = world(&dir, "other", "a1-secret")?;
+    let before = (a_rows(&guessed)?, a_rows(&other)?);
+    let mut in_guessed = open(&guessed)?;
+    let mut in_other = open(&other)?;
+    let attacks = attacks();
+    let mut refused = 0;
+    for sql in &attacks {
+        let (x, y) = (in_guessed(sql), in_other(sql));
+        assert_eq!(x, y, "the answer depends on tenant A's rows: {sql:?}");
+        assert!(!x.contains("secret"), "tenant A's data shows: {sql:?} => {x}");
+        assert_eq!(
+            (a_rows(&guessed)?, a_rows(&other)?),
+            before,
+            "tenant A's rows changed: {sql:?}"
+        );
+        refused += usize::from(x.contains("Err"));
+    }
+    // The family is mostly refused; what runs, runs as the policy says.
+    assert!(refused > attacks.len() / 2, "{refused} of {} refused", attacks.len());
+    Ok(())
+}
+
+#[test]
+fn a_locked_connection_holds_against_the_family() -> Result {
+    check_host("connection", |path| {
+        let db = Connection::open(path)?;
+        db.set_context(context(TENANT_B, BOB)?);
+        db.dnr().lock()?;
+        Ok(Box::new(move |sql: &str| through_connection(&db, sql)))
+    })
+}
+
+#[test]
+fn a_locked_extension_holds_against_the_family() -> Result {
+    check_host("extension", |path| {
+        let conn = extension(path)?;
+        Ok(Box::new(move |sql: &str| through_extension(&conn, sql)))
+    })
+}
+
+#[test]
+fn the_reported_attacks_are_refused_or_harmless() -> Result {
+    let dir = scratch("reported")?;
+    let path = world(&dir, "world", GUESS)?;
+    let db = Connection::open(&path)?;
+    db.set_context(context(TENANT_B, BOB)?);
+    db.dnr().lock()?;
+    // TCL-style parameter hiding a RETURNING that reads storage.
+    let hidden = db.query(
+        "UPDATE tasks SET title = $a(x' ') WHERE id = 10 RETURNING (SELECT group_concat(title) FROM _dnr_tasks)",
+        &[],
+    );
+    assert!(hidden.is_err(), "{hidden:?}");
+    // NUL: refused, nothing updated.
+    let nul = db.execute("UPDATE tasks SET title = 'x' \0 WHERE id = 999", &[]);
+    assert!(nul.is_err(), "{nul:?}");
+    let titles = db.query("SELECT title FROM tasks ORDER BY id", &[])?;
+    assert_eq!(
+        titles.rows,
+        vec![vec![Value::Text("b3".into())], vec![Value::Text("b10".into())]]
+    );
+    // Several statements: every one runs (or none is planned).
+    assert_eq!(db.execute("SELECT 1; DELETE FROM tasks WHERE id = 3", &[])?, 1);
+    assert!(db.query("SELECT 1; SELECT 2", &[]).is_err());
+    assert!(db
+        .execute("DELETE FROM tasks WHERE id = ?; SELECT 1", &[Value::Integer(10)])
+        .is_err());
+    Ok(())
+}
