@@ -90,6 +90,7 @@ thread_local! {
 /// have its value) before the context settings, whose values set before the
 /// library was loaded are applied, and checked, when they are defined.
 pub(crate) fn define_settings() {
+    refuse_client_values();
     let hidden = GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL | GucFlags::NO_RESET_ALL;
     let config = GucFlags::NO_RESET_ALL;
     // SAFETY: every hook is a #[pg_guard] function of the signature
@@ -235,6 +236,80 @@ pub(crate) fn define_settings() {
         ]);
     });
     protect_context(REQUIRE_SIGNED.get());
+}
+
+/// The library's superuser-only settings.
+const SUPERUSER_SETTINGS: [&CStr; 8] = [
+    c"dnr.signing_keys",
+    c"dnr.token_audience",
+    c"dnr.token_issuer",
+    c"dnr.token_leeway",
+    c"dnr.token_tenant_claim",
+    c"dnr.token_user_claim",
+    c"dnr.token_roles_claim",
+    c"dnr.require_signed",
+];
+
+/// Refuses the connection (FATAL) when its startup options (`PGOPTIONS`,
+/// `options=-c ...`) set one of the library's superuser-only settings and
+/// the connection's role is not a superuser.
+///
+/// With the library in `shared_preload_libraries`, the settings exist when
+/// PostgreSQL applies the startup options, and PostgreSQL refuses such a
+/// connection itself (`permission denied to set parameter`). Loaded later
+/// (`session_preload_libraries`, or at the first call of a DNR function),
+/// the value waits in a placeholder, and a startup option replaces the
+/// placeholder's *default* as well: the value from `postgresql.conf` or
+/// `ALTER ROLE/DATABASE ... SET` is gone. When the setting is defined,
+/// PostgreSQL refuses the client's value with a mere WARNING and falls
+/// back to the compiled-in default — `require_signed = off`, no audience.
+/// The configured value cannot be recovered, so the connection cannot be
+/// defended: it is refused, as `shared_preload_libraries` would refuse it.
+/// A superuser's startup options carry `PGC_SU_BACKEND` and pass.
+fn refuse_client_values() {
+    let from_client = |source: pg_sys::GucSource::Type, context: pg_sys::GucContext::Type| {
+        source == pg_sys::GucSource::PGC_S_CLIENT
+            && matches!(
+                context,
+                pg_sys::GucContext::PGC_BACKEND | pg_sys::GucContext::PGC_USERSET
+            )
+    };
+    for name in SUPERUSER_SETTINGS {
+        let record = find_record(name);
+        if record.is_null() {
+            continue;
+        }
+        // SAFETY: a record PostgreSQL keeps for the life of the process;
+        // only plain fields are read.
+        let (placeholder, current, reset) = unsafe {
+            (
+                (*record).flags & pg_sys::GUC_CUSTOM_PLACEHOLDER as c_int != 0,
+                from_client((*record).source, (*record).scontext),
+                from_client((*record).reset_source, (*record).reset_scontext),
+            )
+        };
+        if !placeholder || !(current || reset) {
+            continue;
+        }
+        let name = name.to_string_lossy();
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!(
+                "permission denied to set parameter \"{name}\" in the connection's startup options"
+            ),
+            "dnr",
+        )
+        .set_detail(
+            "the dnr library was loaded after the connection started (session_preload_libraries \
+             or at the first call of a DNR function), when the configured value of a \
+             superuser-only setting can no longer be told apart from the client's",
+        )
+        .set_hint(format!(
+            "connect without -c {name}; load dnr with shared_preload_libraries to have \
+             PostgreSQL refuse such connections itself"
+        ))
+        .report(PgLogLevel::FATAL);
+    }
 }
 
 /// PostgreSQL's record of a defined setting; null when there is none.
@@ -508,7 +583,7 @@ fn refuse_startup_context() {
 /// Values from the server's configuration, parallel workers (which copy the
 /// leader's settings) and `set_context_signed` pass.
 fn check_context_value(name: &str, source: pg_sys::GucSource::Type) -> bool {
-    if !REQUIRE_SIGNED.get() || SIGNED_WRITE.with(Cell::get) {
+    if SIGNED_WRITE.with(Cell::get) || !(REQUIRE_SIGNED.get() || role_requires_signed()) {
         return true;
     }
     // SAFETY: plain reads of backend globals.
@@ -558,11 +633,167 @@ fn check_context_value(name: &str, source: pg_sys::GucSource::Type) -> bool {
 
 #[pg_guard]
 unsafe extern "C-unwind" fn check_tenant_setting(
-    _newval: *mut *mut c_char,
+    newval: *mut *mut c_char,
     _extra: *mut *mut c_void,
     source: pg_sys::GucSource::Type,
 ) -> bool {
+    // SAFETY: guc.c passes a pointer to the proposed value (NULL for none).
+    let empty = unsafe { newval.is_null() || (*newval).is_null() || **newval == 0 };
+    if !empty {
+        if let Some((shadow, table)) = shadowed_enforced_table() {
+            check_failed(
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                &format!(
+                    "dnr.tenant_id cannot be set while the temporary relation pg_temp.{shadow} \
+                     shadows the DNR-enforced table {table}"
+                ),
+                Some(
+                    "a temporary relation outlives the transaction that made it, and an \
+                     unqualified name finds it before the enforced table: on a pooled \
+                     connection it would see the rows of every tenant set after it",
+                ),
+                Some(
+                    "drop it (DISCARD TEMP), and reset pooled connections between clients \
+                     with DISCARD ALL",
+                ),
+            );
+            return false;
+        }
+    }
     check_context_value("dnr.tenant_id", source)
+}
+
+/// A temporary relation of this session whose name is that of a table
+/// with DNR policies (`dnr_*`) in another schema, as (temporary name,
+/// qualified enforced table). `pg_temp` comes first in every `search_path`
+/// for relations (unless placed elsewhere explicitly), so an unqualified
+/// name then reaches the temporary relation: a view there that copies the
+/// rows it sees would collect those of every tenant the pooled connection
+/// serves next. Only a session that has a temporary schema is looked at
+/// (none has one until it creates a temporary object), inside a
+/// transaction (where catalogs can be read).
+fn shadowed_enforced_table() -> Option<(String, String)> {
+    // SAFETY: plain reads of backend state.
+    let (in_transaction, worker) = unsafe {
+        (
+            pg_sys::IsTransactionState(),
+            pg_sys::InitializingParallelWorker || pg_sys::ParallelWorkerNumber >= 0,
+        )
+    };
+    if !in_transaction || worker {
+        return None;
+    }
+    let mut temp = pg_sys::InvalidOid;
+    let mut toast = pg_sys::InvalidOid;
+    // SAFETY: writes the backend's temporary namespace ids to the pointers.
+    unsafe { pg_sys::GetTempNamespaceState(&mut temp, &mut toast) };
+    if temp == pg_sys::InvalidOid {
+        return None;
+    }
+    let found = with_snapshot(|| {
+        Spi::get_two_with_args::<String, String>(
+            "SELECT t.relname::text, e.oid::regclass::text
+           FROM pg_catalog.pg_class t
+           JOIN pg_catalog.pg_class e ON e.relname = t.relname AND e.relnamespace <> t.relnamespace
+          WHERE t.relnamespace = $1
+            AND EXISTS (SELECT 1 FROM pg_catalog.pg_policy p
+                         WHERE p.polrelid = e.oid AND pg_catalog.left(p.polname, 4) = 'dnr_')
+          LIMIT 1",
+            &[temp.into()],
+        )
+    });
+    match found {
+        Ok((Some(shadow), Some(table))) => Some((shadow, table)),
+        Ok(_) => None,
+        // no row
+        Err(pgrx::spi::Error::InvalidPosition) => None,
+        Err(error) => crate::spi_failed("dnr.tenant_id", error),
+    }
+}
+
+/// Runs `f` (which reads catalogs with SPI) with a snapshot: some
+/// statements that set settings run without one (`SET`, and the session's
+/// start, where the library may be loaded).
+fn with_snapshot<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: only called inside a transaction (checked by the callers);
+    // the pushed snapshot is popped again, and on an error the
+    // transaction's abort clears the stack.
+    unsafe {
+        if pg_sys::ActiveSnapshotSet() {
+            return f();
+        }
+        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+    }
+    let result = f();
+    // SAFETY: pops the snapshot pushed above.
+    unsafe { pg_sys::PopActiveSnapshot() };
+    result
+}
+
+thread_local! {
+    /// Whether the stored defaults of (database, role) turn
+    /// `require_signed` on, per role this session has run as.
+    static ROLE_REQUIRES: RefCell<HashMap<(u32, u32), bool>> = RefCell::new(HashMap::new());
+}
+
+/// Whether the current role (after `SET ROLE`, or inside a `SECURITY
+/// DEFINER` function, its owner) has `dnr.require_signed` on as a stored
+/// default of its own: `ALTER ROLE ... [IN DATABASE this one] SET
+/// dnr.require_signed = on`. (A database-wide default applies to every
+/// login anyway; a superuser who turns it off for a session keeps that
+/// choice across SET ROLE unless the role has its own default.)
+/// PostgreSQL applies stored defaults only to the login role, so a login
+/// role that `SET ROLE`s an application role (an authenticator behind a
+/// pooler) would otherwise run with the application role's lock off. Only
+/// ever adds the lock: a stored `off` never lifts a session's `on`. Read
+/// once per role and session, as PostgreSQL reads stored defaults once per
+/// login; superusers are never locked.
+fn role_requires_signed() -> bool {
+    // SAFETY: plain reads of backend state.
+    let (in_transaction, worker) = unsafe {
+        (
+            pg_sys::IsTransactionState(),
+            pg_sys::InitializingParallelWorker || pg_sys::ParallelWorkerNumber >= 0,
+        )
+    };
+    if !in_transaction || worker {
+        return false;
+    }
+    // SAFETY: reads the current role and database.
+    let (role, database) = unsafe { (pg_sys::GetUserId(), pg_sys::MyDatabaseId) };
+    let key = (role.to_u32(), database.to_u32());
+    if let Some(on) = ROLE_REQUIRES.with(|cache| cache.borrow().get(&key).copied()) {
+        return on;
+    }
+    // SAFETY: superuser() reads the current role's catalog entry.
+    if unsafe { pg_sys::superuser() } {
+        return false;
+    }
+    let settings = with_snapshot(|| {
+        Spi::get_one_with_args::<Vec<Option<String>>>(
+            "SELECT pg_catalog.array_agg(c.setting)
+               FROM pg_catalog.pg_db_role_setting s,
+                    LATERAL pg_catalog.unnest(s.setconfig) AS c(setting)
+              WHERE s.setrole = $1 AND s.setdatabase IN (0, $2)
+                AND pg_catalog.starts_with(c.setting, 'dnr.require_signed=')",
+            &[role.into(), database.into()],
+        )
+    });
+    let settings = match settings {
+        Ok(settings) => settings.unwrap_or_default(),
+        Err(error) => crate::spi_failed("dnr.require_signed", error),
+    };
+    let on = settings.into_iter().flatten().any(|setting| {
+        let value = setting.split_once('=').map_or("", |(_, value)| value);
+        let value = CString::new(value).unwrap_or_default();
+        let mut parsed = true;
+        // SAFETY: parse_bool reads a NUL-terminated string; a value it
+        // cannot parse leaves `parsed` true (fail closed).
+        let valid = unsafe { pg_sys::parse_bool(value.as_ptr(), &mut parsed) };
+        parsed || !valid
+    });
+    ROLE_REQUIRES.with(|cache| cache.borrow_mut().insert(key, on));
+    on
 }
 
 #[pg_guard]
@@ -586,7 +817,7 @@ unsafe extern "C-unwind" fn check_roles_setting(
 /// Refuses an unsigned way to change the context while `require_signed` is
 /// on and the current role is not a superuser.
 pub(crate) fn refuse_unsigned(function: &str) {
-    if !REQUIRE_SIGNED.get() {
+    if !REQUIRE_SIGNED.get() && !role_requires_signed() {
         return;
     }
     // SAFETY: superuser() only reads the current role's catalog entry.
