@@ -20,7 +20,9 @@
 -- Migration history per store (the schema holding the migrated tables: a
 -- tenant schema in schema mode, e.g. public in row_level mode), shared with
 -- the `dnr migrate` command. Written through dnr.record_migration and read
--- through dnr.migration_history.
+-- through dnr.migration_history. A store is its schema's identity (oid),
+-- not its name: a schema created later under the same name starts with no
+-- history, and dnr.drop_tenant takes the history with the schema.
 CREATE TABLE dnr.migrations (
     store name NOT NULL,
     version integer NOT NULL,
@@ -28,10 +30,18 @@ CREATE TABLE dnr.migrations (
     checksum text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     duration interval NOT NULL,
-    PRIMARY KEY (store, version)
+    store_oid oid NOT NULL,
+    PRIMARY KEY (store_oid, version)
 );
 
-REVOKE ALL ON dnr.migrations FROM PUBLIC;
+-- One row per store whose migrations were ever locked: dnr.lock_migrations
+-- locks it (FOR UPDATE). A row lock on a table no other role may update,
+-- rather than an advisory lock, whose key any role could take.
+CREATE TABLE dnr.migration_locks (
+    store_oid oid PRIMARY KEY
+);
+
+REVOKE ALL ON dnr.migrations, dnr.migration_locks FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('dnr.migrations', '');
 
 -- The registry's C functions (registry.rs).
@@ -47,6 +57,22 @@ CREATE FUNCTION dnr."_registry"(
 STRICT VOLATILE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', '_registry_wrapper';
+
+-- The compilation the registry records (lib.rs) and the tenant of a
+-- table's schema (context.rs).
+CREATE FUNCTION dnr."_compile_applied"(
+	"source" TEXT /* &str */
+) RETURNS jsonb /* JsonB */
+STRICT STABLE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_compile_applied_wrapper';
+
+CREATE FUNCTION dnr."relation_tenant"(
+	"rel" oid /* pg_sys :: Oid */
+) RETURNS uuid /* Option < Uuid > */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'relation_tenant_wrapper';
 
 ------------------------------------------------------------------------------
 -- The registries' bookkeeping, for roles that own their tables and tenant
@@ -143,6 +169,104 @@ $$;
 
 -- The operations. Each takes the calling role and its arguments as jsonb
 -- and returns jsonb.
+CREATE FUNCTION dnr._reg_lock_timeout() RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_timeout text := pg_catalog.current_setting('lock_timeout');
+BEGIN
+    IF v_timeout = '0' THEN
+        PERFORM pg_catalog.set_config('lock_timeout', '30s', true);
+    END IF;
+    RETURN v_timeout;
+END
+$$;
+
+CREATE FUNCTION dnr._reg_lock_tenants() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_timeout text := dnr._reg_lock_timeout();
+    v_holders text;
+BEGIN
+    BEGIN
+        LOCK TABLE dnr.tenants IN SHARE ROW EXCLUSIVE MODE;
+    EXCEPTION WHEN lock_not_available THEN
+        SELECT pg_catalog.string_agg(pg_catalog.format('process %s (role %s)', l.pid, a.usename), ', ' ORDER BY l.pid)
+          INTO v_holders
+          FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'relation' AND l.relation = 'dnr.tenants'::regclass
+           AND l.granted AND l.pid <> pg_catalog.pg_backend_pid()
+           AND l.mode IN ('RowExclusiveLock', 'ShareUpdateExclusiveLock', 'ShareLock',
+                          'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock');
+        RAISE EXCEPTION 'dnr: the tenant registry is locked by %', COALESCE(v_holders, 'another transaction')
+              USING ERRCODE = 'lock_not_available',
+                    HINT = pg_catalog.format('waited lock_timeout (%s)', pg_catalog.current_setting('lock_timeout'));
+    END;
+    PERFORM pg_catalog.set_config('lock_timeout', v_timeout, true);
+END
+$$;
+
+CREATE FUNCTION dnr._reg_lock_store(nsp oid) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_timeout text := dnr._reg_lock_timeout();
+    v_holders text;
+BEGIN
+    BEGIN
+        INSERT INTO dnr.migration_locks (store_oid) VALUES ($1) ON CONFLICT DO NOTHING;
+        PERFORM 1 FROM dnr.migration_locks k WHERE k.store_oid = $1 FOR UPDATE;
+    EXCEPTION WHEN lock_not_available THEN
+        -- the holder's marker (below): a row lock taken in a subtransaction
+        -- names no process in pg_locks
+        SELECT pg_catalog.string_agg(pg_catalog.format('process %s (role %s)', l.pid, a.usename), ', ' ORDER BY l.pid)
+          INTO v_holders
+          FROM pg_catalog.pg_locks l
+          LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.classid::bigint = 6581874
+           AND l.objid::bigint = ($1::bigint & 2147483647) AND l.objsubid = 2
+           AND l.granted AND l.pid <> pg_catalog.pg_backend_pid();
+        RAISE EXCEPTION 'dnr: the migration history of schema % is locked by %',
+                        pg_catalog.quote_ident(COALESCE((SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE n.oid = $1), $1::text)),
+                        COALESCE(v_holders, 'another transaction')
+              USING ERRCODE = 'lock_not_available',
+                    HINT = pg_catalog.format('waited lock_timeout (%s)', pg_catalog.current_setting('lock_timeout'));
+    END;
+    -- A marker that names this process to those who wait: a shared
+    -- advisory lock (it locks nothing; the row lock above does).
+    PERFORM pg_catalog.pg_try_advisory_xact_lock_shared(6581874, ($1::bigint & 2147483647)::integer);
+    PERFORM pg_catalog.set_config('lock_timeout', v_timeout, true);
+END
+$$;
+
+CREATE FUNCTION dnr._reg_forget_dropped_stores() RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DELETE FROM dnr.migrations m
+ WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.oid = m.store_oid);
+DELETE FROM dnr.migration_locks k
+ WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.oid = k.store_oid);
+$$;
+
+CREATE FUNCTION dnr._reg_lock_migrations(caller oid, args jsonb) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_nsp oid;
+BEGIN
+    v_nsp := dnr._reg_check_store($1, $2 ->> 'store');
+    PERFORM dnr._reg_forget_dropped_stores();
+    PERFORM dnr._reg_lock_store(v_nsp);
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION dnr._reg_list_tenants(caller oid, args jsonb) RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -161,7 +285,11 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    LOCK TABLE dnr.tenants IN SHARE ROW EXCLUSIVE MODE;
+    IF NOT EXISTS (SELECT 1 FROM dnr._reg_tenants($1))
+       AND NOT pg_catalog.has_database_privilege($1, pg_catalog.current_database(), 'CREATE') THEN
+        RETURN '[]';
+    END IF;
+    PERFORM dnr._reg_lock_tenants();
     RETURN (SELECT COALESCE(pg_catalog.jsonb_agg(t.schema_name), '[]') FROM dnr._reg_tenants($1) t);
 END
 $$;
@@ -190,6 +318,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_rels oid[];
+    v_compiled jsonb;
 BEGIN
     SELECT COALESCE(pg_catalog.array_agg(x.value::oid), '{}') INTO v_rels
       FROM pg_catalog.jsonb_array_elements_text($2 -> 'rels') AS x(value);
@@ -200,6 +329,10 @@ BEGIN
               USING ERRCODE = 'insufficient_privilege',
                     HINT = 'an empty policy, or mode schema before any tenant, needs CREATE on the database';
     END IF;
+    IF $2 ->> 'source' IS NULL THEN
+        RAISE EXCEPTION 'dnr: a policy source is required' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    v_compiled := dnr._compile_applied($2 ->> 'source');
     DELETE FROM dnr.managed_tables m
      WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = m.tbl)
         OR (m.managed_by = 'apply'
@@ -210,8 +343,8 @@ BEGIN
     ON CONFLICT (tbl) DO UPDATE
        SET tenant_column = NULL, managed_by = 'apply', updated_at = pg_catalog.clock_timestamp();
     INSERT INTO dnr.applied (source, mode, ddl, tables, applied_by)
-    SELECT $2 ->> 'source', $2 ->> 'mode', $2 ->> 'ddl',
-           ARRAY(SELECT pg_catalog.jsonb_array_elements_text($2 -> 'tables')),
+    SELECT $2 ->> 'source', v_compiled ->> 'mode', v_compiled ->> 'ddl',
+           ARRAY(SELECT pg_catalog.jsonb_array_elements_text(v_compiled -> 'tables')),
            r.rolname
       FROM pg_catalog.pg_roles r WHERE r.oid = $1;
     RETURN NULL;
@@ -267,7 +400,7 @@ AS $$
 DECLARE
     v_id uuid := ($2 ->> 'id')::uuid;
     v_schema name;
-    v_applied jsonb;
+    v_source text;
 BEGIN
     v_schema := 'tenant_' || pg_catalog.replace(v_id::text, '-', '');
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n
@@ -275,12 +408,11 @@ BEGIN
         RAISE EXCEPTION 'must be owner of schema %', v_schema USING ERRCODE = 'insufficient_privilege';
     END IF;
     INSERT INTO dnr.tenants (id, name, schema_name) VALUES (v_id, COALESCE($2 ->> 'name', ''), v_schema);
-    SELECT pg_catalog.jsonb_build_object('mode', a.mode, 'ddl', a.ddl, 'tables', a.tables) INTO v_applied
+    SELECT a.source INTO v_source
       FROM dnr.applied a
-     WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
-                    WHERE r.rolname = a.applied_by AND pg_catalog.pg_has_role($1, r.oid, 'MEMBER'))
+     WHERE a.applied_by = (SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = $1)
      ORDER BY a.id DESC LIMIT 1;
-    RETURN pg_catalog.jsonb_build_object('schema', v_schema, 'applied', v_applied);
+    RETURN pg_catalog.jsonb_build_object('schema', v_schema, 'source', v_source);
 END
 $$;
 
@@ -295,7 +427,7 @@ DECLARE
     v_id uuid := ($2 ->> 'id')::uuid;
     v_schema name;
 BEGIN
-    SELECT t.schema_name INTO v_schema FROM dnr.tenants t WHERE t.id = v_id FOR UPDATE;
+    SELECT t.schema_name INTO v_schema FROM dnr.tenants t WHERE t.id = v_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown tenant %', v_id USING ERRCODE = 'no_data_found';
     END IF;
@@ -303,7 +435,11 @@ BEGIN
         RAISE EXCEPTION 'must be owner of schema % to drop tenant %', v_schema, v_id
               USING ERRCODE = 'insufficient_privilege';
     END IF;
+    PERFORM 1 FROM dnr.tenants t WHERE t.id = v_id FOR UPDATE;
     DELETE FROM dnr.tenants t WHERE t.id = v_id;
+    DELETE FROM dnr.migrations m
+     USING pg_catalog.pg_namespace n
+     WHERE n.nspname = v_schema AND m.store_oid = n.oid;
     DELETE FROM dnr.managed_tables m
      USING pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE c.oid = m.tbl AND n.nspname = v_schema;
@@ -315,12 +451,14 @@ CREATE FUNCTION dnr._reg_migration_history(caller oid, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_nsp oid;
 BEGIN
-    PERFORM dnr._reg_check_store($1, $2 ->> 'store');
+    v_nsp := dnr._reg_check_store($1, $2 ->> 'store');
     RETURN (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                        'version', m.version, 'name', m.name, 'checksum', m.checksum,
                        'applied_at', m.applied_at, 'duration', m.duration) ORDER BY m.version), '[]')
-              FROM dnr.migrations m WHERE m.store = ($2 ->> 'store'));
+              FROM dnr.migrations m WHERE m.store_oid = v_nsp);
 END
 $$;
 
@@ -328,11 +466,14 @@ CREATE FUNCTION dnr._reg_record_migration(caller oid, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_nsp oid;
 BEGIN
-    PERFORM dnr._reg_check_store($1, $2 ->> 'store');
-    INSERT INTO dnr.migrations (store, version, name, checksum, duration)
+    v_nsp := dnr._reg_check_store($1, $2 ->> 'store');
+    PERFORM dnr._reg_forget_dropped_stores();
+    INSERT INTO dnr.migrations (store, version, name, checksum, duration, store_oid)
     VALUES ($2 ->> 'store', ($2 ->> 'version')::integer, $2 ->> 'name', $2 ->> 'checksum',
-            ($2 ->> 'duration')::interval);
+            ($2 ->> 'duration')::interval, v_nsp);
     RETURN NULL;
 END
 $$;
@@ -376,6 +517,7 @@ BEGIN
         WHEN 'unregister_tenant' THEN RETURN dnr._reg_unregister_tenant(v_caller, $2);
         WHEN 'migration_history' THEN RETURN dnr._reg_migration_history(v_caller, $2);
         WHEN 'record_migration' THEN RETURN dnr._reg_record_migration(v_caller, $2);
+        WHEN 'lock_migrations' THEN RETURN dnr._reg_lock_migrations(v_caller, $2);
         WHEN 'applied_policy' THEN RETURN dnr._reg_applied_policy(v_caller, $2);
         ELSE RAISE EXCEPTION 'dnr: unknown registry operation %', pg_catalog.quote_literal($1);
     END CASE;
@@ -388,7 +530,9 @@ REVOKE ALL ON FUNCTION dnr._reg_tenants(oid), dnr._reg_check_tables(oid, oid[]),
     dnr._reg_record_apply(oid, jsonb), dnr._reg_add_applied_tables(oid, jsonb),
     dnr._reg_record_isolation(oid, jsonb), dnr._reg_register_tenant(oid, jsonb),
     dnr._reg_unregister_tenant(oid, jsonb), dnr._reg_migration_history(oid, jsonb),
-    dnr._reg_record_migration(oid, jsonb), dnr._reg_applied_policy(oid, jsonb)
+    dnr._reg_record_migration(oid, jsonb), dnr._reg_applied_policy(oid, jsonb),
+    dnr._reg_lock_migrations(oid, jsonb), dnr._reg_lock_timeout(), dnr._reg_lock_tenants(),
+    dnr._reg_lock_store(oid), dnr._reg_forget_dropped_stores()
   FROM PUBLIC;
 
 -- The tenants whose schema the caller owns (every tenant for a superuser).
@@ -428,7 +572,7 @@ CREATE FUNCTION dnr.lock_migrations(store name) RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('dnr:migrate:' || $1::text, 0))
+SELECT FROM dnr._registry('lock_migrations', pg_catalog.jsonb_build_object('store', $1))
 $$;
 
 CREATE FUNCTION dnr.migration_history(store name)
@@ -636,8 +780,11 @@ BEGIN
     END IF;
     EXECUTE pg_catalog.format('CREATE SCHEMA %I', v_schema);
     v_registered := dnr._registry('register_tenant', pg_catalog.jsonb_build_object('id', $1, 'name', $2));
-    -- the newest policy, if its tables live in every tenant's schema
-    v_applied := v_registered -> 'applied';
+    -- the newest policy the caller applied, compiled by DNR from its
+    -- source, if its tables live in every tenant's schema
+    IF v_registered ->> 'source' IS NOT NULL THEN
+        v_applied := dnr._compile_applied(v_registered ->> 'source');
+    END IF;
     IF v_applied ->> 'mode' = 'schema' THEN
         PERFORM dnr._run_in_schema(v_schema, v_applied ->> 'ddl');
         PERFORM dnr._registry('add_applied_tables', pg_catalog.jsonb_build_object('rels',

@@ -382,3 +382,35 @@ fn clear_context() {
     setter.set(USER, c"");
     setter.set(ROLES, c"");
 }
+
+/// The tenant whose schema holds a table: the uuid in the name of its
+/// schema when that is `tenant_<32 lowercase hex digits>` (as
+/// `dnr.create_tenant` names it), otherwise NULL. The fence of tables in
+/// tenant schemas (`tenancy: mode: schema`) compares it with the
+/// context's tenant.
+#[pg_extern(stable, parallel_safe)]
+fn relation_tenant(rel: pg_sys::Oid) -> Option<Uuid> {
+    // SAFETY: both read the syscache; a relation or namespace that does not
+    // exist gives InvalidOid / NULL.
+    let schema = unsafe {
+        let namespace = pg_sys::get_rel_namespace(rel);
+        if namespace == pg_sys::InvalidOid {
+            return None;
+        }
+        let name = pg_sys::get_namespace_name(namespace);
+        if name.is_null() {
+            return None;
+        }
+        CStr::from_ptr(name).to_bytes().to_vec()
+    };
+    let hex = schema.strip_prefix(b"tenant_")?;
+    if hex.len() != 32 || !hex.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    for (byte, pair) in bytes.iter_mut().zip(hex.chunks(2)) {
+        let digit = |c: u8| if c <= b'9' { c - b'0' } else { c - b'a' + 10 };
+        *byte = digit(pair[0]) << 4 | digit(pair[1]);
+    }
+    Some(Uuid::from_bytes(bytes))
+}

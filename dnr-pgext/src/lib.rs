@@ -151,17 +151,11 @@ fn compile(source: &str) -> String {
     compile_postgres(&parse_policy(source), Target::Postgres)
 }
 
-/// Applies a policy file in the caller's transaction: creates missing
-/// declared tables, enables and forces RLS, replaces DNR's policies (also
-/// removing DNR policies an earlier apply created that this source no longer
-/// has) and records the source for `dnr.check`. With tenancy mode `schema`
-/// all of this happens in every tenant's schema (and `dnr.create_tenant`
-/// repeats it for new tenants). Any error rolls back all of it.
-#[pg_extern(volatile)]
-fn apply(source: &str) -> String {
-    stack_guard();
+/// Parses a policy source and compiles it as `apply` runs it: for Citus
+/// when Citus is installed (policies and tenant filling that distributed
+/// tables take, one statement at a time), for PostgreSQL otherwise.
+fn compile_for_apply(source: &str) -> (PolicySet, String) {
     let set = parse_policy(source);
-    // On Citus: policies and tenant filling that distributed tables take.
     let target = if citus::installed() {
         Target::PostgresCitus
     } else {
@@ -171,6 +165,35 @@ fn apply(source: &str) -> String {
     if target == Target::PostgresCitus {
         ddl = citus::one_statement_at_a_time(&ddl);
     }
+    (set, ddl)
+}
+
+/// What the registry records, and `dnr.create_tenant` runs, for a policy
+/// source: `{"mode", "ddl", "tables"}`, compiled here from the source, so
+/// that no role can record (or have a tenant's creation run) DDL that DNR
+/// did not compile. An invalid source is an error, never a record.
+#[pg_extern(stable)]
+fn _compile_applied(source: &str) -> JsonB {
+    stack_guard();
+    let (set, ddl) = compile_for_apply(source);
+    let tables: Vec<&str> = set.entities.iter().map(|e| e.table.as_str()).collect();
+    JsonB(serde_json::json!({
+        "mode": set.tenancy.mode.as_str(),
+        "ddl": ddl,
+        "tables": tables,
+    }))
+}
+
+/// Applies a policy file in the caller's transaction: creates missing
+/// declared tables, enables and forces RLS, replaces DNR's policies (also
+/// removing DNR policies an earlier apply created that this source no longer
+/// has) and records the source for `dnr.check`. With tenancy mode `schema`
+/// all of this happens in every tenant's schema (and `dnr.create_tenant`
+/// repeats it for new tenants). Any error rolls back all of it.
+#[pg_extern(volatile)]
+fn apply(source: &str) -> String {
+    stack_guard();
+    let (set, ddl) = compile_for_apply(source);
     let tables: Vec<String> = set.entities.iter().map(|e| e.table.clone()).collect();
     let mode = set.tenancy.mode;
     let removed = Spi::get_one_with_args::<i32>(

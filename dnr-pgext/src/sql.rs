@@ -51,7 +51,9 @@ CREATE TABLE dnr.tenants (
 -- Migration history per store (the schema holding the migrated tables: a
 -- tenant schema in schema mode, e.g. public in row_level mode), shared with
 -- the `dnr migrate` command. Written through dnr.record_migration and read
--- through dnr.migration_history.
+-- through dnr.migration_history. A store is its schema's identity (oid),
+-- not its name: a schema created later under the same name starts with no
+-- history, and dnr.drop_tenant takes the history with the schema.
 CREATE TABLE dnr.migrations (
     store name NOT NULL,
     version integer NOT NULL,
@@ -59,14 +61,22 @@ CREATE TABLE dnr.migrations (
     checksum text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     duration interval NOT NULL,
-    PRIMARY KEY (store, version)
+    store_oid oid NOT NULL,
+    PRIMARY KEY (store_oid, version)
+);
+
+-- One row per store whose migrations were ever locked: dnr.lock_migrations
+-- locks it (FOR UPDATE). A row lock on a table no other role may update,
+-- rather than an advisory lock, whose key any role could take.
+CREATE TABLE dnr.migration_locks (
+    store_oid oid PRIMARY KEY
 );
 
 -- Not readable by PUBLIC: tenant ids and names, policy sources and their
 -- authors are not the application's business. GRANT SELECT to a role that
 -- administers DNR (docs/postgres.md). Owners of tables and tenant schemas
 -- write their own records through dnr._registry (below).
-REVOKE ALL ON dnr.applied, dnr.managed_tables, dnr.tenants, dnr.migrations FROM PUBLIC;
+REVOKE ALL ON dnr.applied, dnr.managed_tables, dnr.tenants, dnr.migrations, dnr.migration_locks FROM PUBLIC;
 
 -- pg_dump keeps the registries' rows.
 SELECT pg_catalog.pg_extension_config_dump('dnr.applied', '');
@@ -216,6 +226,100 @@ BEGIN
 END
 $$;
 
+-- The lock_timeout DNR's registry locks wait at most: the session's, or
+-- 30s when it has none. Returns the session's, to be restored.
+CREATE FUNCTION dnr._reg_lock_timeout() RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_timeout text := pg_catalog.current_setting('lock_timeout');
+BEGIN
+    IF v_timeout = '0' THEN
+        PERFORM pg_catalog.set_config('lock_timeout', '30s', true);
+    END IF;
+    RETURN v_timeout;
+END
+$$;
+
+-- Locks the tenant registry against concurrent create_tenant (SHARE ROW
+-- EXCLUSIVE), waiting at most lock_timeout (30s when unset); a timeout
+-- names the processes and roles that hold it.
+CREATE FUNCTION dnr._reg_lock_tenants() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_timeout text := dnr._reg_lock_timeout();
+    v_holders text;
+BEGIN
+    BEGIN
+        LOCK TABLE dnr.tenants IN SHARE ROW EXCLUSIVE MODE;
+    EXCEPTION WHEN lock_not_available THEN
+        SELECT pg_catalog.string_agg(pg_catalog.format('process %s (role %s)', l.pid, a.usename), ', ' ORDER BY l.pid)
+          INTO v_holders
+          FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'relation' AND l.relation = 'dnr.tenants'::regclass
+           AND l.granted AND l.pid <> pg_catalog.pg_backend_pid()
+           AND l.mode IN ('RowExclusiveLock', 'ShareUpdateExclusiveLock', 'ShareLock',
+                          'ShareRowExclusiveLock', 'ExclusiveLock', 'AccessExclusiveLock');
+        RAISE EXCEPTION 'dnr: the tenant registry is locked by %', COALESCE(v_holders, 'another transaction')
+              USING ERRCODE = 'lock_not_available',
+                    HINT = pg_catalog.format('waited lock_timeout (%s)', pg_catalog.current_setting('lock_timeout'));
+    END;
+    PERFORM pg_catalog.set_config('lock_timeout', v_timeout, true);
+END
+$$;
+
+-- Locks the migration history of the store with schema oid nsp until the
+-- end of the transaction, waiting at most lock_timeout (30s when unset); a
+-- timeout names the process and role that hold it.
+CREATE FUNCTION dnr._reg_lock_store(nsp oid) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_timeout text := dnr._reg_lock_timeout();
+    v_holders text;
+BEGIN
+    BEGIN
+        INSERT INTO dnr.migration_locks (store_oid) VALUES ($1) ON CONFLICT DO NOTHING;
+        PERFORM 1 FROM dnr.migration_locks k WHERE k.store_oid = $1 FOR UPDATE;
+    EXCEPTION WHEN lock_not_available THEN
+        -- the holder's marker (below): a row lock taken in a subtransaction
+        -- names no process in pg_locks
+        SELECT pg_catalog.string_agg(pg_catalog.format('process %s (role %s)', l.pid, a.usename), ', ' ORDER BY l.pid)
+          INTO v_holders
+          FROM pg_catalog.pg_locks l
+          LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.classid::bigint = 6581874
+           AND l.objid::bigint = ($1::bigint & 2147483647) AND l.objsubid = 2
+           AND l.granted AND l.pid <> pg_catalog.pg_backend_pid();
+        RAISE EXCEPTION 'dnr: the migration history of schema % is locked by %',
+                        pg_catalog.quote_ident(COALESCE((SELECT n.nspname FROM pg_catalog.pg_namespace n WHERE n.oid = $1), $1::text)),
+                        COALESCE(v_holders, 'another transaction')
+              USING ERRCODE = 'lock_not_available',
+                    HINT = pg_catalog.format('waited lock_timeout (%s)', pg_catalog.current_setting('lock_timeout'));
+    END;
+    -- A marker that names this process to those who wait: a shared
+    -- advisory lock (it locks nothing; the row lock above does).
+    PERFORM pg_catalog.pg_try_advisory_xact_lock_shared(6581874, ($1::bigint & 2147483647)::integer);
+    PERFORM pg_catalog.set_config('lock_timeout', v_timeout, true);
+END
+$$;
+
+-- Forgets the history of stores whose schema is gone (dropped without
+-- dnr.drop_tenant), so that no later schema can inherit it.
+CREATE FUNCTION dnr._reg_forget_dropped_stores() RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DELETE FROM dnr.migrations m
+ WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.oid = m.store_oid);
+DELETE FROM dnr.migration_locks k
+ WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.oid = k.store_oid);
+$$;
+
 -- The operations. Each takes the calling role and its arguments as jsonb
 -- and returns jsonb.
 CREATE FUNCTION dnr._reg_list_tenants(caller oid, args jsonb) RETURNS jsonb
@@ -231,12 +335,18 @@ $$;
 -- concurrent create_tenant (which either committed first and is seen here,
 -- or waits for this apply and gets its policy) and returns the caller's
 -- tenant schemas.
+-- Only a role that has tenants or may create them (CREATE on the database)
+-- takes the lock: any other role gets no schemas and locks nothing.
 CREATE FUNCTION dnr._reg_apply_schemas(caller oid, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    LOCK TABLE dnr.tenants IN SHARE ROW EXCLUSIVE MODE;
+    IF NOT EXISTS (SELECT 1 FROM dnr._reg_tenants($1))
+       AND NOT pg_catalog.has_database_privilege($1, pg_catalog.current_database(), 'CREATE') THEN
+        RETURN '[]';
+    END IF;
+    PERFORM dnr._reg_lock_tenants();
     RETURN (SELECT COALESCE(pg_catalog.jsonb_agg(t.schema_name), '[]') FROM dnr._reg_tenants($1) t);
 END
 $$;
@@ -259,12 +369,16 @@ $$;
 -- applies to no table (e.g. mode schema before any tenant) is recorded
 -- only for a role that may create schemas in the database (create
 -- tenants) or a superuser: not for an application role.
+-- Mode, DDL and tables are compiled here from the source
+-- (dnr._compile_applied), whatever the caller passes: an invalid source is
+-- an error, and the registry never holds DDL that DNR did not compile.
 CREATE FUNCTION dnr._reg_record_apply(caller oid, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_rels oid[];
+    v_compiled jsonb;
 BEGIN
     SELECT COALESCE(pg_catalog.array_agg(x.value::oid), '{}') INTO v_rels
       FROM pg_catalog.jsonb_array_elements_text($2 -> 'rels') AS x(value);
@@ -275,6 +389,10 @@ BEGIN
               USING ERRCODE = 'insufficient_privilege',
                     HINT = 'an empty policy, or mode schema before any tenant, needs CREATE on the database';
     END IF;
+    IF $2 ->> 'source' IS NULL THEN
+        RAISE EXCEPTION 'dnr: a policy source is required' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    v_compiled := dnr._compile_applied($2 ->> 'source');
     DELETE FROM dnr.managed_tables m
      WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = m.tbl)
         OR (m.managed_by = 'apply'
@@ -285,8 +403,8 @@ BEGIN
     ON CONFLICT (tbl) DO UPDATE
        SET tenant_column = NULL, managed_by = 'apply', updated_at = pg_catalog.clock_timestamp();
     INSERT INTO dnr.applied (source, mode, ddl, tables, applied_by)
-    SELECT $2 ->> 'source', $2 ->> 'mode', $2 ->> 'ddl',
-           ARRAY(SELECT pg_catalog.jsonb_array_elements_text($2 -> 'tables')),
+    SELECT $2 ->> 'source', v_compiled ->> 'mode', v_compiled ->> 'ddl',
+           ARRAY(SELECT pg_catalog.jsonb_array_elements_text(v_compiled -> 'tables')),
            r.rolname
       FROM pg_catalog.pg_roles r WHERE r.oid = $1;
     RETURN NULL;
@@ -332,9 +450,10 @@ END
 $$;
 
 -- Registers the tenant args.id (args.name) whose schema tenant_<hex> the
--- caller has just created (so owns); returns the schema and the newest
--- policy applied by a role the caller is a member of (mode, ddl, tables),
--- which create_tenant runs in the schema when its mode is schema.
+-- caller has just created (so owns); returns the schema and the source of
+-- the newest policy the caller itself applied (not one of a role it is a
+-- member of: a superuser is a member of every role), which create_tenant
+-- compiles and runs in the schema, the caller's, when its mode is schema.
 CREATE FUNCTION dnr._reg_register_tenant(caller oid, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -342,7 +461,7 @@ AS $$
 DECLARE
     v_id uuid := ($2 ->> 'id')::uuid;
     v_schema name;
-    v_applied jsonb;
+    v_source text;
 BEGIN
     v_schema := 'tenant_' || pg_catalog.replace(v_id::text, '-', '');
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n
@@ -350,18 +469,18 @@ BEGIN
         RAISE EXCEPTION 'must be owner of schema %', v_schema USING ERRCODE = 'insufficient_privilege';
     END IF;
     INSERT INTO dnr.tenants (id, name, schema_name) VALUES (v_id, COALESCE($2 ->> 'name', ''), v_schema);
-    SELECT pg_catalog.jsonb_build_object('mode', a.mode, 'ddl', a.ddl, 'tables', a.tables) INTO v_applied
+    SELECT a.source INTO v_source
       FROM dnr.applied a
-     WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
-                    WHERE r.rolname = a.applied_by AND pg_catalog.pg_has_role($1, r.oid, 'MEMBER'))
+     WHERE a.applied_by = (SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = $1)
      ORDER BY a.id DESC LIMIT 1;
-    RETURN pg_catalog.jsonb_build_object('schema', v_schema, 'applied', v_applied);
+    RETURN pg_catalog.jsonb_build_object('schema', v_schema, 'source', v_source);
 END
 $$;
 
--- Unregisters the tenant args.id: the caller must own its schema (a
--- superuser may also drop a tenant whose schema is gone). Returns the
--- schema, which drop_tenant then drops with the caller's privileges.
+-- Unregisters the tenant args.id and forgets its schema's migration
+-- history: the caller must own its schema (a superuser may also drop a
+-- tenant whose schema is gone); checked before the row is locked. Returns
+-- the schema, which drop_tenant then drops with the caller's privileges.
 CREATE FUNCTION dnr._reg_unregister_tenant(caller oid, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -370,7 +489,7 @@ DECLARE
     v_id uuid := ($2 ->> 'id')::uuid;
     v_schema name;
 BEGIN
-    SELECT t.schema_name INTO v_schema FROM dnr.tenants t WHERE t.id = v_id FOR UPDATE;
+    SELECT t.schema_name INTO v_schema FROM dnr.tenants t WHERE t.id = v_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown tenant %', v_id USING ERRCODE = 'no_data_found';
     END IF;
@@ -378,7 +497,11 @@ BEGIN
         RAISE EXCEPTION 'must be owner of schema % to drop tenant %', v_schema, v_id
               USING ERRCODE = 'insufficient_privilege';
     END IF;
+    PERFORM 1 FROM dnr.tenants t WHERE t.id = v_id FOR UPDATE;
     DELETE FROM dnr.tenants t WHERE t.id = v_id;
+    DELETE FROM dnr.migrations m
+     USING pg_catalog.pg_namespace n
+     WHERE n.nspname = v_schema AND m.store_oid = n.oid;
     DELETE FROM dnr.managed_tables m
      USING pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
      WHERE c.oid = m.tbl AND n.nspname = v_schema;
@@ -390,12 +513,14 @@ CREATE FUNCTION dnr._reg_migration_history(caller oid, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_nsp oid;
 BEGIN
-    PERFORM dnr._reg_check_store($1, $2 ->> 'store');
+    v_nsp := dnr._reg_check_store($1, $2 ->> 'store');
     RETURN (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                        'version', m.version, 'name', m.name, 'checksum', m.checksum,
                        'applied_at', m.applied_at, 'duration', m.duration) ORDER BY m.version), '[]')
-              FROM dnr.migrations m WHERE m.store = ($2 ->> 'store'));
+              FROM dnr.migrations m WHERE m.store_oid = v_nsp);
 END
 $$;
 
@@ -403,11 +528,30 @@ CREATE FUNCTION dnr._reg_record_migration(caller oid, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_nsp oid;
 BEGIN
-    PERFORM dnr._reg_check_store($1, $2 ->> 'store');
-    INSERT INTO dnr.migrations (store, version, name, checksum, duration)
+    v_nsp := dnr._reg_check_store($1, $2 ->> 'store');
+    PERFORM dnr._reg_forget_dropped_stores();
+    INSERT INTO dnr.migrations (store, version, name, checksum, duration, store_oid)
     VALUES ($2 ->> 'store', ($2 ->> 'version')::integer, $2 ->> 'name', $2 ->> 'checksum',
-            ($2 ->> 'duration')::interval);
+            ($2 ->> 'duration')::interval, v_nsp);
+    RETURN NULL;
+END
+$$;
+
+-- dnr.lock_migrations: for a role that may read and write the store's
+-- history (dnr._reg_check_store), nobody else.
+CREATE FUNCTION dnr._reg_lock_migrations(caller oid, args jsonb) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_nsp oid;
+BEGIN
+    v_nsp := dnr._reg_check_store($1, $2 ->> 'store');
+    PERFORM dnr._reg_forget_dropped_stores();
+    PERFORM dnr._reg_lock_store(v_nsp);
     RETURN NULL;
 END
 $$;
@@ -451,6 +595,7 @@ BEGIN
         WHEN 'unregister_tenant' THEN RETURN dnr._reg_unregister_tenant(v_caller, $2);
         WHEN 'migration_history' THEN RETURN dnr._reg_migration_history(v_caller, $2);
         WHEN 'record_migration' THEN RETURN dnr._reg_record_migration(v_caller, $2);
+        WHEN 'lock_migrations' THEN RETURN dnr._reg_lock_migrations(v_caller, $2);
         WHEN 'applied_policy' THEN RETURN dnr._reg_applied_policy(v_caller, $2);
         ELSE RAISE EXCEPTION 'dnr: unknown registry operation %', pg_catalog.quote_literal($1);
     END CASE;
@@ -463,7 +608,9 @@ REVOKE ALL ON FUNCTION dnr._reg_tenants(oid), dnr._reg_check_tables(oid, oid[]),
     dnr._reg_record_apply(oid, jsonb), dnr._reg_add_applied_tables(oid, jsonb),
     dnr._reg_record_isolation(oid, jsonb), dnr._reg_register_tenant(oid, jsonb),
     dnr._reg_unregister_tenant(oid, jsonb), dnr._reg_migration_history(oid, jsonb),
-    dnr._reg_record_migration(oid, jsonb), dnr._reg_applied_policy(oid, jsonb)
+    dnr._reg_record_migration(oid, jsonb), dnr._reg_applied_policy(oid, jsonb),
+    dnr._reg_lock_migrations(oid, jsonb), dnr._reg_lock_timeout(), dnr._reg_lock_tenants(),
+    dnr._reg_lock_store(oid), dnr._reg_forget_dropped_stores()
   FROM PUBLIC;
 
 -- The tenants whose schema the caller owns (every tenant for a superuser).
@@ -498,12 +645,14 @@ $$;
 -- encode(sha256(convert_to(ddl, 'UTF8')), 'hex').
 ------------------------------------------------------------------------------
 
--- Serializes migration runs per store, until the end of the transaction.
+-- Serializes migration runs per store, until the end of the transaction;
+-- only for roles that may write the store's history (its owner, roles
+-- with CREATE on it), waiting at most lock_timeout (30s when unset).
 CREATE FUNCTION dnr.lock_migrations(store name) RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('dnr:migrate:' || $1::text, 0))
+SELECT FROM dnr._registry('lock_migrations', pg_catalog.jsonb_build_object('store', $1))
 $$;
 
 CREATE FUNCTION dnr.migration_history(store name)
@@ -780,8 +929,11 @@ BEGIN
     END IF;
     EXECUTE pg_catalog.format('CREATE SCHEMA %I', v_schema);
     v_registered := dnr._registry('register_tenant', pg_catalog.jsonb_build_object('id', $1, 'name', $2));
-    -- the newest policy, if its tables live in every tenant's schema
-    v_applied := v_registered -> 'applied';
+    -- the newest policy the caller applied, compiled by DNR from its
+    -- source, if its tables live in every tenant's schema
+    IF v_registered ->> 'source' IS NOT NULL THEN
+        v_applied := dnr._compile_applied(v_registered ->> 'source');
+    END IF;
     IF v_applied ->> 'mode' = 'schema' THEN
         PERFORM dnr._run_in_schema(v_schema, v_applied ->> 'ddl');
         PERFORM dnr._registry('add_applied_tables', pg_catalog.jsonb_build_object('rels',

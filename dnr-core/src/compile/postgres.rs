@@ -311,7 +311,9 @@ fn entity_sql(out: &mut String, set: &PolicySet, entity: &Entity, flavor: Flavor
     }
     let column = |name: &str| ident(name);
     let writer = ConditionWriter::new(&flavor, set, entity, &column).qualified_by(table.clone());
-    let fence = writer.fence();
+    let fence = writer
+        .fence()
+        .or_else(|| schema_fence(set, &entity.table, flavor));
     // Citus copies policies to the shards without `AS RESTRICTIVE` (13.2:
     // the fence would become one more permissive policy, OR'd with the
     // rules): there the fence is part of every permissive policy instead.
@@ -395,6 +397,35 @@ $dnr$;",
             ident(column)
         );
     }
+}
+
+/// The fence of a table in a tenant's schema (`tenancy: mode: schema`): the
+/// context's tenant must be the tenant whose schema (`tenant_<32 hex>`,
+/// as `dnr.create_tenant` names it) holds the table. Without it, a role
+/// that serves every tenant (USAGE on every tenant schema) reaches another
+/// tenant's table by a qualified name or a `search_path` change. The table
+/// is named as a `regclass` constant, which PostgreSQL resolves when the
+/// policy is created (in the tenant's schema) and stores as the table's
+/// oid. Evaluated once per statement (an InitPlan), except on Citus, which
+/// refuses subqueries in the policies of distributed tables (there the
+/// extension's `dnr.relation_tenant` is called per row).
+fn schema_fence(set: &PolicySet, table: &str, flavor: Flavor) -> Option<String> {
+    if set.tenancy.mode != TenantMode::Schema {
+        return None;
+    }
+    let relation = format!("{}::regclass", literal(&ident(table)));
+    let schema_tenant = match flavor {
+        Flavor::Citus => format!("dnr.relation_tenant({relation})"),
+        // Plain SQL for the extension too: the library also serves 0.1.0's
+        // SQL (before ALTER EXTENSION dnr UPDATE), which has no
+        // dnr.relation_tenant.
+        Flavor::Extension | Flavor::Plain => format!(
+            "(SELECT CASE WHEN n.nspname ~ '^tenant_[0-9a-f]{{32}}$' THEN substr(n.nspname, 8)::uuid END \
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.oid = {relation})"
+        ),
+    };
+    Some(format!("{} = {schema_tenant}", flavor.current_tenant()))
 }
 
 /// `<table>_<column>_dnr_idx`, kept within PostgreSQL's 63 bytes: a longer
@@ -526,5 +557,60 @@ fn default_sql(default: &Literal, ty: &FieldType) -> String {
         (Literal::Str(text), ValueClass::Uuid) => format!("{}::uuid", literal(text)),
         (Literal::Str(text), _) => literal(text),
         (other, _) => literal_text(other).to_uppercase(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const SCHEMA_MODE: &str = "tenancy:\n  mode: schema\n\nentity Note:\n  table: notes\n  id: int pk\n  access:\n    read: true\n";
+
+    fn compiled(source: &str, flavor: Flavor) -> String {
+        compile(&crate::parse(source).unwrap(), flavor).unwrap()
+    }
+
+    /// Tables of a tenant schema carry the schema fence in every flavor:
+    /// restrictive (evaluated once per statement) on PostgreSQL, part of
+    /// every permissive policy on Citus.
+    #[test]
+    fn schema_mode_tables_are_fenced_by_their_schema() {
+        let sql = compiled(SCHEMA_MODE, Flavor::Extension);
+        assert!(sql.contains(
+            "CREATE POLICY dnr_fence ON \"notes\" AS RESTRICTIVE FOR ALL\n  USING ((SELECT dnr.current_tenant()) = (SELECT CASE WHEN n.nspname ~ '^tenant_[0-9a-f]{32}$' THEN substr(n.nspname, 8)::uuid END FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = '\"notes\"'::regclass))"
+        ), "{sql}");
+        let plain = compiled(SCHEMA_MODE, Flavor::Plain);
+        assert!(
+            plain.contains("CREATE POLICY dnr_fence ON \"notes\" AS RESTRICTIVE"),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("current_setting('dnr.tenant_id', true)"),
+            "{plain}"
+        );
+        let citus = compiled(SCHEMA_MODE, Flavor::Citus);
+        assert!(!citus.contains("AS RESTRICTIVE"), "{citus}");
+        assert!(citus.contains(
+            "CREATE POLICY dnr_read ON \"notes\" FOR SELECT\n  USING ((dnr.current_tenant() = dnr.relation_tenant('\"notes\"'::regclass)) AND (true))"
+        ), "{citus}");
+    }
+
+    /// A table name that needs quoting is quoted inside the literal.
+    #[test]
+    fn schema_fence_quotes_the_table_name() {
+        let source = SCHEMA_MODE.replace("table: notes", "table: \"Odd'Name\"");
+        let Ok(set) = crate::parse(&source) else {
+            return; // such names are refused by the front end
+        };
+        let sql = compile(&set, Flavor::Extension).unwrap();
+        assert!(sql.contains("'\"Odd''Name\"'::regclass"), "{sql}");
+    }
+
+    /// Row-level and database modes get no schema fence.
+    #[test]
+    fn other_modes_have_no_schema_fence() {
+        let row_level = "entity Note:\n  table: notes\n  id: int pk\n  tenant_id: uuid\n  access:\n    read: true\n";
+        assert!(!compiled(row_level, Flavor::Extension).contains("pg_namespace"));
     }
 }

@@ -32,12 +32,13 @@ SELECT dnr.lock_migrations('public');
 SELECT dnr.record_migration('public', 1, 'init', encode(sha256(convert_to('CREATE TABLE t (id int)', 'UTF8')), 'hex'), '00:00:00.25');
 SELECT dnr.record_migration('public', 1, 'init', 'another', '00:00:00.25');
 SELECT version, name, checksum, duration FROM dnr.migration_history('public');
--- the lock is per store and transaction-scoped (pg_advisory_xact_lock)
+-- the lock is per store and transaction-scoped (a row lock in DNR's
+-- registry, held by the transaction)
 BEGIN;
 SELECT dnr.lock_migrations('public');
-SELECT count(*) AS advisory_locks FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid();
+SELECT count(*) AS transaction_locks FROM pg_locks WHERE locktype = 'transactionid' AND pid = pg_backend_pid();
 COMMIT;
-SELECT count(*) AS advisory_locks_after FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid();
+SELECT count(*) AS transaction_locks_after FROM pg_locks WHERE locktype = 'transactionid' AND pid = pg_backend_pid();
 -- the application role reads and writes no history
 \c - app
 SELECT * FROM dnr.migration_history('public');
@@ -53,16 +54,16 @@ SET ROLE dnr_owner;
 BEGIN;
 SELECT tenant_id, status FROM dnr.migrate_tenants(3, 'slow', 'CREATE TABLE slow (id int)');
 SELECT dblink_send_query('other', $$SELECT tenant_id, status FROM dnr.migrate_tenants(3, 'slow', 'CREATE TABLE slow (id int)')$$);
--- wait (up to 10 s) until the other connection waits for an advisory lock
+-- wait (up to 10 s) until the other connection waits for the first's lock
 DO $$
 BEGIN
     FOR i IN 1..100 LOOP
-        EXIT WHEN EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND locktype = 'advisory');
+        EXIT WHEN EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND locktype = 'transactionid');
         PERFORM pg_sleep(0.1);
     END LOOP;
 END
 $$;
-SELECT count(*) AS other_runner_waiting FROM pg_locks WHERE NOT granted AND locktype = 'advisory';
+SELECT count(*) AS other_runner_waiting FROM pg_locks WHERE NOT granted AND locktype = 'transactionid';
 COMMIT;
 SELECT * FROM dblink_get_result('other') AS t(tenant_id uuid, status text);
 RESET ROLE;
