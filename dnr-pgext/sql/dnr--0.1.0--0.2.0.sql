@@ -9,7 +9,13 @@
 --     (the calling role, checked) and dnr._reg_* (the extension owner's
 --     rights); dnr.list_tenants(); dnr.applied_policy() (the newest source
 --     the caller's roles applied); dnr.policies shows each role its own
---     tables' policies.
+--     tables' policies;
+--   - (issue 27) registry writes compiled by DNR (dnr._compile_applied),
+--     create_tenant running only the caller's own policy, migration history
+--     keyed by the schema's oid (store_oid) and forgotten by drop_tenant,
+--     lock_migrations on a row of dnr.migration_locks for the store's
+--     owners only, bounded lock waits that name the holder, and
+--     dnr.relation_tenant for the schema fence on Citus.
 -- The functions below replace their 0.1.0 definitions with the 0.2.0 ones
 -- (the same text as dnr-pgext/src/sql.rs; tests/pg/shell/23_upgrade.sh
 -- compares an updated database with a fresh 0.2.0 one). The C functions of
