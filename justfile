@@ -118,3 +118,8 @@ bench-exists:
 # verification in PostgreSQL; writes bench/pg-signed.md.
 bench-pg-signed:
     bash scripts/pg-signed-bench.sh
+
+# Differential fuzzing of the SQLite statement rewriter against SQLite
+# (N generated and mutated writes in two worlds; the test command runs 1,500).
+fuzz-rewriter N="100000":
+    PROPTEST_CASES={{N}} cargo test --release -p dnr-sqlite --test fuzz_rewriter -- --nocapture

@@ -35,7 +35,9 @@ fn world(dir: &Path, name: &str, a_title: &str) -> Result<PathBuf> {
     let path = dir.join(format!("{name}.db"));
     let _ = std::fs::remove_file(&path);
     let db = Connection::open(&path)?;
-    db.apply(&std::fs::read_to_string(root().join("tests/sqlite/tasks.dnr"))?)?;
+    db.apply(&std::fs::read_to_string(
+        root().join("tests/sqlite/tasks.dnr"),
+    )?)?;
     db.set_context(context(TENANT_A, ALICE)?);
     db.execute(
         "INSERT INTO tasks (id, owner_id, title, code) VALUES (1, ?1, ?2, 'c1'), (2, ?1, 'a2-secret', 'c2')",
@@ -55,7 +57,9 @@ fn a_rows(path: &Path) -> Result<Vec<Vec<rusqlite::types::Value>>> {
     let mut stmt = conn.prepare("SELECT * FROM _dnr_tasks WHERE tenant_id = ?1 ORDER BY id")?;
     let width = stmt.column_count();
     let rows = stmt.query_map([TENANT_A], |row| {
-        (0..width).map(|i| row.get(i)).collect::<std::result::Result<Vec<_>, _>>()
+        (0..width)
+            .map(|i| row.get(i))
+            .collect::<std::result::Result<Vec<_>, _>>()
     })?;
     Ok(rows.collect::<std::result::Result<_, _>>()?)
 }
@@ -94,17 +98,31 @@ const PARAMETERS: &[&str] = &[
 fn attacks() -> Vec<String> {
     let mut out = Vec::new();
     let oracle = format!("title = '{GUESS}' AND abs(-9223372036854775807 - 1)");
-    out.push(format!("UPDATE tasks SET title = title WHERE 0) OR ({oracle}"));
+    out.push(format!(
+        "UPDATE tasks SET title = title WHERE 0) OR ({oracle}"
+    ));
     out.push(format!("DELETE FROM tasks WHERE 0) OR ({oracle}"));
-    out.push(format!("UPDATE tasks SET title = (title WHERE 0) OR ({oracle})"));
-    out.push(format!("UPDATE tasks SET title = title WHERE (0)) OR (({oracle})"));
-    out.push(format!("INSERT INTO tasks (id, title) VALUES (50, 'x')) OR (({oracle})"));
-    out.push(format!("UPDATE tasks SET title = 'x' WHERE id = 10 RETURNING 1) OR ({oracle}"));
+    out.push(format!(
+        "UPDATE tasks SET title = (title WHERE 0) OR ({oracle})"
+    ));
+    out.push(format!(
+        "UPDATE tasks SET title = title WHERE (0)) OR (({oracle})"
+    ));
+    out.push(format!(
+        "INSERT INTO tasks (id, title) VALUES (50, 'x')) OR (({oracle})"
+    ));
+    out.push(format!(
+        "UPDATE tasks SET title = 'x' WHERE id = 10 RETURNING 1) OR ({oracle}"
+    ));
     for parameter in PARAMETERS {
         for storage in STORAGE {
             let read = format!("(SELECT group_concat(title) FROM {storage})");
-            out.push(format!("UPDATE tasks SET title = {parameter} WHERE id = 10 RETURNING {read}"));
-            out.push(format!("DELETE FROM tasks WHERE id = {parameter} RETURNING {read}"));
+            out.push(format!(
+                "UPDATE tasks SET title = {parameter} WHERE id = 10 RETURNING {read}"
+            ));
+            out.push(format!(
+                "DELETE FROM tasks WHERE id = {parameter} RETURNING {read}"
+            ));
             out.push(format!(
                 "INSERT INTO tasks (id, title) VALUES (60, {parameter}) RETURNING {read}"
             ));
@@ -113,16 +131,31 @@ fn attacks() -> Vec<String> {
     for storage in STORAGE {
         let guessed = format!("(SELECT title FROM {storage} WHERE title = '{GUESS}')");
         out.push(format!("UPDATE tasks SET title = {guessed} WHERE id = 10"));
-        out.push(format!("UPDATE tasks SET title = 'x' WHERE EXISTS {guessed}"));
+        out.push(format!(
+            "UPDATE tasks SET title = 'x' WHERE EXISTS {guessed}"
+        ));
         out.push(format!("DELETE FROM tasks WHERE EXISTS {guessed}"));
-        out.push(format!("INSERT INTO tasks (id, title) VALUES (61, {guessed})"));
-        out.push(format!("INSERT INTO tasks (id, title) SELECT 62, title FROM {storage}"));
+        out.push(format!(
+            "INSERT INTO tasks (id, title) VALUES (61, {guessed})"
+        ));
+        out.push(format!(
+            "INSERT INTO tasks (id, title) SELECT 62, title FROM {storage}"
+        ));
         out.push(format!("UPDATE {storage} SET title = 'x'"));
         out.push(format!("DELETE FROM {storage}"));
         out.push(format!("WITH x AS (SELECT * FROM {storage}) UPDATE tasks SET title = (SELECT max(title) FROM x)"));
-        out.push(format!("UPDATE tasks SET title = x.title FROM {storage} AS x WHERE x.title = '{GUESS}'"));
+        out.push(format!(
+            "UPDATE tasks SET title = x.title FROM {storage} AS x WHERE x.title = '{GUESS}'"
+        ));
     }
-    for (open, close) in [("/*", "*/"), ("--", "\n"), ("\"", "\""), ("[", "]"), ("`", "`"), ("'", "'")] {
+    for (open, close) in [
+        ("/*", "*/"),
+        ("--", "\n"),
+        ("\"", "\""),
+        ("[", "]"),
+        ("`", "`"),
+        ("'", "'"),
+    ] {
         out.push(format!(
             "UPDATE tasks SET title = 'x' {open} ) OR (title = '{GUESS}' {close} WHERE id = 10 RETURNING title"
         ));
@@ -132,7 +165,9 @@ fn attacks() -> Vec<String> {
     }
     out.push("UPDATE tasks SET title = x'00' WHERE id = 10 RETURNING title".into());
     out.push("UPDATE tasks SET title = 'x' WHERE id = 10 /* unterminated".into());
-    for space in ["\u{a0}", "\u{2028}", "\u{3000}", "\u{b}", "\u{85}", "\u{feff}"] {
+    for space in [
+        "\u{a0}", "\u{2028}", "\u{3000}", "\u{b}", "\u{85}", "\u{feff}",
+    ] {
         out.push(format!("UPDATE tasks SET title = 'x'{space}WHERE id = 999"));
         out.push(format!("DELETE FROM tasks{space}WHERE id = 999"));
     }
@@ -174,7 +209,11 @@ fn through_extension(conn: &rusqlite::Connection, sql: &str) -> String {
 fn extension(path: &Path) -> Result<rusqlite::Connection> {
     let library = root().join("target/release/libdnr.so");
     if !library.exists() {
-        return Err(format!("{} is missing: run scripts/sqlite-test.sh", library.display()).into());
+        return Err(format!(
+            "{} is missing: run scripts/sqlite-test.sh",
+            library.display()
+        )
+        .into());
     }
     let conn = rusqlite::Connection::open(path)?;
     // SAFETY: loading DNR's own extension, built from this workspace.
@@ -214,7 +253,10 @@ fn check_host(
     for sql in &attacks {
         let (x, y) = (in_guessed(sql), in_other(sql));
         assert_eq!(x, y, "the answer depends on tenant A's rows: {sql:?}");
-        assert!(!x.contains("secret"), "tenant A's data shows: {sql:?} => {x}");
+        assert!(
+            !x.contains("secret"),
+            "tenant A's data shows: {sql:?} => {x}"
+        );
         assert_eq!(
             (a_rows(&guessed)?, a_rows(&other)?),
             before,
@@ -223,7 +265,11 @@ fn check_host(
         refused += usize::from(x.contains("Err"));
     }
     // The family is mostly refused; what runs, runs as the policy says.
-    assert!(refused > attacks.len() / 2, "{refused} of {} refused", attacks.len());
+    assert!(
+        refused > attacks.len() / 2,
+        "{refused} of {} refused",
+        attacks.len()
+    );
     Ok(())
 }
 
@@ -264,13 +310,22 @@ fn the_reported_attacks_are_refused_or_harmless() -> Result {
     let titles = db.query("SELECT title FROM tasks ORDER BY id", &[])?;
     assert_eq!(
         titles.rows,
-        vec![vec![Value::Text("b3".into())], vec![Value::Text("b10".into())]]
+        vec![
+            vec![Value::Text("b3".into())],
+            vec![Value::Text("b10".into())]
+        ]
     );
     // Several statements: every one runs (or none is planned).
-    assert_eq!(db.execute("SELECT 1; DELETE FROM tasks WHERE id = 3", &[])?, 1);
+    assert_eq!(
+        db.execute("SELECT 1; DELETE FROM tasks WHERE id = 3", &[])?,
+        1
+    );
     assert!(db.query("SELECT 1; SELECT 2", &[]).is_err());
     assert!(db
-        .execute("DELETE FROM tasks WHERE id = ?; SELECT 1", &[Value::Integer(10)])
+        .execute(
+            "DELETE FROM tasks WHERE id = ?; SELECT 1",
+            &[Value::Integer(10)]
+        )
         .is_err());
     Ok(())
 }
