@@ -3,7 +3,7 @@
 import { createInterface } from "node:readline";
 import * as dnr from "../../dnr-wasm/pkg/node.js";
 
-async function runCase({ setup_policy, policy, case: c }) {
+async function runCase({ setup_policy, policy, case: c, statements }) {
   const db = await dnr.Database.open({ storage: "memory" });
   try {
     db.applyPolicies(setup_policy);
@@ -14,18 +14,17 @@ async function runCase({ setup_policy, policy, case: c }) {
     }
     db.applyPolicies(policy);
     const outcomes = [];
-    for (const step of c.steps) {
+    for (const [index, step] of c.steps.entries()) {
       db.setContext({ tenant: step.ctx.tenant, user: step.ctx.user, roles: step.ctx.roles });
       const a = step.action;
       if (a.kind === "read") {
         const rows = db.query(`SELECT id FROM ${a.table} ORDER BY id`);
         outcomes.push({ rows: rows.map((r) => Number(r.id)) });
       } else if (a.kind === "insert") {
-        const v = a.values;
+        // Writes run the statement the harness built, values as spelled.
+        const { sql, params } = statements[index];
         try {
-          const changed = a.tenant
-            ? db.exec(`INSERT INTO ${a.table} (id, tenant_id, n, t, u, b, d) VALUES (?, ?, ?, ?, ?, ?, ?)`, [v.id, a.tenant, v.n, v.t, v.u, v.b, v.d])
-            : db.exec(`INSERT INTO ${a.table} (id, n, t, u, b, d) VALUES (?, ?, ?, ?, ?, ?)`, [v.id, v.n, v.t, v.u, v.b, v.d]);
+          const changed = db.exec(sql, params);
           if (changed !== 1) throw new Error(`insert changed ${changed} rows`);
           outcomes.push("inserted");
         } catch (e) {
@@ -33,30 +32,19 @@ async function runCase({ setup_policy, policy, case: c }) {
           outcomes.push("refused");
         }
       } else if (a.kind === "update") {
-        const [sql, params] = a.move_to
-          ? [`UPDATE ${a.table} SET n = ?, u = ?, tenant_id = ? WHERE id = ?`, [a.n, a.u, a.move_to, a.id]]
-          : [`UPDATE ${a.table} SET n = ?, u = ? WHERE id = ?`, [a.n, a.u, a.id]];
+        const { sql, params } = statements[index];
         try {
           outcomes.push(write(db, sql, params, a.returning, "updated"));
         } catch {
           outcomes.push("refused");
         }
       } else if (a.kind === "delete") {
-        outcomes.push(write(db, `DELETE FROM ${a.table} WHERE id = ?`, [a.id], a.returning, "deleted"));
+        const { sql, params } = statements[index];
+        outcomes.push(write(db, sql, params, a.returning, "deleted"));
       } else if (a.kind === "upsert") {
-        const v = a.values;
-        const [verb, clause] = {
-          do_update: ["INSERT INTO", " ON CONFLICT (id) DO UPDATE SET n = excluded.n, u = excluded.u"],
-          do_nothing: ["INSERT INTO", " ON CONFLICT (id) DO NOTHING"],
-          ignore: ["INSERT OR IGNORE INTO", ""],
-          replace: ["INSERT OR REPLACE INTO", ""],
-        }[a.mode];
-        const [columns, params] = a.tenant
-          ? ["id, n, t, u, b, d, tenant_id", [v.id, v.n, v.t, v.u, v.b, v.d, a.tenant]]
-          : ["id, n, t, u, b, d", [v.id, v.n, v.t, v.u, v.b, v.d]];
-        const marks = params.map(() => "?").join(", ");
+        const { sql, params } = statements[index];
         try {
-          outcomes.push(write(db, `${verb} ${a.table} (${columns}) VALUES (${marks})${clause}`, params, a.returning, "upserted"));
+          outcomes.push(write(db, sql, params, a.returning, "upserted"));
         } catch {
           outcomes.push("refused");
         }

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::spell::{all_spellings, spell_case, Filter, Spell};
+
 /// Column set of every generated entity: `id int pk`, `n int`, `t str`,
 /// `u uuid`, `b bool`, plus the tenant column when tenant-scoped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +72,8 @@ pub enum Action {
         table: String,
         tenant: Option<String>,
         values: Values,
+        #[serde(default, skip_serializing_if = "Spell::is_native")]
+        spell: Spell,
     },
     /// Sets `n` and `u`, and the tenant column when `move_to` is given.
     Update {
@@ -81,12 +85,21 @@ pub enum Action {
         /// `RETURNING id`: the ids written are the outcome.
         #[serde(default)]
         returning: bool,
+        /// A second condition of the WHERE clause, `AND u = ?` or `AND b = ?`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<Filter>,
+        #[serde(default, skip_serializing_if = "Spell::is_native")]
+        spell: Spell,
     },
     Delete {
         table: String,
         id: i64,
         #[serde(default)]
         returning: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        filter: Option<Filter>,
+        #[serde(default, skip_serializing_if = "Spell::is_native")]
+        spell: Spell,
     },
     /// An insert that meets a conflict on `id` as `mode` says.
     Upsert {
@@ -96,6 +109,8 @@ pub enum Action {
         mode: Conflict,
         #[serde(default)]
         returning: bool,
+        #[serde(default, skip_serializing_if = "Spell::is_native")]
+        spell: Spell,
     },
     /// A schema change: `ALTER TABLE <table> ADD COLUMN <column> INTEGER`,
     /// run as each engine's owner runs migrations.
@@ -462,13 +477,15 @@ pub fn generate(seed: u64) -> Case {
             action,
         });
     }
-    Case {
+    let mut case = Case {
         seed,
         exists: false,
         entities,
         rows,
         steps,
-    }
+    };
+    spell_case(&mut case, all_spellings());
+    case
 }
 
 /// One step's action on `entity`: ids of new rows come from `next_id`,
@@ -512,6 +529,7 @@ fn action(
                 table,
                 tenant,
                 values: values(rng, id),
+                spell: Spell::default(),
             }
         }
         9..=12 => {
@@ -525,12 +543,16 @@ fn action(
                 u: v.u,
                 move_to,
                 returning: rng.chance(30),
+                filter: None,
+                spell: Spell::default(),
             }
         }
         13 | 14 => Action::Delete {
             table,
             id: some_id(rng),
             returning: rng.chance(30),
+            filter: None,
+            spell: Spell::default(),
         },
         15..=18 => {
             // Mostly onto an existing id: the conflict is the point.
@@ -557,6 +579,7 @@ fn action(
                 values: values(rng, id),
                 mode,
                 returning: rng.chance(30),
+                spell: Spell::default(),
             }
         }
         _ => Action::AddColumn {
@@ -889,11 +912,13 @@ pub fn generate_exists(seed: u64) -> Case {
             action,
         });
     }
-    Case {
+    let mut case = Case {
         seed,
         exists: true,
         entities,
         rows,
         steps,
-    }
+    };
+    spell_case(&mut case, all_spellings());
+    case
 }

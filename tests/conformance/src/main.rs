@@ -27,6 +27,7 @@
 mod case;
 mod engines;
 mod reference;
+mod spell;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

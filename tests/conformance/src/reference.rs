@@ -12,6 +12,7 @@ use dnr_core::value::parse_uuid;
 use dnr_core::{Operation, PolicySet, RelatedRows, Row, TenantContext, Value};
 
 use crate::case::{Action, Case, Conflict, Ctx, Outcome, Values};
+use crate::spell::{uuid_text, Filter, Form, Spell};
 
 pub fn context(ctx: &Ctx) -> Result<TenantContext, String> {
     let roles: Vec<&str> = ctx.roles.iter().map(String::as_str).collect();
@@ -23,7 +24,19 @@ fn uuid(text: &str) -> Result<Value, String> {
     parse_uuid(text).map(Value::Uuid).map_err(|e| e.to_string())
 }
 
+/// A uuid as written in `form`: DNR reads the spellings it accepts as the
+/// same uuid and refuses the others.
+fn spelled_uuid(text: &str, form: Form) -> Result<Value, String> {
+    uuid(&uuid_text(text, form))
+}
+
 fn row(tenant: Option<&str>, values: &Values) -> Result<Row, String> {
+    spelled_row(tenant, values, &Spell::default())
+}
+
+/// The row an insert writes, its uuids as spelled (numbers and booleans
+/// mean their value in every spelling generated).
+fn spelled_row(tenant: Option<&str>, values: &Values, spell: &Spell) -> Result<Row, String> {
     let mut row = Row::new()
         .with("id", Value::Int(values.id))
         .with("n", values.n.map_or(Value::Null, Value::Int))
@@ -31,14 +44,14 @@ fn row(tenant: Option<&str>, values: &Values) -> Result<Row, String> {
         .with(
             "u",
             match &values.u {
-                Some(u) => uuid(u)?,
+                Some(u) => spelled_uuid(u, spell.u)?,
                 None => Value::Null,
             },
         )
         .with("b", values.b.map_or(Value::Null, Value::Bool))
         .with("d", values.d.map_or(Value::Null, Value::Int));
     if let Some(tenant) = tenant {
-        row.set("tenant_id", uuid(tenant)?);
+        row.set("tenant_id", spelled_uuid(tenant, spell.tenant)?);
     }
     Ok(row)
 }
@@ -110,18 +123,26 @@ fn run_looking(case: &Case, related_rows_seen: bool) -> Result<Vec<Outcome>, Str
                 ids.sort_unstable();
                 Outcome::Rows(ids)
             }
-            Action::Insert { tenant, values, .. } => {
-                let new = row(tenant.as_deref(), values)?;
-                if rows.iter().any(|r| id_of(r) == values.id) {
-                    Outcome::Refused // the primary key is taken, whoever owns it
-                } else if decide(Operation::Create, &new)? {
-                    rows.push(
-                        set.fill_on_create(&entity, &ctx, &new)
-                            .map_err(|e| e.to_string())?,
-                    );
-                    Outcome::Inserted
-                } else {
-                    Outcome::Refused
+            Action::Insert {
+                tenant,
+                values,
+                spell,
+                ..
+            } => {
+                // A uuid spelled as DNR does not read it is refused, and so
+                // is a taken primary key, whoever owns it.
+                match spelled_row(tenant.as_deref(), values, spell) {
+                    Ok(new)
+                        if !rows.iter().any(|r| id_of(r) == values.id)
+                            && decide(Operation::Create, &new)? =>
+                    {
+                        rows.push(
+                            set.fill_on_create(&entity, &ctx, &new)
+                                .map_err(|e| e.to_string())?,
+                        );
+                        Outcome::Inserted
+                    }
+                    _ => Outcome::Refused,
                 }
             }
             Action::Update {
@@ -130,11 +151,16 @@ fn run_looking(case: &Case, related_rows_seen: bool) -> Result<Vec<Outcome>, Str
                 u,
                 move_to,
                 returning,
+                filter,
+                spell,
                 ..
             } => returned(
                 *returning,
                 *id,
-                match rows.iter().position(|r| id_of(r) == *id) {
+                match rows
+                    .iter()
+                    .position(|r| id_of(r) == *id && filtered(r, filter.as_ref()))
+                {
                     None => Outcome::Skipped,
                     Some(index) => {
                         let old = rows[index].clone();
@@ -146,20 +172,27 @@ fn run_looking(case: &Case, related_rows_seen: bool) -> Result<Vec<Outcome>, Str
                         } else {
                             let mut new = old.clone();
                             new.set("n", n.map_or(Value::Null, Value::Int));
-                            new.set(
-                                "u",
-                                match u {
-                                    Some(u) => uuid(u)?,
-                                    None => Value::Null,
-                                },
-                            );
-                            if let Some(tenant) = move_to {
-                                new.set("tenant_id", uuid(tenant)?);
+                            // A uuid spelled as DNR does not read it: refused.
+                            let spelled = |value: &Option<String>, form| match value {
+                                Some(text) => spelled_uuid(text, form).ok(),
+                                None => Some(Value::Null),
+                            };
+                            let u = spelled(u, spell.u);
+                            let tenant = move_to
+                                .as_ref()
+                                .map(|t| spelled(&Some(t.clone()), spell.tenant));
+                            if let Some(u) = &u {
+                                new.set("u", u.clone());
                             }
-                            if set
-                                .decide_update_with(&entity, &ctx, &old, &new, &related)
-                                .map_err(|e| e.to_string())?
-                                .allowed
+                            if let Some(Some(tenant)) = &tenant {
+                                new.set("tenant_id", tenant.clone());
+                            }
+                            if u.is_some()
+                                && !matches!(tenant, Some(None))
+                                && set
+                                    .decide_update_with(&entity, &ctx, &old, &new, &related)
+                                    .map_err(|e| e.to_string())?
+                                    .allowed
                             {
                                 rows[index] = new;
                                 Outcome::Updated
@@ -170,10 +203,18 @@ fn run_looking(case: &Case, related_rows_seen: bool) -> Result<Vec<Outcome>, Str
                     }
                 },
             ),
-            Action::Delete { id, returning, .. } => returned(
+            Action::Delete {
+                id,
+                returning,
+                filter,
+                ..
+            } => returned(
                 *returning,
                 *id,
-                match rows.iter().position(|r| id_of(r) == *id) {
+                match rows
+                    .iter()
+                    .position(|r| id_of(r) == *id && filtered(r, filter.as_ref()))
+                {
                     Some(index) if decide(Operation::Delete, &rows[index])? => {
                         rows.remove(index);
                         Outcome::Deleted
@@ -186,12 +227,17 @@ fn run_looking(case: &Case, related_rows_seen: bool) -> Result<Vec<Outcome>, Str
                 values,
                 mode,
                 returning,
+                spell,
                 ..
             } => {
                 // The proposed row meets the create rules first, conflict or
                 // not (PostgreSQL checks INSERT policies before the arbiter;
                 // SQLite's BEFORE INSERT trigger runs before the conflict).
-                let proposed = row(tenant.as_deref(), values)?;
+                // A uuid spelled as DNR does not read it: refused.
+                let Ok(proposed) = spelled_row(tenant.as_deref(), values, spell) else {
+                    outcomes.push(Outcome::Refused);
+                    continue;
+                };
                 let filled = set
                     .fill_on_create(&entity, &ctx, &proposed)
                     .map_err(|e| e.to_string())?;
@@ -247,6 +293,15 @@ fn run_looking(case: &Case, related_rows_seen: bool) -> Result<Vec<Outcome>, Str
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// Whether `row` meets a WHERE clause's filter (by value: NULL meets none).
+fn filtered(row: &Row, filter: Option<&Filter>) -> bool {
+    match filter {
+        None => true,
+        Some(Filter::U(u)) => uuid(u).is_ok_and(|u| *row.get("u") == u),
+        Some(Filter::B(b)) => *row.get("b") == Value::Bool(*b),
+    }
 }
 
 /// Every stored row, by entity: what `exists` may look through.

@@ -17,7 +17,7 @@
 
 use postgres::types::ToSql;
 
-use super::postgres::{err, Clients};
+use super::postgres::{borrowed, err, pg_statement, Clients};
 use super::Engine;
 use crate::case::{record_json, Action, Case, Conflict, Ctx, Outcome};
 
@@ -163,55 +163,27 @@ impl Citus {
                 })??;
                 Outcome::Rows(ids)
             }
-            Action::Insert {
-                table,
-                tenant,
-                values: v,
-            } => {
-                let sql = insert_sql(table, tenant.is_some(), v.d.is_some(), "");
-                let mut params: Params = vec![&v.id, &v.n, &v.t, &v.u, &v.b];
-                if v.d.is_some() {
-                    params.push(&v.d);
-                }
-                if tenant.is_some() {
-                    params.push(tenant);
-                }
+            Action::Insert { .. } => {
+                let (sql, boxed) = pg_statement(action, "", true).ok_or("not a write")?;
+                let params = borrowed(&boxed);
                 match self.in_context(ctx, |tx| tx.execute(&sql, &params))? {
                     Ok(1) => Outcome::Inserted,
                     Ok(n) => return Err(format!("insert changed {n} rows")),
                     Err(_) => Outcome::Refused,
                 }
             }
-            Action::Update {
-                table,
-                id,
-                n,
-                u,
-                move_to,
-                returning,
-            } => {
-                let sql = match move_to {
-                    Some(_) => format!("UPDATE {table} SET n = $1, u = $2::text::uuid, tenant_id = $4::text::uuid WHERE id = $3"),
-                    None => format!("UPDATE {table} SET n = $1, u = $2::text::uuid WHERE id = $3"),
-                };
-                let mut params: Params = vec![n, u, id];
-                if move_to.is_some() {
-                    params.push(move_to);
-                }
-                match self.write(ctx, &sql, &params, *returning)? {
+            Action::Update { returning, .. } => {
+                let (sql, boxed) = pg_statement(action, "", true).ok_or("not a write")?;
+                match self.write(ctx, &sql, &borrowed(&boxed), *returning)? {
                     Ok(Written::Count(0)) => Outcome::Skipped,
                     Ok(Written::Count(_)) => Outcome::Updated,
                     Ok(Written::Ids(ids)) => Outcome::Returned(ids),
                     Err(_) => Outcome::Refused,
                 }
             }
-            Action::Delete {
-                table,
-                id,
-                returning,
-            } => {
-                let sql = format!("DELETE FROM {table} WHERE id = $1");
-                match self.write(ctx, &sql, &[id], *returning)? {
+            Action::Delete { returning, .. } => {
+                let (sql, boxed) = pg_statement(action, "", true).ok_or("not a write")?;
+                match self.write(ctx, &sql, &borrowed(&boxed), *returning)? {
                     Ok(Written::Count(0)) => Outcome::Skipped,
                     Ok(Written::Count(_)) => Outcome::Deleted,
                     Ok(Written::Ids(ids)) => Outcome::Returned(ids),
@@ -220,26 +192,14 @@ impl Citus {
             }
             Action::Upsert {
                 table,
-                tenant,
-                values: v,
                 mode,
                 returning,
+                ..
             } => {
                 let scoped = case.entity(table).is_some_and(|e| e.scoped);
-                let sql = insert_sql(
-                    table,
-                    tenant.is_some(),
-                    v.d.is_some(),
-                    &conflict_clause(*mode, scoped),
-                );
-                let mut params: Params = vec![&v.id, &v.n, &v.t, &v.u, &v.b];
-                if v.d.is_some() {
-                    params.push(&v.d);
-                }
-                if tenant.is_some() {
-                    params.push(tenant);
-                }
-                match self.write(ctx, &sql, &params, *returning)? {
+                let (sql, boxed) = pg_statement(action, &conflict_clause(*mode, scoped), true)
+                    .ok_or("not a write")?;
+                match self.write(ctx, &sql, &borrowed(&boxed), *returning)? {
                     Ok(Written::Count(0)) => Outcome::Skipped,
                     Ok(Written::Count(1)) => Outcome::Upserted,
                     Ok(Written::Count(n)) => return Err(format!("upsert changed {n} rows")),
@@ -368,6 +328,7 @@ fn id_in_two_tenants(case: &Case) -> bool {
                 table,
                 tenant,
                 values,
+                ..
             }
             | Action::Upsert {
                 table,

@@ -9,6 +9,7 @@ use dnr_sqlite::{Connection, Value};
 use super::Engine;
 use crate::case::{insert_columns, record_json, Action, Case, Ctx, Outcome, Values};
 use crate::reference::context;
+use crate::spell::{sqlite_statement, Arg};
 
 pub struct DnrConnection {
     /// Locked once the policy under test is applied.
@@ -47,17 +48,32 @@ fn row_params(v: &Values, tenant: &Option<String>) -> Vec<Value> {
     params
 }
 
-/// An insert's placeholders, in `insert_columns` order. For odd ids the
-/// value of `n` is an expression, which the statement rewriter evaluates
-/// once in a MATERIALIZED CTE before checking the row; even ids take its
-/// VALUES path, so both meet the same generated cases.
-fn insert_marks(v: &Values, tenant_given: bool) -> String {
-    let (_, marks) = insert_columns(tenant_given);
-    if v.id % 2 == 0 {
-        marks.to_string()
-    } else {
-        marks.replacen("?, ?", "?, coalesce(?, NULL)", 1)
-    }
+/// A write step's statement and the values it binds, as spelled. For
+/// inserts and upserts of odd ids the value of `n` is an expression, which
+/// the statement rewriter evaluates once in a MATERIALIZED CTE before
+/// checking the row; even ids take its VALUES path, so both meet the same
+/// generated cases.
+fn statement(action: &Action, id: i64) -> Result<(String, Vec<Arg>), String> {
+    let (sql, args) = sqlite_statement(action).ok_or("not a write")?;
+    let sql = match action {
+        Action::Insert { .. } | Action::Upsert { .. } if id % 2 != 0 => {
+            sql.replacen("VALUES (?, ?", "VALUES (?, coalesce(?, NULL)", 1)
+        }
+        _ => sql,
+    };
+    Ok((sql, args))
+}
+
+/// The values as a DNR connection binds them (a boolean as 0/1).
+fn bound(args: &[Arg]) -> Vec<Value> {
+    args.iter()
+        .map(|arg| match arg {
+            Arg::Null => Value::Null,
+            Arg::Int(n) => Value::Integer(*n),
+            Arg::Text(text) => Value::Text(text.clone()),
+            Arg::Bool(b) => Value::Integer(i64::from(*b)),
+        })
+        .collect()
 }
 
 fn set_context(db: &Connection, ctx: &Ctx) -> Result<(), String> {
@@ -141,81 +157,33 @@ impl Engine for DnrConnection {
                             .collect(),
                     )
                 }
-                Action::Insert {
-                    table,
-                    tenant,
-                    values: v,
-                } => {
-                    let (columns, _) = insert_columns(tenant.is_some());
-                    let marks = insert_marks(v, tenant.is_some());
-                    let params = row_params(v, tenant);
-                    match db.execute(
-                        &format!("INSERT INTO {table} ({columns}) VALUES ({marks})"),
-                        &params,
-                    ) {
+                Action::Insert { values: v, .. } => {
+                    let (sql, args) = statement(&step.action, v.id)?;
+                    match db.execute(&sql, &bound(&args)) {
                         Ok(1) => Outcome::Inserted,
                         Ok(n) => return Err(format!("insert changed {n} rows")),
                         Err(_) => Outcome::Refused,
                     }
                 }
-                Action::Update {
-                    table,
-                    id,
-                    n,
-                    u,
-                    move_to,
-                    returning,
-                } => {
-                    let (sql, params) = match move_to {
-                        Some(tenant) => (
-                            format!("UPDATE {table} SET n = ?, u = ?, tenant_id = ? WHERE id = ?"),
-                            vec![
-                                int(*n),
-                                text(u),
-                                Value::Text(tenant.clone()),
-                                Value::Integer(*id),
-                            ],
-                        ),
-                        None => (
-                            format!("UPDATE {table} SET n = ?, u = ? WHERE id = ?"),
-                            vec![int(*n), text(u), Value::Integer(*id)],
-                        ),
-                    };
-                    write(&db, &sql, &params, *returning).unwrap_or(Outcome::Refused)
+                Action::Update { returning, .. } => {
+                    let (sql, args) = statement(&step.action, 0)?;
+                    write(&db, &sql, &bound(&args), *returning).unwrap_or(Outcome::Refused)
                 }
-                Action::Delete {
-                    table,
-                    id,
-                    returning,
-                } => {
-                    match write(
-                        &db,
-                        &format!("DELETE FROM {table} WHERE id = ?"),
-                        &[Value::Integer(*id)],
-                        *returning,
-                    ) {
+                Action::Delete { returning, .. } => {
+                    let (sql, args) = statement(&step.action, 0)?;
+                    match write(&db, &sql, &bound(&args), *returning) {
                         Ok(Outcome::Updated) => Outcome::Deleted,
                         Ok(other) => other,
                         Err(e) => return Err(format!("delete raised: {e}")),
                     }
                 }
                 Action::Upsert {
-                    table,
-                    tenant,
                     values: v,
-                    mode,
                     returning,
+                    ..
                 } => {
-                    let (verb, clause) = mode.sqlite_parts();
-                    let (columns, _) = insert_columns(tenant.is_some());
-                    let marks = insert_marks(v, tenant.is_some());
-                    let params = row_params(v, tenant);
-                    match write(
-                        &db,
-                        &format!("{verb} {table} ({columns}) VALUES ({marks}){clause}"),
-                        &params,
-                        *returning,
-                    ) {
+                    let (sql, args) = statement(&step.action, v.id)?;
+                    match write(&db, &sql, &bound(&args), *returning) {
                         Ok(Outcome::Updated) => Outcome::Upserted,
                         Ok(other) => other,
                         Err(_) => Outcome::Refused,

@@ -7,6 +7,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use super::Engine;
 use crate::case::{Case, Outcome};
+use crate::spell::{sqlite_statement, Arg};
 
 pub struct Node {
     child: Child,
@@ -44,6 +45,15 @@ struct Request<'a> {
     setup_policy: String,
     policy: String,
     case: &'a Case,
+    /// Each write step's statement (without RETURNING) and values, as
+    /// spelled (`null` for other steps).
+    statements: Vec<Option<Statement>>,
+}
+
+#[derive(serde::Serialize)]
+struct Statement {
+    sql: String,
+    params: Vec<Arg>,
 }
 
 #[derive(serde::Deserialize)]
@@ -62,6 +72,13 @@ impl Engine for Node {
             setup_policy: case.setup_policy(),
             policy: case.policy(),
             case,
+            statements: case
+                .steps
+                .iter()
+                .map(|step| {
+                    sqlite_statement(&step.action).map(|(sql, params)| Statement { sql, params })
+                })
+                .collect(),
         };
         let line = serde_json::to_string(&request).map_err(|e| e.to_string())?;
         writeln!(self.stdin, "{line}")

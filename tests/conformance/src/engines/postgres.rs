@@ -2,10 +2,12 @@
 //! `postgres-plain` output (no extension). Setup runs as the superuser; every
 //! step runs as an ordinary application role, which RLS applies to.
 
+use postgres::types::ToSql;
 use postgres::{Client, NoTls};
 
 use super::Engine;
 use crate::case::{record_json, Action, Case, Ctx, Outcome};
+use crate::spell::{row_slots, set_slots, where_slots, Arg, Kind, Slot};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -163,57 +165,53 @@ impl Postgres {
             self.set_context(&step.ctx)?;
             outcomes.push(match &step.action {
                 Action::Read { table } => {
-                    let rows = self.clients.app.query(&format!("SELECT id FROM {table} ORDER BY id"), &[]).map_err(err)?;
+                    let rows = self
+                        .clients
+                        .app
+                        .query(&format!("SELECT id FROM {table} ORDER BY id"), &[])
+                        .map_err(err)?;
                     Outcome::Rows(rows.iter().map(|r| r.get::<_, i64>(0)).collect())
                 }
-                Action::Insert { table, tenant, values: v } => {
-                    let params: [&(dyn postgres::types::ToSql + Sync); 7] = [&v.id, &v.n, &v.t, &v.u, &v.b, &v.d, tenant];
-                    let result = self.clients.app.execute(
-                        &format!(
-                            "INSERT INTO {table} (id, {} n, t, u, b, d) VALUES ($1, {} $2, $3, $4::text::uuid, $5, $6)",
-                            if tenant.is_some() { "tenant_id," } else { "" },
-                            if tenant.is_some() { "$7::text::uuid," } else { "" }
-                        ),
-                        &params[..if tenant.is_some() { 7 } else { 6 }],
-                    );
-                    match result {
+                Action::Insert { .. } => {
+                    let (sql, boxed) =
+                        pg_statement(&step.action, "", false).ok_or("not a write")?;
+                    match self.clients.app.execute(&sql, &borrowed(&boxed)) {
                         Ok(1) => Outcome::Inserted,
                         Ok(n) => return Err(format!("insert changed {n} rows")),
                         Err(_) => Outcome::Refused,
                     }
                 }
-                Action::Update { table, id, n, u, move_to, returning } => {
-                    let sql = match move_to {
-                        Some(_) => format!("UPDATE {table} SET n = $1, u = $2::text::uuid, tenant_id = $4::text::uuid WHERE id = $3"),
-                        None => format!("UPDATE {table} SET n = $1, u = $2::text::uuid WHERE id = $3"),
-                    };
-                    let params: [&(dyn postgres::types::ToSql + Sync); 4] = [n, u, id, move_to];
-                    let params = &params[..if move_to.is_some() { 4 } else { 3 }];
-                    match self.write(&sql, params, *returning) {
+                Action::Update { returning, .. } => {
+                    let (sql, boxed) =
+                        pg_statement(&step.action, "", false).ok_or("not a write")?;
+                    match self.write(&sql, &borrowed(&boxed), *returning) {
                         Ok(Written::Count(0)) => Outcome::Skipped,
                         Ok(Written::Count(_)) => Outcome::Updated,
                         Ok(Written::Ids(ids)) => Outcome::Returned(ids),
                         Err(_) => Outcome::Refused,
                     }
                 }
-                Action::Delete { table, id, returning } => {
-                    match self.write(&format!("DELETE FROM {table} WHERE id = $1"), &[id], *returning) {
+                Action::Delete { returning, .. } => {
+                    let (sql, boxed) =
+                        pg_statement(&step.action, "", false).ok_or("not a write")?;
+                    match self.write(&sql, &borrowed(&boxed), *returning) {
                         Ok(Written::Count(0)) => Outcome::Skipped,
                         Ok(Written::Count(_)) => Outcome::Deleted,
                         Ok(Written::Ids(ids)) => Outcome::Returned(ids),
                         Err(e) => return Err(format!("delete raised: {e}")),
                     }
                 }
-                Action::Upsert { table, tenant, values: v, mode, returning } => {
+                Action::Upsert {
+                    table,
+                    mode,
+                    returning,
+                    ..
+                } => {
                     let scoped = case.entity(table).is_some_and(|e| e.scoped);
-                    let sql = format!(
-                        "INSERT INTO {table} (id, {} n, t, u, b, d) VALUES ($1, {} $2, $3, $4::text::uuid, $5, $6){}",
-                        if tenant.is_some() { "tenant_id," } else { "" },
-                        if tenant.is_some() { "$7::text::uuid," } else { "" },
-                        mode.postgres_clause(scoped),
-                    );
-                    let params: [&(dyn postgres::types::ToSql + Sync); 7] = [&v.id, &v.n, &v.t, &v.u, &v.b, &v.d, tenant];
-                    match self.write(&sql, &params[..if tenant.is_some() { 7 } else { 6 }], *returning) {
+                    let (sql, boxed) =
+                        pg_statement(&step.action, mode.postgres_clause(scoped), false)
+                            .ok_or("not a write")?;
+                    match self.write(&sql, &borrowed(&boxed), *returning) {
                         Ok(Written::Count(0)) => Outcome::Skipped,
                         Ok(Written::Count(1)) => Outcome::Upserted,
                         Ok(Written::Count(n)) => return Err(format!("upsert changed {n} rows")),
@@ -223,15 +221,24 @@ impl Postgres {
                 }
                 Action::AddColumn { table, column } => {
                     // Migrations run as the owner, as in production.
-                    self.clients.setup
+                    self.clients
+                        .setup
                         .batch_execute(&format!("ALTER TABLE {table} ADD COLUMN {column} INTEGER"))
                         .map_err(|e| format!("ALTER TABLE: {}", err(e)))?;
                     Outcome::Migrated
                 }
                 // The plain output has no check function.
                 Action::Check { .. } if self.flavor == Flavor::Plain => Outcome::NotApplicable,
-                Action::Check { table, op, tenant, values } => {
-                    let entity = case.entity(table).map(|e| e.name.clone()).unwrap_or_default();
+                Action::Check {
+                    table,
+                    op,
+                    tenant,
+                    values,
+                } => {
+                    let entity = case
+                        .entity(table)
+                        .map(|e| e.name.clone())
+                        .unwrap_or_default();
                     let row = self
                         .clients
                         .app
@@ -246,6 +253,108 @@ impl Postgres {
         }
         Ok(outcomes)
     }
+}
+
+/// Bound values a statement owns.
+pub(super) type Boxed = Vec<Box<dyn ToSql + Sync>>;
+
+/// A write step as PostgreSQL statement text (without RETURNING) and the
+/// values it binds, as spelled. A value spelled as text goes through the
+/// column type's input function (`$k::text::int8`, `::bool`, `::uuid`),
+/// as an untyped literal `'5'` in the statement would. `clause` follows an
+/// upsert's VALUES; with `default_null_d` a NULL `d` is written `DEFAULT`
+/// (Citus: a column DEFAULT fills declared defaults, only when omitted).
+pub(super) fn pg_statement(
+    action: &Action,
+    clause: &str,
+    default_null_d: bool,
+) -> Option<(String, Boxed)> {
+    let mut params: Boxed = Vec::new();
+    let mut mark = |slot: &Slot| -> String {
+        if default_null_d && slot.column == "d" && slot.arg == Arg::Null {
+            return "DEFAULT".into();
+        }
+        params.push(match (&slot.arg, slot.kind) {
+            (Arg::Text(text), _) => Box::new(Some(text.clone())),
+            (Arg::Int(n), _) => Box::new(Some(*n)),
+            (Arg::Bool(b), _) => Box::new(Some(*b)),
+            (Arg::Null, Kind::Int) => Box::new(None::<i64>),
+            (Arg::Null, Kind::Bool) => Box::new(None::<bool>),
+            (Arg::Null, Kind::Text | Kind::Uuid) => Box::new(None::<String>),
+        });
+        let k = params.len();
+        match (slot.kind, &slot.arg) {
+            (Kind::Uuid, _) => format!("${k}::text::uuid"),
+            (Kind::Int, Arg::Text(_)) => format!("${k}::text::int8"),
+            (Kind::Bool, Arg::Text(_)) => format!("${k}::text::bool"),
+            _ => format!("${k}"),
+        }
+    };
+    let mut pairs = |slots: &[Slot], sep: &str| {
+        slots
+            .iter()
+            .map(|s| format!("{} = {}", s.column, mark(s)))
+            .collect::<Vec<_>>()
+            .join(sep)
+    };
+    let sql = match action {
+        Action::Insert {
+            table,
+            tenant,
+            values,
+            spell,
+        }
+        | Action::Upsert {
+            table,
+            tenant,
+            values,
+            spell,
+            ..
+        } => {
+            let slots = row_slots(values, tenant.as_deref(), spell);
+            let columns: Vec<&str> = slots.iter().map(|s| s.column).collect();
+            let marks: Vec<String> = slots.iter().map(&mut mark).collect();
+            format!(
+                "INSERT INTO {table} ({}) VALUES ({}){clause}",
+                columns.join(", "),
+                marks.join(", ")
+            )
+        }
+        Action::Update {
+            table,
+            id,
+            n,
+            u,
+            move_to,
+            filter,
+            spell,
+            ..
+        } => {
+            let set = pairs(
+                &set_slots(*n, u.as_deref(), move_to.as_deref(), spell),
+                ", ",
+            );
+            let wheres = pairs(&where_slots(*id, filter.as_ref(), spell), " AND ");
+            format!("UPDATE {table} SET {set} WHERE {wheres}")
+        }
+        Action::Delete {
+            table,
+            id,
+            filter,
+            spell,
+            ..
+        } => format!(
+            "DELETE FROM {table} WHERE {}",
+            pairs(&where_slots(*id, filter.as_ref(), spell), " AND ")
+        ),
+        _ => return None,
+    };
+    Some((sql, params))
+}
+
+/// A statement's values as `execute` takes them.
+pub(super) fn borrowed(boxed: &Boxed) -> Vec<&(dyn ToSql + Sync)> {
+    boxed.iter().map(|b| b.as_ref()).collect()
 }
 
 /// What a write reports: its row count, or the ids of `RETURNING id`.

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use rusqlite::{params, Connection, LoadExtensionGuard};
 
 use super::{roles_json, Engine};
-use crate::case::{insert_columns, record_json, Action, Case, Ctx, Outcome};
+use crate::case::{record_json, Action, Case, Ctx, Outcome};
+use crate::spell::{sqlite_statement, Arg};
 
 pub struct Sqlite {
     pub library: PathBuf,
@@ -93,15 +94,33 @@ fn plant(conn: &Connection) -> Result<(), String> {
         .map_err(|e| format!("planting the related-fence bug: {e}"))
 }
 
+/// A write step's SQLite statement and the values it binds, as spelled.
+fn statement(action: &Action) -> Result<(String, Vec<Arg>), String> {
+    sqlite_statement(action).ok_or_else(|| "not a write".to_string())
+}
+
+/// The values as rusqlite binds them (a boolean as 0/1, as SQLite has it).
+fn bound(args: &[Arg]) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value;
+    args.iter()
+        .map(|arg| match arg {
+            Arg::Null => Value::Null,
+            Arg::Int(n) => Value::Integer(*n),
+            Arg::Text(text) => Value::Text(text.clone()),
+            Arg::Bool(b) => Value::Integer(i64::from(*b)),
+        })
+        .collect()
+}
+
 /// Runs a write and returns the rows it changed: SQLite reports 0 in
 /// `changes()` for writes through views, so count with `total_changes()`.
 fn write(
     conn: &Connection,
     sql: &str,
-    values: &[&dyn rusqlite::ToSql],
+    values: &[rusqlite::types::Value],
 ) -> Result<u64, rusqlite::Error> {
     let before = conn.total_changes();
-    conn.execute(sql, values)?;
+    conn.execute(sql, rusqlite::params_from_iter(values))?;
     Ok(conn.total_changes() - before)
 }
 
@@ -110,10 +129,10 @@ fn write(
 fn exec(
     conn: &Connection,
     sql: &str,
-    values: &[&dyn rusqlite::ToSql],
+    values: &[rusqlite::types::Value],
 ) -> Result<Outcome, rusqlite::Error> {
     let mut args: Vec<&dyn rusqlite::ToSql> = vec![&sql];
-    args.extend_from_slice(values);
+    args.extend(values.iter().map(|v| v as &dyn rusqlite::ToSql));
     let marks = vec!["?"; args.len()].join(", ");
     let answer: rusqlite::types::Value =
         conn.query_row(&format!("SELECT dnr_exec({marks})"), &args[..], |r| {
@@ -169,46 +188,38 @@ impl Engine for Sqlite {
             set_context(&conn, &step.ctx)?;
             outcomes.push(match &step.action {
                 Action::Read { table } => {
-                    let mut statement = conn.prepare(&format!("SELECT id FROM {table} ORDER BY id")).map_err(err)?;
-                    let ids = statement.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(err)?;
+                    let mut statement = conn
+                        .prepare(&format!("SELECT id FROM {table} ORDER BY id"))
+                        .map_err(err)?;
+                    let ids = statement
+                        .query_map([], |r| r.get(0))
+                        .and_then(|rows| rows.collect())
+                        .map_err(err)?;
                     Outcome::Rows(ids)
                 }
-                Action::Insert { table, tenant, values: v } => {
-                    let result = match tenant {
-                        Some(tenant) => write(
-                            &conn,
-                            &format!("INSERT INTO {table} (id, tenant_id, n, t, u, b, d) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-                            params![v.id, tenant, v.n, v.t, v.u, v.b, v.d],
-                        ),
-                        None => write(
-                            &conn,
-                            &format!("INSERT INTO {table} (id, n, t, u, b, d) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
-                            params![v.id, v.n, v.t, v.u, v.b, v.d],
-                        ),
-                    };
-                    match result {
+                Action::Insert { .. } => {
+                    let (sql, args) = statement(&step.action)?;
+                    match write(&conn, &sql, &bound(&args)) {
                         Ok(1) => Outcome::Inserted,
                         Ok(n) => return Err(format!("insert changed {n} rows")),
                         Err(_) => Outcome::Refused,
                     }
                 }
-                Action::Update { table, id, n, u, move_to, returning: false } => {
-                    let result = match move_to {
-                        Some(tenant) => write(
-                            &conn,
-                            &format!("UPDATE {table} SET n = ?1, u = ?2, tenant_id = ?3 WHERE id = ?4"),
-                            params![n, u, tenant, id],
-                        ),
-                        None => write(&conn, &format!("UPDATE {table} SET n = ?1, u = ?2 WHERE id = ?3"), params![n, u, id]),
-                    };
-                    match result {
+                Action::Update {
+                    returning: false, ..
+                } => {
+                    let (sql, args) = statement(&step.action)?;
+                    match write(&conn, &sql, &bound(&args)) {
                         Ok(0) => Outcome::Skipped,
                         Ok(_) => Outcome::Updated,
                         Err(_) => Outcome::Refused,
                     }
                 }
-                Action::Delete { table, id, returning: false } => {
-                    match write(&conn, &format!("DELETE FROM {table} WHERE id = ?1"), params![id]) {
+                Action::Delete {
+                    returning: false, ..
+                } => {
+                    let (sql, args) = statement(&step.action)?;
+                    match write(&conn, &sql, &bound(&args)) {
                         Ok(0) => Outcome::Skipped,
                         Ok(_) => Outcome::Deleted,
                         Err(e) => return Err(format!("delete raised: {e}")),
@@ -217,33 +228,28 @@ impl Engine for Sqlite {
                 // SQLite answers RETURNING on a view from the values given
                 // and refuses an upsert on one: `.load` hosts run these
                 // through dnr_exec, the documented path.
-                Action::Update { table, id, n, u, move_to, returning: true } => {
-                    let result = match move_to {
-                        Some(tenant) => exec(
-                            &conn,
-                            &format!("UPDATE {table} SET n = ?, u = ?, tenant_id = ? WHERE id = ? RETURNING id"),
-                            params![n, u, tenant, id],
-                        ),
-                        None => exec(&conn, &format!("UPDATE {table} SET n = ?, u = ? WHERE id = ? RETURNING id"), params![n, u, id]),
-                    };
-                    result.unwrap_or(Outcome::Refused)
+                Action::Update {
+                    returning: true, ..
+                } => {
+                    let (sql, args) = statement(&step.action)?;
+                    exec(&conn, &format!("{sql} RETURNING id"), &bound(&args))
+                        .unwrap_or(Outcome::Refused)
                 }
-                Action::Delete { table, id, returning: true } => {
-                    exec(&conn, &format!("DELETE FROM {table} WHERE id = ? RETURNING id"), params![id])
+                Action::Delete {
+                    returning: true, ..
+                } => {
+                    let (sql, args) = statement(&step.action)?;
+                    exec(&conn, &format!("{sql} RETURNING id"), &bound(&args))
                         .map_err(|e| format!("delete raised: {e}"))?
                 }
-                Action::Upsert { table, tenant, values: v, mode, returning } => {
-                    let (verb, clause) = mode.sqlite_parts();
-                    let (columns, marks) = insert_columns(tenant.is_some());
-                    let sql = format!(
-                        "{verb} {table} ({columns}) VALUES ({marks}){clause}{}",
-                        if *returning { " RETURNING id" } else { "" }
-                    );
-                    let result = match tenant {
-                        Some(tenant) => exec(&conn, &sql, params![v.id, v.n, v.t, v.u, v.b, v.d, tenant]),
-                        None => exec(&conn, &sql, params![v.id, v.n, v.t, v.u, v.b, v.d]),
+                Action::Upsert { returning, .. } => {
+                    let (sql, args) = statement(&step.action)?;
+                    let sql = if *returning {
+                        format!("{sql} RETURNING id")
+                    } else {
+                        sql
                     };
-                    match result {
+                    match exec(&conn, &sql, &bound(&args)) {
                         Ok(Outcome::Updated) => Outcome::Upserted,
                         Ok(other) => other,
                         Err(_) => Outcome::Refused,
@@ -259,8 +265,16 @@ impl Engine for Sqlite {
                     plant(&conn)?;
                     Outcome::Migrated
                 }
-                Action::Check { table, op, tenant, values } => {
-                    let entity = case.entity(table).map(|e| e.name.clone()).unwrap_or_default();
+                Action::Check {
+                    table,
+                    op,
+                    tenant,
+                    values,
+                } => {
+                    let entity = case
+                        .entity(table)
+                        .map(|e| e.name.clone())
+                        .unwrap_or_default();
                     let allowed: bool = conn
                         .query_row(
                             "SELECT dnr_check(?1, ?2, ?3)",
