@@ -70,6 +70,11 @@ impl Dnr {
         mut step: impl FnMut(&str, bool) -> Result<T, Error>,
     ) -> Result<Vec<T>, Error> {
         let plans = self.plan(sql)?;
+        if has_params && plans.len() > 1 {
+            return Err(Error::new(
+                "dnr: parameters need a single statement; run the others separately",
+            ));
+        }
         match (statements, plans.len()) {
             (Statements::One, 0) => return Err(Error::new("dnr: no SQL statement to run")),
             (Statements::One, 1) | (Statements::All, _) => {}
@@ -78,11 +83,6 @@ impl Dnr {
                     "dnr: this runs one statement, and the SQL holds {n}; run them separately"
                 )))
             }
-        }
-        if has_params && plans.len() > 1 {
-            return Err(Error::new(
-                "dnr: parameters need a single statement; run the others separately",
-            ));
         }
         plans
             .iter()

@@ -48,15 +48,18 @@ pub(crate) fn migrate(db: Db, state: &State, sql: &str) -> Result<String, Error>
     let recorded = policy::recorded(db, state)?;
     let set = recorded.as_ref().map(|(_, set)| &**set);
     for (piece, statement) in pieces.iter().zip(&statements) {
-        check_statement(statement, set)
-            .map_err(|message| Error::new(format!("dnr: dnr_migrate: {message}")))?;
         // A storage table named anywhere, subqueries and view bodies
         // included, or a form SQLite reads otherwise than DNR.
         read::gate(piece).map_err(|e| {
-            Error::new(format!(
-                "dnr: dnr_migrate: {e}; migrations use the enforced names and SQLite's plain forms"
-            ))
+            let hint = if e.message().contains("DNR's own") {
+                "migrations use the enforced names"
+            } else {
+                "write it as SQLite reads it plainly"
+            };
+            Error::new(format!("dnr: dnr_migrate: {e}; {hint}"))
         })?;
+        check_statement(statement, set)
+            .map_err(|message| Error::new(format!("dnr: dnr_migrate: {message}")))?;
     }
 
     db.exec("SAVEPOINT dnr_migrate")?;

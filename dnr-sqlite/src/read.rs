@@ -280,16 +280,62 @@ fn inside_trigger_body(tokens: &[Lexeme]) -> bool {
 
 /// One statement's tree, or why sqlparser cannot read it.
 fn parse(tokens: &[Lexeme]) -> Result<Statement, String> {
-    let spans: Vec<TokenWithSpan> = tokens
+    let mut spans: Vec<TokenWithSpan> = tokens
         .iter()
         .filter(|l| !is_blank(&l.token.token))
         .map(|l| l.token.clone())
         .collect();
+    unqualify_conflict_target(&mut spans);
     let mut parser = Parser::new(&Sqlite).with_tokens_with_locations(spans);
     let statement = parser.parse_statement().map_err(|e| e.to_string())?;
     match parser.peek_token().token {
         Token::EOF => Ok(statement),
         other => Err(format!("unexpected `{other}` after the statement")),
+    }
+}
+
+/// `ON CONFLICT ("tasks"."id")` → `ON CONFLICT ("id")` when the qualifier
+/// is the INSERT's own table (or alias), as SQLite resolves it: sqlparser
+/// reads only bare names there, and ORMs (Drizzle) qualify them. Done on
+/// tokens, before parsing; the text that runs is printed from the tree.
+fn unqualify_conflict_target(tokens: &mut Vec<TokenWithSpan>) {
+    let kw = |i: usize, k: Keyword| matches!(tokens.get(i).map(|t| &t.token), Some(Token::Word(w)) if w.quote_style.is_none() && w.keyword == k);
+    let name = |i: usize| match tokens.get(i).map(|t| &t.token) {
+        Some(Token::Word(w)) => Some(w.value.to_ascii_lowercase()),
+        _ => None,
+    };
+    let Some(into) = (0..tokens.len()).find(|&i| kw(i, Keyword::INTO)) else {
+        return;
+    };
+    let mut at = into + 1;
+    if tokens.get(at + 1).map(|t| &t.token) == Some(&Token::Period) {
+        at += 2;
+    }
+    let mut names: Vec<String> = name(at).into_iter().collect();
+    if kw(at + 1, Keyword::AS) {
+        names.extend(name(at + 2));
+    }
+    let Some(open) = (at..tokens.len())
+        .find(|&i| kw(i, Keyword::ON) && kw(i + 1, Keyword::CONFLICT))
+        .map(|i| i + 2)
+        .filter(|&i| tokens.get(i).map(|t| &t.token) == Some(&Token::LParen))
+    else {
+        return;
+    };
+    let mut qualifiers = Vec::new();
+    let mut i = open + 1;
+    while i + 2 < tokens.len() && tokens[i].token != Token::RParen {
+        if tokens[i + 1].token == Token::Period
+            && name(i).is_some_and(|q| names.contains(&q))
+            && name(i + 2).is_some()
+        {
+            qualifiers.push(i);
+            i += 2;
+        }
+        i += 1;
+    }
+    for at in qualifiers.into_iter().rev() {
+        tokens.drain(at..at + 2);
     }
 }
 

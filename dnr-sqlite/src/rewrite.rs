@@ -942,6 +942,11 @@ mod tests {
             rewritten("UPDATE OR REPLACE tasks t SET owner_id = ?, title = (SELECT title FROM tasks WHERE id = 2) WHERE t.id = 1 OR t.id = 2 RETURNING id")
         );
         insta::assert_snapshot!("delete", rewritten("DELETE FROM tasks"));
+        // Drizzle qualifies the conflict target with the table.
+        insta::assert_snapshot!(
+            "upsert_qualified_target",
+            rewritten("insert into \"tasks\" (\"id\", \"title\") values (?, ?) on conflict (\"tasks\".\"id\") do update set \"title\" = ? returning \"id\"")
+        );
         insta::assert_snapshot!(
             "update_from",
             rewritten("UPDATE tasks SET title = x.t FROM (SELECT 't' AS t) AS x")
