@@ -80,7 +80,7 @@ impl Dnr {
             (Statements::One, 1) | (Statements::All, _) => {}
             (Statements::One, n) => {
                 return Err(Error::new(format!(
-                    "dnr: this runs one statement, and the SQL holds {n}; run them separately"
+                    "dnr: this runs a single statement, and the SQL holds {n}; run them separately"
                 )))
             }
         }

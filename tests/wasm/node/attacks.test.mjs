@@ -114,7 +114,7 @@ test("the reported attacks: refused, and several statements all run or none", as
   assert.deepEqual(db.query("SELECT title FROM tasks ORDER BY id").map((r) => r.title), ["a3", "a10"]);
   assert.equal(db.exec("SELECT 1; DELETE FROM tasks WHERE id = 3"), 1);
   assert.deepEqual(db.query("SELECT id FROM tasks ORDER BY id"), [{ id: 10 }]);
-  assert.throws(() => db.query("SELECT 1; SELECT 2"), /one statement/);
+  assert.throws(() => db.query("SELECT 1; SELECT 2"), /single statement/);
   assert.throws(() => db.exec("DELETE FROM tasks WHERE id = ?; SELECT 1", [10]), /single statement/);
   db.close();
 });
