@@ -9,45 +9,19 @@
 //! rows, counts or the error — must be the same in both (no answer depends
 //! on A's rows), must not show A's data, and A's rows must be unchanged.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use dnr_core::TenantContext;
+use common::{context, open_with_extension, root, BOB, GUESS, TENANT_A, TENANT_B};
 use dnr_sqlite::{Connection, Value};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-const TENANT_A: &str = "aaaaaaaa-0000-0000-0000-000000000001";
-const TENANT_B: &str = "bbbbbbbb-0000-0000-0000-000000000002";
-const ALICE: &str = "00000000-0000-0000-0000-00000000a11c";
-const BOB: &str = "00000000-0000-0000-0000-000000000b0b";
-const GUESS: &str = "zq-guess";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn context(tenant: &str, user: &str) -> Result<TenantContext> {
-    Ok(TenantContext::parse(Some(tenant), Some(user), &[])?)
-}
-
-/// A world: tenant A's first title is `a_title`; B has two rows.
+/// A world file in `dir`: see [`common::world`].
 fn world(dir: &Path, name: &str, a_title: &str) -> Result<PathBuf> {
     let path = dir.join(format!("{name}.db"));
-    let _ = std::fs::remove_file(&path);
-    let db = Connection::open(&path)?;
-    db.apply(&std::fs::read_to_string(
-        root().join("tests/sqlite/tasks.dnr"),
-    )?)?;
-    db.set_context(context(TENANT_A, ALICE)?);
-    db.execute(
-        "INSERT INTO tasks (id, owner_id, title, code) VALUES (1, ?1, ?2, 'c1'), (2, ?1, 'a2-secret', 'c2')",
-        &[ALICE.into(), a_title.into()],
-    )?;
-    db.set_context(context(TENANT_B, BOB)?);
-    db.execute(
-        "INSERT INTO tasks (id, owner_id, title) VALUES (10, ?1, 'b10'), (3, ?1, 'b3')",
-        &[BOB.into()],
-    )?;
+    common::world(&path, a_title)?;
     Ok(path)
 }
 
@@ -207,21 +181,7 @@ fn through_extension(conn: &rusqlite::Connection, sql: &str) -> String {
 }
 
 fn extension(path: &Path) -> Result<rusqlite::Connection> {
-    let library = root().join("target/release/libdnr.so");
-    if !library.exists() {
-        return Err(format!(
-            "{} is missing: run scripts/sqlite-test.sh",
-            library.display()
-        )
-        .into());
-    }
-    let conn = rusqlite::Connection::open(path)?;
-    // SAFETY: loading DNR's own extension, built from this workspace.
-    unsafe {
-        conn.load_extension_enable()?;
-        conn.load_extension(library.with_extension(""), None::<&str>)?;
-        conn.load_extension_disable()?;
-    }
+    let conn = open_with_extension(&path.to_string_lossy())?;
     conn.query_row(
         "SELECT dnr_set_context(?1, ?2, '')",
         [TENANT_B, BOB],

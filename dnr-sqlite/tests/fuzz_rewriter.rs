@@ -9,46 +9,21 @@
 //! The test command runs 1,500 cases; `just fuzz-rewriter N` runs N
 //! (`PROPTEST_CASES`).
 
-use std::path::PathBuf;
+mod common;
 
-use dnr_core::TenantContext;
+use common::{context, root, BOB, GUESS, TENANT_B};
 use dnr_sqlite::{Connection, Value};
 use proptest::prelude::*;
 
-const TENANT_A: &str = "aaaaaaaa-0000-0000-0000-000000000001";
-const TENANT_B: &str = "bbbbbbbb-0000-0000-0000-000000000002";
-const ALICE: &str = "00000000-0000-0000-0000-00000000a11c";
-const BOB: &str = "00000000-0000-0000-0000-000000000b0b";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn context(tenant: &str, user: &str) -> TenantContext {
-    TenantContext::parse(Some(tenant), Some(user), &[]).unwrap_or_default()
-}
-
-/// A locked connection to a world where tenant A's first title is `title`.
+/// A locked connection, as tenant B, to a world where tenant A's first
+/// title is `title`.
 fn world(name: &str, title: &str) -> Result<Connection, String> {
     let dir = root().join("target/fuzz-rewriter");
     let _ = std::fs::create_dir_all(&dir);
     let path = dir.join(format!("{name}-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&path);
     let open = || -> Result<Connection, dnr_sqlite::Error> {
-        let db = Connection::open(&path)?;
-        let policy = std::fs::read_to_string(root().join("tests/sqlite/tasks.dnr"))
-            .map_err(|e| dnr_sqlite::Error::new(e.to_string()))?;
-        db.apply(&policy)?;
-        db.set_context(context(TENANT_A, ALICE));
-        db.execute(
-            "INSERT INTO tasks (id, owner_id, title, code) VALUES (1, ?1, ?2, 'ca'), (2, ?1, 'a2-secret', 'cb')",
-            &[ALICE.into(), title.into()],
-        )?;
-        db.set_context(context(TENANT_B, BOB));
-        db.execute(
-            "INSERT INTO tasks (id, owner_id, title, code) VALUES (10, ?1, 'b10', 'c10'), (3, ?1, 'b3', 'c3')",
-            &[BOB.into()],
-        )?;
+        let db = common::world(&path, title)?;
+        db.set_context(context(TENANT_B, BOB)?);
         db.dnr().lock()?;
         Ok(db)
     };
@@ -213,7 +188,7 @@ proptest! {
     fn rewritten_writes_answer_alike_whatever_tenant_a_holds(sql in mutated()) {
         thread_local! {
             static WORLDS: Result<(Connection, Connection), String> =
-                world("guessed", "zq-guess").and_then(|g| Ok((g, world("other", "a1-secret")?)));
+                world("guessed", GUESS).and_then(|g| Ok((g, world("other", "a1-secret")?)));
         }
         WORLDS.with(|worlds| {
             let (guessed, other) = worlds.as_ref().map_err(|e| TestCaseError::fail(e.clone()))?;

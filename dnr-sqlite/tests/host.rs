@@ -6,47 +6,20 @@
 //! Also covers the in-process path the `dnr` command and the WASM package
 //! use: `dnr_sqlite::register` on a connection's raw handle.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+mod common;
 
+use std::collections::BTreeSet;
+
+use common::{open_with_extension, root, ALICE, BOB, TENANT_A, TENANT_B};
 use dnr_core::{Operation, Row, TenantContext, Value};
 use rusqlite::{params, Connection};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-const TENANT_A: &str = "aaaaaaaa-0000-0000-0000-000000000001";
-const TENANT_B: &str = "bbbbbbbb-0000-0000-0000-000000000002";
-const ALICE: &str = "00000000-0000-0000-0000-00000000a11c";
-const BOB: &str = "00000000-0000-0000-0000-000000000b0b";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn policies() -> Result<String> {
     Ok(std::fs::read_to_string(
         root().join("tests/sqlite/tasks.dnr"),
     )?)
-}
-
-/// A connection with the built extension loaded, or a clear error.
-fn open_with_extension(path: &str) -> Result<Connection> {
-    let library = root().join("target/release/libdnr.so");
-    if !library.exists() {
-        return Err(format!(
-            "{} is missing: build it first with `cargo build --release -p dnr-sqlite-ext` (scripts/sqlite-test.sh does)",
-            library.display()
-        )
-        .into());
-    }
-    let conn = Connection::open(path)?;
-    // SAFETY: loading DNR's own extension, built from this workspace.
-    unsafe {
-        conn.load_extension_enable()?;
-        conn.load_extension(library.with_extension(""), None::<&str>)?;
-        conn.load_extension_disable()?;
-    }
-    Ok(conn)
 }
 
 fn ids(conn: &Connection, sql: &str) -> Result<Vec<i64>> {
