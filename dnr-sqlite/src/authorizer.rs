@@ -16,7 +16,7 @@ use std::sync::Arc;
 use dnr_core::compile::quote::ident;
 
 use crate::raw::{cstr, Db, Value};
-use crate::rewrite::StorageAccess;
+use crate::rewrite::{StorageAccess, ROWS_CTE};
 use crate::{ffi, functions, vtab, Error, Internal, State};
 
 /// What the authorizer protects besides every `_dnr_*` object: the enforced
@@ -154,10 +154,12 @@ unsafe extern "C" fn authorize(
 
 /// In a statement the rewriter produced (which names no `_dnr_` object of
 /// its own: the rewriter refuses those): access to a storage table is
-/// allowed on its target, reads on the storage its `exists` conditions
-/// look through, and anything inside DNR's own triggers (names starting
-/// `_dnr_`, which no CTE of the statement can take). `None`: not a storage
-/// access, judged as any SQL.
+/// allowed on its target, and reads on the storage its `exists`
+/// conditions look through, from the statement's own text only (no view,
+/// trigger or CTE around the access: a TEMP view of the user's over
+/// storage would otherwise read it through the rewritten statement's
+/// rights); anything inside DNR's own triggers on storage is allowed.
+/// `None`: not a storage access, judged as any SQL.
 fn rewritten_access(
     access: &StorageAccess,
     action: c_int,
@@ -175,11 +177,12 @@ fn rewritten_access(
     .any(|&code| is(code));
     let table = table.filter(|t| touches && is_dnr(t))?;
     let lowercase = table.to_ascii_lowercase();
-    Some(
-        lowercase == access.target
-            || (is(ffi::SQLITE_READ) && access.reads.contains(&lowercase))
-            || inner.is_some_and(is_dnr),
-    )
+    // The rewritten INSERT's rows CTE holds the user's query: not DNR's.
+    let own_trigger = inner.is_some_and(|i| is_dnr(i) && !i.eq_ignore_ascii_case(ROWS_CTE));
+    let own_text = inner.is_none()
+        && (lowercase == access.target
+            || (is(ffi::SQLITE_READ) && access.reads.contains(&lowercase)));
+    Some(own_trigger || own_text)
 }
 
 /// Names no untrusted statement may create or shadow: DNR's prefix and the

@@ -102,6 +102,9 @@ pub(crate) struct StorageAccess {
 /// user's SQL can hold no `_dnr_` name: see [`read::gate`]).
 const ARG: &str = "_dnr_arg_";
 
+/// The CTE a rewritten INSERT evaluates its rows in (the user's query).
+pub(crate) const ROWS_CTE: &str = "_dnr_rows";
+
 fn refuse(why: impl std::fmt::Display) -> Error {
     Error::new(format!("dnr: cannot rewrite this statement: {why}"))
 }
@@ -744,10 +747,11 @@ impl Writer<'_> {
         // filled and checked.
         let names: Vec<String> = columns.iter().map(|c| ident(c)).collect();
         // Qualified: the checks' own subqueries have columns of that name.
-        let rows: Vec<String> = names.iter().map(|n| format!("\"_dnr_rows\".{n}")).collect();
+        let rows_cte = ident(ROWS_CTE);
+        let rows: Vec<String> = names.iter().map(|n| format!("{rows_cte}.{n}")).collect();
         let checked = self.checked_row(&columns, &rows, fill_tenant.is_some())?;
         let mut statement = parse_own(&format!(
-            "WITH \"_dnr_rows\"({}) AS MATERIALIZED (SELECT 1) INSERT INTO {storage} ({}) SELECT {} FROM \"_dnr_rows\" WHERE true",
+            "WITH {rows_cte}({}) AS MATERIALIZED (SELECT 1) INSERT INTO {storage} ({}) SELECT {} FROM {rows_cte} WHERE true",
             names.join(", "),
             target_columns.join(", "),
             checked.join(", ")

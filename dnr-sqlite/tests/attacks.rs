@@ -70,7 +70,22 @@ const PARAMETERS: &[&str] = &[
 /// non-ASCII whitespace, NUL, several statements, storage names in every
 /// position and spelling.
 fn attacks() -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out = vec!["CREATE TEMP VIEW peek AS SELECT title FROM _dnr_tasks".to_string()];
+    for read in [
+        "(SELECT group_concat(title) FROM peek)",
+        "(SELECT count(*) FROM peek WHERE title = 'zq-guess')",
+    ] {
+        out.push(format!(
+            "UPDATE tasks SET title = {read} WHERE id = 10 RETURNING title"
+        ));
+        out.push(format!(
+            "INSERT INTO tasks (id, title) VALUES (81, {read}) RETURNING title"
+        ));
+        out.push(format!(
+            "INSERT INTO tasks (id, title) SELECT 82, {read} RETURNING title"
+        ));
+        out.push(format!("DELETE FROM tasks WHERE id = 3 RETURNING {read}"));
+    }
     let oracle = format!("title = '{GUESS}' AND abs(-9223372036854775807 - 1)");
     out.push(format!(
         "UPDATE tasks SET title = title WHERE 0) OR ({oracle}"
@@ -275,6 +290,20 @@ fn the_reported_attacks_are_refused_or_harmless() -> Result {
             vec![Value::Text("b10".into())]
         ]
     );
+    // A view of the attacker's own over storage, read inside a rewritten
+    // statement (which may reach its target's storage): refused.
+    let view = db.execute("CREATE TEMP VIEW peek AS SELECT title FROM _dnr_tasks", &[]);
+    if view.is_ok() {
+        for sql in [
+            "UPDATE tasks SET title = (SELECT group_concat(title) FROM peek) WHERE id = 10 RETURNING title",
+            "INSERT INTO tasks (id, title) SELECT 80, group_concat(title) FROM peek RETURNING title",
+            "INSERT INTO tasks (id, title) VALUES (81, (SELECT group_concat(title) FROM peek)) RETURNING title",
+            "DELETE FROM tasks WHERE id = 3 RETURNING (SELECT group_concat(title) FROM peek)",
+        ] {
+            let peeked = db.query(sql, &[]);
+            assert!(peeked.is_err(), "{sql} => {peeked:?}");
+        }
+    }
     // Several statements: every one runs (or none is planned).
     assert_eq!(
         db.execute("SELECT 1; DELETE FROM tasks WHERE id = 3", &[])?,

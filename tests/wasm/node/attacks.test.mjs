@@ -39,7 +39,13 @@ const STORAGE = [
 const PARAMETERS = ["?", "?7", ":a", "@a", "$a", "$a::b(c)", "$a(x' ')", "$a(')')", ":a(--)", "@a(/*)", '$a(")")'];
 
 function attacks() {
-  const out = [];
+  const out = ["CREATE TEMP VIEW peek AS SELECT title FROM _dnr_tasks"];
+  for (const read of ["(SELECT group_concat(title) FROM peek)", "(SELECT count(*) FROM peek WHERE title = 'zq-guess')"]) {
+    out.push(`UPDATE tasks SET title = ${read} WHERE id = 10 RETURNING title`);
+    out.push(`INSERT INTO tasks (id, title) VALUES (81, ${read}) RETURNING title`);
+    out.push(`INSERT INTO tasks (id, title) SELECT 82, ${read} RETURNING title`);
+    out.push(`DELETE FROM tasks WHERE id = 3 RETURNING ${read}`);
+  }
   const oracle = `title = '${GUESS}' AND abs(-9223372036854775807 - 1)`;
   out.push(`UPDATE tasks SET title = title WHERE 0) OR (${oracle}`);
   out.push(`DELETE FROM tasks WHERE 0) OR (${oracle}`);
