@@ -131,6 +131,15 @@ fn attacks() -> Vec<String> {
             "INSERT INTO tasks (id, title) SELECT 62, title FROM {storage}"
         ));
         out.push(format!("UPDATE {storage} SET title = 'x'"));
+        out.push(format!(
+            "INSERT INTO {storage} (tenant_id, id, title) VALUES ('{TENANT_A}', 90, 'x')"
+        ));
+        out.push(format!(
+            "UPDATE tasks AS {storage} SET title = 'x' WHERE id = 10 RETURNING title"
+        ));
+        out.push(format!("WITH {storage} AS (SELECT 1 AS id) UPDATE tasks SET title = 'x' WHERE id IN (SELECT id FROM {storage})"));
+        out.push(format!("UPDATE tasks SET title = (SELECT {storage}.title FROM {storage} LIMIT 1) WHERE id = 10"));
+        out.push(format!("INSERT INTO tasks (id, title) VALUES (91, 'x') ON CONFLICT (id) DO UPDATE SET title = (SELECT max(title) FROM {storage})"));
         out.push(format!("DELETE FROM {storage}"));
         out.push(format!("WITH x AS (SELECT * FROM {storage}) UPDATE tasks SET title = (SELECT max(title) FROM x)"));
         out.push(format!(
