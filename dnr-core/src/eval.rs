@@ -66,7 +66,53 @@ pub enum EvalError {
     UnknownEntity(String),
 }
 
+/// Why a check request (entity and operation by name, the record as JSON,
+/// as every host takes them) cannot be answered: one wording for the
+/// PostgreSQL extension, the SQLite extension and the npm package.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("unknown operation `{0}`: expected create, read (or list), update or delete")]
+    Operation(String),
+    #[error("unknown entity `{name}`: the policies declare {known}")]
+    Entity { name: String, known: String },
+    #[error(transparent)]
+    Record(#[from] crate::value::ValueError),
+}
+
+/// A check request read against the policies.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub entity: &'a Entity,
+    pub op: Operation,
+    pub row: Row,
+}
+
 impl PolicySet {
+    /// Reads a check request: the entity (by name or table), the
+    /// operation's name and the record's JSON.
+    pub fn request(
+        &self,
+        entity: &str,
+        op: &str,
+        record: &serde_json::Value,
+    ) -> Result<Request<'_>, RequestError> {
+        let op = Operation::parse(op).ok_or_else(|| RequestError::Operation(op.to_string()))?;
+        let entity = self.entity(entity).ok_or_else(|| RequestError::Entity {
+            name: entity.to_string(),
+            known: if self.entities.is_empty() {
+                "none".to_string()
+            } else {
+                self.entities
+                    .iter()
+                    .map(|e| format!("`{}`", e.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        })?;
+        let row = Row::from_json(entity, record)?;
+        Ok(Request { entity, op, row })
+    }
+
     pub fn entity(&self, name: &str) -> Option<&Entity> {
         self.entities
             .iter()

@@ -18,7 +18,7 @@ pub mod value;
 
 pub use ast::{Operation, PolicySet};
 pub use context::TenantContext;
-pub use eval::{Decision, RelatedRows};
+pub use eval::{Decision, RelatedRows, Request, RequestError};
 pub use span::{Diagnostic, PolicyErrors, Span};
 pub use value::{Row, Value};
 

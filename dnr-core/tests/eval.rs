@@ -527,3 +527,35 @@ entity Note:
         assert_eq!(set.related_entities("Note").len(), 1);
     }
 }
+
+/// Every host reads a check request the same way, with one wording.
+#[test]
+fn check_requests_are_read_once_for_every_host() {
+    let set = dnr_core::parse(
+        "entity Task:\n  table: tasks\n  id: int pk\n  owner_id: uuid\n  access:\n    read: true\n",
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let record = serde_json::json!({ "id": 1 });
+    let request = set.request("tasks", "list", &record);
+    assert!(
+        matches!(request, Ok(ref r) if r.entity.name == "Task" && r.op == dnr_core::Operation::Read)
+    );
+    let unknown = |entity: &str, op: &str, record: serde_json::Value| {
+        set.request(entity, op, &record)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        unknown("Nope", "read", record.clone()),
+        "unknown entity `Nope`: the policies declare `Task`"
+    );
+    assert_eq!(
+        unknown("Task", "smash", record.clone()),
+        "unknown operation `smash`: expected create, read (or list), update or delete"
+    );
+    assert_eq!(
+        unknown("Task", "read", serde_json::json!({ "owner_id": "bob" })),
+        "field `owner_id`: `bob` is not a valid uuid"
+    );
+}

@@ -23,7 +23,7 @@ use std::rc::Rc;
 
 use dnr_core::ast::TenantMode;
 use dnr_core::compile::{compile as compile_policies, Target};
-use dnr_core::{Decision, Operation, PolicySet, Row, TenantContext};
+use dnr_core::{Decision, PolicySet, TenantContext};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -311,11 +311,6 @@ fn check_reason(entity: &str, op: &str, record: JsonB) -> String {
 }
 
 fn decide(entity: &str, op: &str, record: &serde_json::Value) -> Decision {
-    let Some(operation) = Operation::parse(op) else {
-        invalid(format!(
-            "unknown operation `{op}`: expected create, read, list, update or delete"
-        ));
-    };
     let state = Spi::get_two::<String, Vec<Option<String>>>(
         "SELECT (SELECT a.source FROM dnr.applied a ORDER BY a.id DESC LIMIT 1), \
          ARRAY[pg_catalog.current_setting('dnr.tenant_id', true), \
@@ -338,12 +333,9 @@ fn decide(entity: &str, op: &str, record: &serde_json::Value) -> Decision {
     let setting = |i: usize| settings.get(i).cloned().flatten();
     let context = context_from_settings(setting(0), setting(1), setting(2));
     let set = applied_policy(&source);
-    let Some(definition) = set.entity(entity) else {
-        invalid(format!("unknown entity `{entity}`"));
-    };
-    let row = match Row::from_json(definition, record) {
-        Ok(row) => row,
-        Err(error) => invalid(format!("invalid record for `{entity}`: {error}")),
+    let (operation, row) = match set.request(entity, op, record) {
+        Ok(request) => (request.op, request.row),
+        Err(error) => invalid(error.to_string()),
     };
     // the rows `exists` rules look through, as the database holds them now
     let related = related::related_rows(

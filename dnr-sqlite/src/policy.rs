@@ -9,7 +9,7 @@ use dnr_core::compile::sqlite::{
     self, storage_table, SqliteColumn, SqliteSchema, SqliteTable, META_TABLE,
 };
 use dnr_core::value::parse_uuid;
-use dnr_core::{Decision, Operation, PolicySet, RelatedRows, Row};
+use dnr_core::{Decision, PolicySet, RelatedRows, Row};
 
 use dnr_core::ast::{Entity, ValueClass};
 use dnr_core::check::tenant_column;
@@ -305,17 +305,12 @@ pub(crate) fn check(
     record: &str,
 ) -> Result<Decision, Error> {
     let set = applied(db, state)?;
-    let operation = Operation::parse(op).ok_or_else(|| {
-        Error::new(format!(
-            "dnr: unknown operation `{op}`: use create, read, update or delete"
-        ))
-    })?;
-    let target = set
-        .entity(entity)
-        .ok_or_else(|| Error::new(format!("dnr: unknown entity `{entity}`")))?;
     let json: serde_json::Value = serde_json::from_str(record)
         .map_err(|e| Error::new(format!("dnr: the record is not valid JSON: {e}")))?;
-    let row = Row::from_json(target, &json).map_err(|e| Error::new(format!("dnr: {e}")))?;
+    let request = set
+        .request(entity, op, &json)
+        .map_err(|e| Error::new(format!("dnr: {e}")))?;
+    let (operation, row) = (request.op, request.row);
     let ctx = state.lock().ctx.clone();
     let related = related_rows(db, state, &set, entity)?;
     set.decide_with(entity, operation, &ctx, &row, &related)

@@ -14,7 +14,7 @@ mod opfs;
 mod writes;
 
 use dnr_core::compile::{compile, Target};
-use dnr_core::{Operation, PolicySet, RelatedRows, Row, TenantContext};
+use dnr_core::{PolicySet, RelatedRows, Row, TenantContext};
 use dnr_sqlite::Statements;
 use js_sys::{Array, Object};
 use rusqlite::{Connection, OpenFlags};
@@ -473,17 +473,12 @@ pub fn check(
     related: Option<Object>,
 ) -> Result<JsValue, JsValue> {
     let policies = dnr_core::parse(source).map_err(|e| Error::policy(&e))?;
-    let operation = Operation::parse(op).ok_or_else(|| {
-        Error::new(format!(
-            "unknown operation `{op}`: expected `create`, `read`, `update` or `delete`"
-        ))
-    })?;
-    let declared = policies
-        .entity(entity)
-        .ok_or_else(|| Error::new(format!("unknown entity `{entity}`")))?;
     let ctx = context_from_js(&ctx)?;
     let json = record_json(&record)?;
-    let row = Row::from_json(declared, &json).map_err(|e| Error::new(e.to_string()))?;
+    let request = policies
+        .request(entity, op, &json)
+        .map_err(|e| Error::new(e.to_string()))?;
+    let (operation, row) = (request.op, request.row);
     let related = related_rows(&policies, related.as_ref())?;
     let decision = policies
         .decide_with(entity, operation, &ctx, &row, &related)
