@@ -384,6 +384,11 @@ pub(crate) fn gate(piece: &Piece<'_>) -> Result<(), Error> {
                 if word.quote_style == Some('[') && word.value.contains(']') {
                     return refuse(*start, *end, "is not one name to SQLite, which ends a [name] at its first `]`");
                 }
+                // sqlparser prints a doubled quote inside a quoted name as
+                // it is, and a quote after a backslash unescaped.
+                if word.quote_style.is_some_and(|q| q != '[' && word.value.contains(q)) {
+                    return refuse(*start, *end, "is a quoted name holding its own quote");
+                }
             }
             Token::SingleQuotedString(text) => {
                 // SQLite takes a string for a name where a name must be.

@@ -162,6 +162,7 @@ pub(crate) fn plan(piece: &Piece<'_>, tables: &BTreeMap<String, TableInfo>) -> R
         _ => return as_is(),
     };
     let mut statement = statement;
+    let _ = statement.visit(&mut SpellQuotes);
     let parameters = number_parameters(&mut statement)?;
     let sql = statement.to_string();
     // The printed text must read back as the same tree.
@@ -774,6 +775,60 @@ impl Writer<'_> {
         }
         finish(&mut statement)?;
         Ok((statement, mode))
+    }
+}
+
+/// Writes each string literal holding a `'` as literals without one joined
+/// by `char(39)`: sqlparser prints two quotes in a row, or a quote after a
+/// backslash, as they are (taking them for escapes already made), which
+/// SQLite would read as one quote, or as the end of the string.
+struct SpellQuotes;
+
+impl VisitorMut for SpellQuotes {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::Value(value) = expr else {
+            return ControlFlow::Continue(());
+        };
+        let Value::SingleQuotedString(text) = &value.value else {
+            return ControlFlow::Continue(());
+        };
+        if !text.contains('\'') {
+            return ControlFlow::Continue(());
+        }
+        let literal = |part: &str| Expr::value(Value::SingleQuotedString(part.to_string()));
+        let quote = Expr::Function(sqlparser::ast::Function {
+            name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new("char"))]),
+            uses_odbc_syntax: false,
+            parameters: sqlparser::ast::FunctionArguments::None,
+            args: sqlparser::ast::FunctionArguments::List(sqlparser::ast::FunctionArgumentList {
+                duplicate_treatment: None,
+                args: vec![sqlparser::ast::FunctionArg::Unnamed(
+                    sqlparser::ast::FunctionArgExpr::Expr(Expr::value(Value::Number(
+                        "39".into(),
+                        false,
+                    ))),
+                )],
+                clauses: Vec::new(),
+            }),
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: Vec::new(),
+        });
+        let concat = |left: Expr, right: Expr| Expr::BinaryOp {
+            left: Box::new(left),
+            op: sqlparser::ast::BinaryOperator::StringConcat,
+            right: Box::new(right),
+        };
+        let mut parts = text.split('\'');
+        let mut spelled = literal(parts.next().unwrap_or_default());
+        for part in parts {
+            spelled = concat(concat(spelled, quote.clone()), literal(part));
+        }
+        *expr = Expr::Nested(Box::new(spelled));
+        ControlFlow::Continue(())
     }
 }
 

@@ -327,3 +327,46 @@ fn the_reported_attacks_are_refused_or_harmless() -> Result {
         .is_err());
     Ok(())
 }
+
+/// sqlparser prints `''` and `\'` inside a string as they are; the rewriter
+/// spells such strings so that SQLite reads exactly the value written, and
+/// a quote after a backslash cannot end the string early.
+#[test]
+fn strings_keep_every_quote() -> Result {
+    let dir = scratch("quotes")?;
+    let path = world(&dir, "world", GUESS)?;
+    let db = Connection::open(&path)?;
+    db.set_context(context(TENANT_B, BOB)?);
+    db.dnr().lock()?;
+    for (written, stored) in [
+        ("'a''''b'", "a''b"),
+        ("'x\\'''", "x\\'"),
+        (
+            "'x\\'' || (SELECT group_concat(title) FROM tasks) || '''",
+            "x\\' || (SELECT group_concat(title) FROM tasks) || '",
+        ),
+        ("''''''", "''"),
+        ("'it''s'", "it's"),
+    ] {
+        let rows = db.query(
+            &format!("UPDATE tasks SET title = {written} WHERE id = 10 RETURNING title"),
+            &[],
+        )?;
+        assert_eq!(
+            rows.rows,
+            vec![vec![Value::Text(stored.into())]],
+            "{written}"
+        );
+        let inserted = db.query(
+            &format!("INSERT INTO tasks (id, owner_id, title) VALUES (95, dnr_user(), {written}) ON CONFLICT (id) DO UPDATE SET title = excluded.title RETURNING title"),
+            &[],
+        )?;
+        assert_eq!(
+            inserted.rows,
+            vec![vec![Value::Text(stored.into())]],
+            "{written}"
+        );
+    }
+    assert!(db.query("UPDATE tasks SET \"ti\"\"tle\" = 1", &[]).is_err());
+    Ok(())
+}
