@@ -75,8 +75,12 @@ pub enum RequestError {
     Operation(String),
     #[error("unknown entity `{name}`: the policies declare {known}")]
     Entity { name: String, known: String },
-    #[error(transparent)]
-    Record(#[from] crate::value::ValueError),
+    #[error("invalid record for `{entity}`: {error}")]
+    Record {
+        entity: String,
+        #[source]
+        error: crate::value::ValueError,
+    },
 }
 
 /// A check request read against the policies.
@@ -109,7 +113,10 @@ impl PolicySet {
                     .join(", ")
             },
         })?;
-        let row = Row::from_json(entity, record)?;
+        let row = Row::from_json(entity, record).map_err(|error| RequestError::Record {
+            entity: entity.name.clone(),
+            error,
+        })?;
         Ok(Request { entity, op, row })
     }
 

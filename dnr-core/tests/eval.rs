@@ -556,6 +556,6 @@ fn check_requests_are_read_once_for_every_host() {
     );
     assert_eq!(
         unknown("Task", "read", serde_json::json!({ "owner_id": "bob" })),
-        "field `owner_id`: `bob` is not a valid uuid"
+        "invalid record for `Task`: field `owner_id`: `bob` is not a valid uuid"
     );
 }
