@@ -86,7 +86,22 @@ fn attacks() -> Vec<String> {
         ));
         out.push(format!("DELETE FROM tasks WHERE id = 3 RETURNING {read}"));
     }
-    let oracle = format!("title = '{GUESS}' AND abs(-9223372036854775807 - 1)");
+    // An error raised only on a row holding the guess (row-dependent, so
+    // that SQLite cannot evaluate it once up front).
+    let oracle =
+        format!("abs(CASE WHEN title = '{GUESS}' THEN -9223372036854775807 - 1 ELSE 1 END)");
+    // Balanced: the statement's own condition must never be evaluated on
+    // a row the context may not touch.
+    for sql in [
+        "UPDATE tasks SET title = title WHERE {o}",
+        "DELETE FROM tasks WHERE {o}",
+        "DELETE FROM tasks WHERE id > 0 AND {o} RETURNING id",
+        "UPDATE tasks SET title = title WHERE id IN (SELECT id FROM tasks) AND {o}",
+        "INSERT INTO tasks (id, title) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET title = 'y' WHERE {o}",
+        "INSERT INTO tasks (id, title) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET title = {o}",
+    ] {
+        out.push(sql.replace("{o}", &oracle));
+    }
     out.push(format!(
         "UPDATE tasks SET title = title WHERE 0) OR ({oracle}"
     ));

@@ -67,6 +67,7 @@ fn base() -> impl Strategy<Value = String> {
         "id = 10",
         "title = 'zq-guess'",
         "EXISTS (SELECT 1 FROM {s} WHERE title = 'zq-guess')",
+        "abs(CASE WHEN title = 'zq-guess' THEN -9223372036854775807 - 1 ELSE 1 END)",
         "id IN (SELECT id FROM tasks)",
         "owner_id = dnr_user()",
         "1",

@@ -46,7 +46,13 @@ function attacks() {
     out.push(`INSERT INTO tasks (id, title) SELECT 82, ${read} RETURNING title`);
     out.push(`DELETE FROM tasks WHERE id = 3 RETURNING ${read}`);
   }
-  const oracle = `title = '${GUESS}' AND abs(-9223372036854775807 - 1)`;
+  // An error raised only on a row holding the guess (row-dependent, so that
+  // SQLite cannot evaluate it once up front).
+  const oracle = `abs(CASE WHEN title = '${GUESS}' THEN -9223372036854775807 - 1 ELSE 1 END)`;
+  out.push(`UPDATE tasks SET title = title WHERE ${oracle}`);
+  out.push(`DELETE FROM tasks WHERE ${oracle}`);
+  out.push(`UPDATE tasks SET title = title WHERE CASE WHEN title = '${GUESS}' THEN json('x') ELSE 0 END`);
+  out.push(`INSERT INTO tasks (id, title) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET title = 'y' WHERE ${oracle}`);
   out.push(`UPDATE tasks SET title = title WHERE 0) OR (${oracle}`);
   out.push(`DELETE FROM tasks WHERE 0) OR (${oracle}`);
   out.push(`UPDATE tasks SET title = title WHERE (0)) OR ((${oracle})`);
