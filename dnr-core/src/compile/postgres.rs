@@ -415,7 +415,10 @@ fn schema_fence(set: &PolicySet, table: &str, flavor: Flavor) -> Option<String> 
     }
     let relation = format!("{}::regclass", literal(&ident(table)));
     let schema_tenant = match flavor {
-        Flavor::Citus => format!("dnr.relation_tenant({relation})"),
+        // The row's own table: a regclass constant is printed qualified
+        // when Citus sends the policy to its workers, where no relation of
+        // that name exists (the shards are named apart, in the same schema).
+        Flavor::Citus => "dnr.relation_tenant(tableoid::regclass)".to_string(),
         // Plain SQL for the extension too: the library also serves 0.1.0's
         // SQL (before ALTER EXTENSION dnr UPDATE), which has no
         // dnr.relation_tenant.
@@ -592,7 +595,7 @@ mod tests {
         let citus = compiled(SCHEMA_MODE, Flavor::Citus);
         assert!(!citus.contains("AS RESTRICTIVE"), "{citus}");
         assert!(citus.contains(
-            "CREATE POLICY dnr_read ON \"notes\" FOR SELECT\n  USING ((dnr.current_tenant() = dnr.relation_tenant('\"notes\"'::regclass)) AND (true))"
+            "CREATE POLICY dnr_read ON \"notes\" FOR SELECT\n  USING ((dnr.current_tenant() = dnr.relation_tenant(tableoid::regclass)) AND (true))"
         ), "{citus}");
     }
 
