@@ -128,7 +128,17 @@ pub fn validate(sql: &str, dialect: Dialect, schema_mode: bool) -> Result<(), St
 }
 
 fn parse(dialect: &dyn SqlDialect, sql: &str) -> Result<Vec<Statement>, String> {
-    Parser::parse_sql(dialect, sql).map_err(|e| {
+    // sqlparser's SQLite dialect unwraps the right side of MATCH and REGEXP
+    // (a panic on `a MATCH )`): such a file is one it cannot parse.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Parser::parse_sql(dialect, sql)
+    }));
+    std::panic::set_hook(hook);
+    let parsed =
+        parsed.map_err(|_| "cannot parse: a MATCH or REGEXP without its right side".to_string())?;
+    parsed.map_err(|e| {
         let message = e.to_string();
         let message = message
             .strip_prefix("sql parser error: ")
@@ -240,4 +250,24 @@ fn first_words(statement: &Statement) -> String {
         .take(2)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_sqlparser_panics_on_is_refused() {
+        let refused = validate(
+            "CREATE VIEW v AS SELECT a MATCH ) FROM t",
+            Dialect::Sqlite,
+            false,
+        );
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.starts_with("cannot parse")),
+            "{refused:?}"
+        );
+    }
 }
