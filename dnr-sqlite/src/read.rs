@@ -254,10 +254,13 @@ pub(crate) fn statements(sql: &str) -> Result<Vec<Piece<'_>>, Error> {
         }
         current.clear();
     }
+    let mut opening = Opening::default();
     for token in tokens {
-        if token.token.token == Token::SemiColon && !inside_trigger_body(&current) {
+        if token.token.token == Token::SemiColon && !opening.inside_trigger_body() {
             flush(sql, &mut current, &mut pieces);
+            opening = Opening::default();
         } else {
+            opening.push(&token.token.token);
             current.push(token);
         }
     }
@@ -265,17 +268,34 @@ pub(crate) fn statements(sql: &str) -> Result<Vec<Piece<'_>>, Error> {
     Ok(pieces)
 }
 
-/// Whether a `;` after `tokens` is inside a `CREATE [TEMP] TRIGGER` body
-/// (which SQLite ends at `END` followed by `;`).
-fn inside_trigger_body(tokens: &[Lexeme]) -> bool {
-    let words: Vec<Option<Keyword>> = tokens
-        .iter()
-        .filter(|l| !is_blank(&l.token.token))
-        .map(|l| keyword(&l.token.token))
-        .collect();
-    let is_trigger = words.first() == Some(&Some(Keyword::CREATE))
-        && words.iter().take(3).any(|w| *w == Some(Keyword::TRIGGER));
-    is_trigger && words.last() != Some(&Some(Keyword::END))
+/// What the splitter needs of the statement read so far, kept as it goes
+/// (looking back over the statement at each `;` would be quadratic in a
+/// trigger body of many statements): its first three keywords and its last.
+#[derive(Default)]
+struct Opening {
+    first: Vec<Option<Keyword>>,
+    last: Option<Keyword>,
+}
+
+impl Opening {
+    fn push(&mut self, token: &Token) {
+        if is_blank(token) {
+            return;
+        }
+        let word = keyword(token);
+        if self.first.len() < 3 {
+            self.first.push(word);
+        }
+        self.last = word;
+    }
+
+    /// Whether a `;` here is inside a `CREATE [TEMP] TRIGGER` body (which
+    /// SQLite ends at `END` followed by `;`).
+    fn inside_trigger_body(&self) -> bool {
+        self.first.first() == Some(&Some(Keyword::CREATE))
+            && self.first.contains(&Some(Keyword::TRIGGER))
+            && self.last != Some(Keyword::END)
+    }
 }
 
 /// One statement's tree, or why sqlparser cannot read it.
@@ -517,6 +537,11 @@ mod tests {
             ["SELECT 'é'", "SELECT \"ü\"", "x"]
         );
         assert!(statements("SELECT 1\0; DELETE FROM t").is_err());
+        // A trigger body of many statements is one statement, read in one
+        // pass (a look back at each `;` took quadratic time).
+        let body = "SELECT 1; ".repeat(50_000);
+        let trigger = format!("CREATE TEMP TRIGGER t AFTER INSERT ON x BEGIN {body}END; SELECT 2");
+        assert_eq!(statements(&trigger).map(|p| p.len()).ok(), Some(2));
     }
 
     #[test]
