@@ -50,13 +50,12 @@ pub(crate) fn migrate(db: Db, state: &State, sql: &str) -> Result<String, Error>
     for (piece, statement) in pieces.iter().zip(&statements) {
         // A storage table named anywhere, subqueries and view bodies
         // included, or a form SQLite reads otherwise than DNR.
-        read::gate(piece).map_err(|e| {
-            let hint = if e.message().contains("DNR's own") {
-                "migrations use the enforced names"
-            } else {
-                "write it as SQLite reads it plainly"
+        read::gate(piece).map_err(|refusal| {
+            let hint = match refusal {
+                read::Refusal::OwnName(_) => "migrations use the enforced names",
+                read::Refusal::ReadApart { .. } => "write it as SQLite reads it plainly",
             };
-            Error::new(format!("dnr: dnr_migrate: {e}; {hint}"))
+            Error::new(format!("dnr: dnr_migrate: {refusal}; {hint}"))
         })?;
         check_statement(statement, set)
             .map_err(|message| Error::new(format!("dnr: dnr_migrate: {message}")))?;

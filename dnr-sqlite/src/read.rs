@@ -379,15 +379,36 @@ pub(crate) fn parse_own_expr(sql: &str) -> Result<Expr, Error> {
     }
 }
 
-/// Refuses (the error names the text and why, for the caller to prefix)
-/// the forms SQLite and sqlparser read differently, in a statement
+/// Why the gate refuses a statement: the text it names, and whether that
+/// text is one of DNR's own names or a form the two parsers read apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    OwnName(String),
+    ReadApart { text: String, why: &'static str },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::OwnName(name) => write!(f, "`{name}` is DNR's own"),
+            Refusal::ReadApart { text, why } => write!(f, "`{text}` {why}"),
+        }
+    }
+}
+
+/// Refuses (for the caller to say in which context) the forms SQLite and
+/// sqlparser read differently, in a statement
 /// that is to run with DNR's rights: names of DNR's own objects, tokens
 /// that sqlparser ends elsewhere than SQLite (`0x1F`, `1_000`, `$a(...)`,
 /// `$a::b`), string forms SQLite does not have, and whitespace SQLite does
 /// not skip.
-pub(crate) fn gate(piece: &Piece<'_>) -> Result<(), Error> {
-    let refuse = |at: usize, end: usize, why: &str| {
-        Err(Error::new(format!("`{}` {why}", &piece.text[at..end])))
+pub(crate) fn gate(piece: &Piece<'_>) -> Result<(), Refusal> {
+    let own = |at: usize, end: usize| Err(Refusal::OwnName(piece.text[at..end].to_string()));
+    let refuse = |at: usize, end: usize, why: &'static str| {
+        Err(Refusal::ReadApart {
+            text: piece.text[at..end].to_string(),
+            why,
+        })
     };
     for (i, lexeme) in piece.tokens.iter().enumerate() {
         let (start, end, token) = (&lexeme.start, &lexeme.end, &lexeme.token.token);
@@ -399,7 +420,7 @@ pub(crate) fn gate(piece: &Piece<'_>) -> Result<(), Error> {
         match token {
             Token::Word(word) => {
                 if is_dnr_name(&word.value) {
-                    return refuse(*start, *end, "is DNR's own");
+                    return own(*start, *end);
                 }
                 if word.quote_style == Some('[') && word.value.contains(']') {
                     return refuse(*start, *end, "is not one name to SQLite, which ends a [name] at its first `]`");
@@ -413,7 +434,7 @@ pub(crate) fn gate(piece: &Piece<'_>) -> Result<(), Error> {
             Token::SingleQuotedString(text) => {
                 // SQLite takes a string for a name where a name must be.
                 if is_dnr_name(text) {
-                    return refuse(*start, *end, "is DNR's own");
+                    return own(*start, *end);
                 }
             }
             Token::Number(..) => {
