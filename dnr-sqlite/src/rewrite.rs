@@ -162,7 +162,9 @@ pub(crate) fn plan(piece: &Piece<'_>, tables: &BTreeMap<String, TableInfo>) -> R
         _ => return as_is(),
     };
     let mut statement = statement;
-    let _ = statement.visit(&mut SpellQuotes);
+    if let ControlFlow::Break(error) = statement.visit(&mut SpellQuotes) {
+        return Err(error);
+    }
     let parameters = number_parameters(&mut statement)?;
     let sql = statement.to_string();
     // The printed text must read back as the same tree.
@@ -785,9 +787,9 @@ impl Writer<'_> {
 struct SpellQuotes;
 
 impl VisitorMut for SpellQuotes {
-    type Break = ();
+    type Break = Error;
 
-    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<Error> {
         let Expr::Value(value) = expr else {
             return ControlFlow::Continue(());
         };
@@ -797,38 +799,18 @@ impl VisitorMut for SpellQuotes {
         if !text.contains('\'') {
             return ControlFlow::Continue(());
         }
-        let literal = |part: &str| Expr::value(Value::SingleQuotedString(part.to_string()));
-        let quote = Expr::Function(sqlparser::ast::Function {
-            name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new("char"))]),
-            uses_odbc_syntax: false,
-            parameters: sqlparser::ast::FunctionArguments::None,
-            args: sqlparser::ast::FunctionArguments::List(sqlparser::ast::FunctionArgumentList {
-                duplicate_treatment: None,
-                args: vec![sqlparser::ast::FunctionArg::Unnamed(
-                    sqlparser::ast::FunctionArgExpr::Expr(Expr::value(Value::Number(
-                        "39".into(),
-                        false,
-                    ))),
-                )],
-                clauses: Vec::new(),
-            }),
-            filter: None,
-            null_treatment: None,
-            over: None,
-            within_group: Vec::new(),
-        });
-        let concat = |left: Expr, right: Expr| Expr::BinaryOp {
-            left: Box::new(left),
-            op: sqlparser::ast::BinaryOperator::StringConcat,
-            right: Box::new(right),
-        };
-        let mut parts = text.split('\'');
-        let mut spelled = literal(parts.next().unwrap_or_default());
-        for part in parts {
-            spelled = concat(concat(spelled, quote.clone()), literal(part));
+        let parts: Vec<Expr> = text
+            .split('\'')
+            .map(|part| Expr::value(Value::SingleQuotedString(part.to_string())))
+            .collect();
+        let template: Vec<String> = (0..parts.len()).map(arg).collect();
+        match expr_with(&template.join(" || char(39) || "), &parts) {
+            Ok(spelled) => {
+                *expr = Expr::Nested(Box::new(spelled));
+                ControlFlow::Continue(())
+            }
+            Err(error) => ControlFlow::Break(error),
         }
-        *expr = Expr::Nested(Box::new(spelled));
-        ControlFlow::Continue(())
     }
 }
 
