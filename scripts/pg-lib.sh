@@ -110,6 +110,43 @@ pg_psql() {
   "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"
 }
 
+# pg_start_pgbouncer DIR PORT POOL MAX_CLIENTS PROBE: pgbouncer (found by
+# pg_ensure_pgbouncer) as the cluster's OS user, on a Unix socket in DIR,
+# transaction pooling with POOL server connections per pool; the
+# [databases] lines come on stdin. Returns once database PROBE answers
+# through it as role app.
+pg_start_pgbouncer() {
+  local dir=$1 port=$2 pool=$3 clients=$4 probe=$5
+  mkdir -p "$dir"
+  {
+    echo "[databases]"
+    cat
+    cat <<INI
+
+[pgbouncer]
+listen_addr =
+listen_port = $port
+unix_socket_dir = $dir
+auth_type = any
+pool_mode = transaction
+default_pool_size = $pool
+min_pool_size = 0
+reserve_pool_size = 0
+max_client_conn = $clients
+server_reset_query =
+ignore_startup_parameters = extra_float_digits,options
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+INI
+  } >"$dir/pgbouncer.ini"
+  [ "$(id -u)" -ne 0 ] || chown -R postgres: "$dir"
+  as_pg "$PGBOUNCER" -d "$dir/pgbouncer.ini"
+  for _ in $(seq 1 100); do
+    "$PGBIN/psql" -X -q -h "$dir" -p "$port" -U app -d "$probe" -c 'SELECT 1' >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+}
+
 # pgbouncer for the transaction-pooling tests: installed with apt-get when
 # missing (as scripts/setup.sh installs PostgreSQL). Sets PGBOUNCER to its
 # path, or to "" when it cannot be had.

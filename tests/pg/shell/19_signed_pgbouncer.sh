@@ -76,34 +76,10 @@ SQL
 # pgbouncer, as the cluster's OS user, on a Unix socket in the cluster's
 # directory; transaction pooling, $POOL server connections per pool.
 BOUNCER_PORT=$((server_port + 1))
-mkdir -p "$BOUNCER_DIR"
-cat >"$BOUNCER_DIR/pgbouncer.ini" <<INI
-[databases]
+pg_start_pgbouncer "$BOUNCER_DIR" "$BOUNCER_PORT" "$POOL" 100 signed <<DATABASES
 signed = host=$PG_WORK port=$server_port dbname=$db user=app
 control = host=$PG_WORK port=$server_port dbname=$db user=signed_control
-
-[pgbouncer]
-listen_addr =
-listen_port = $BOUNCER_PORT
-unix_socket_dir = $BOUNCER_DIR
-auth_type = any
-pool_mode = transaction
-default_pool_size = $POOL
-min_pool_size = 0
-reserve_pool_size = 0
-max_client_conn = 100
-server_reset_query =
-ignore_startup_parameters = extra_float_digits,options
-logfile = $BOUNCER_DIR/pgbouncer.log
-pidfile = $BOUNCER_DIR/pgbouncer.pid
-INI
-[ "$(id -u)" -ne 0 ] || chown -R postgres: "$BOUNCER_DIR"
-
-as_pg "$PGBOUNCER" -d "$BOUNCER_DIR/pgbouncer.ini"
-for _ in $(seq 1 100); do
-  "$PGBIN/psql" -X -q -h "$BOUNCER_DIR" -p "$BOUNCER_PORT" -U app -d signed -c 'SELECT 1' >/dev/null 2>&1 && break
-  sleep 0.1
-done
+DATABASES
 
 SCRIPTS=$BOUNCER_DIR/scripts
 mkdir -p "$SCRIPTS"

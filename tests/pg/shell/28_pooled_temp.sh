@@ -53,32 +53,9 @@ BEGIN; SELECT dnr.set_tenant('$A'); INSERT INTO notes VALUES (1, '$A', 'A one');
 BEGIN; SELECT dnr.set_tenant('$B'); INSERT INTO notes VALUES (2, '$B', 'B one'), (3, '$B', 'B two'); COMMIT;
 SQL
 
-mkdir -p "$BOUNCER_DIR"
-cat >"$BOUNCER_DIR/pgbouncer.ini" <<INI
-[databases]
+pg_start_pgbouncer "$BOUNCER_DIR" "$BOUNCER_PORT" 1 20 app <<DATABASES
 app = host=$PG_WORK port=$server_port dbname=$db user=app
-
-[pgbouncer]
-listen_addr =
-listen_port = $BOUNCER_PORT
-unix_socket_dir = $BOUNCER_DIR
-auth_type = any
-pool_mode = transaction
-default_pool_size = 1
-min_pool_size = 0
-reserve_pool_size = 0
-max_client_conn = 20
-server_reset_query =
-ignore_startup_parameters = extra_float_digits,options
-logfile = $BOUNCER_DIR/pgbouncer.log
-pidfile = $BOUNCER_DIR/pgbouncer.pid
-INI
-[ "$(id -u)" -ne 0 ] || chown -R postgres: "$BOUNCER_DIR"
-as_pg "$PGBOUNCER" -d "$BOUNCER_DIR/pgbouncer.ini"
-for _ in $(seq 1 100); do
-  "$PGBIN/psql" -X -q -h "$BOUNCER_DIR" -p "$BOUNCER_PORT" -U app -d app -c 'SELECT 1' >/dev/null 2>&1 && break
-  sleep 0.1
-done
+DATABASES
 # request SQL...: one client connection through the pool (one server
 # connection); each argument a statement of its own, sent one after the
 # other as an application does (errors do not stop the rest)
