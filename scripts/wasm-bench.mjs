@@ -163,7 +163,7 @@ function nativeEngine() {
         if (!statements.has(sql)) statements.set(sql, db.prepare(sql));
         return statements.get(sql);
       };
-      const setContext = db.prepare("SELECT dnr_set_context(?, ?, ?)");
+      const setContext = db.prepare("SELECT dnr_set_context(?, ?, ?, 0)");
       return workload({
         run: (sql, params = []) => prepared(sql).run(...params),
         all: (sql, params = []) => prepared(sql).all(...params),
@@ -195,7 +195,7 @@ function nativeLockedEngine() {
         db.pragma("journal_mode = MEMORY");
         db.pragma("synchronous = OFF");
         if (connections.size === 0) db.prepare("SELECT dnr_apply(?)").pluck().get(POLICIES);
-        db.prepare("SELECT dnr_set_context(?, ?, ?)").get(ctx.tenant, ctx.user, ctx.roles.join(","));
+        db.prepare("SELECT dnr_set_context(?, ?, ?, 0)").get(ctx.tenant, ctx.user, ctx.roles.join(","));
         db.prepare("SELECT dnr_lock()").get();
         connections.set(key, { db, statements: new Map() });
       }

@@ -30,8 +30,8 @@ pub fn run() -> Result<(), String> {
     let as_user = |tenant: &str, user: &str, roles: &[&str]| -> Result<(), String> {
         db.set_context(
             TenantContext::parse(Some(tenant), Some(user), roles).map_err(|e| e.to_string())?,
-        );
-        Ok(())
+        )
+        .map_err(|e| e.to_string())
     };
     let insert = |id: &str, title: &str, owner: &str| {
         db.execute(
@@ -86,7 +86,7 @@ pub fn run() -> Result<(), String> {
     show("bob (acme) as admin")?;
     as_user(GLOBEX, CAROL, &["admin"])?;
     show("carol (globex) as admin")?;
-    db.clear_context();
+    db.clear_context().map_err(|e| e.to_string())?;
     show("nobody (no tenant in context)")?;
 
     println!("\nalice (acme) renames her launch plan with an upsert:");

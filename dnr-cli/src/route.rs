@@ -69,7 +69,8 @@ impl Router {
             _ => self.project.path(&self.project.database.sqlite_path),
         };
         let db = sqlite::open(&path)?;
-        db.set_context(Router::context(tenant, user));
+        db.set_context(Router::context(tenant, user))
+            .map_err(|e| format!("error: {e}"))?;
         Ok(db)
     }
 

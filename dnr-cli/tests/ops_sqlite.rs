@@ -220,6 +220,57 @@ fn database_mode_creates_lists_migrates_and_drops_tenants() {
     );
 }
 
+/// Issue 27, point 9: a tenant's own file (database mode) refuses a
+/// context of another tenant, from the host and from SQL; a file moved
+/// into another tenant's place is refused by `dnr migrate` and the router.
+#[test]
+fn a_tenant_file_takes_no_context_of_another_tenant() {
+    let p = Project_::new("database");
+    let tenants = ids(2);
+    p.ok(&["tenants", "create", &tenants[0], &tenants[1]]);
+    let (a, b) = (
+        Uuid::parse_str(&tenants[0]).unwrap(),
+        Uuid::parse_str(&tenants[1]).unwrap(),
+    );
+    let db = Connection::open(p.tenant_file(&tenants[0])).unwrap();
+    assert_eq!(db.dnr().database_tenant().unwrap(), Some(a));
+    let context = |tenant: Uuid| {
+        dnr_core::TenantContext::parse(Some(&tenant.to_string()), None, &[]).unwrap()
+    };
+    let refused = db.set_context(context(b)).unwrap_err();
+    assert!(
+        refused.message().contains(&format!(
+            "belongs to tenant {a}: a context of tenant {b} is refused"
+        )),
+        "{}",
+        refused.message()
+    );
+    for sql in [
+        format!("SELECT dnr_set_context('{b}')"),
+        format!("SELECT dnr_set_context('{b}', NULL, NULL, 0)"),
+        format!("SELECT dnr_set_tenant('{b}', 0)"),
+    ] {
+        let error = db.query(&sql, &[]).unwrap_err();
+        assert!(error.message().contains("is refused"), "{sql}: {error}");
+    }
+    assert_eq!(db.dnr().context(), dnr_core::TenantContext::default());
+    db.set_context(context(a)).unwrap();
+    assert!(db.dnr().bind_tenant(b).is_err());
+    drop(db);
+    // Tenant a's file put in b's place: b's store is refused, not served.
+    std::fs::copy(p.tenant_file(&tenants[0]), p.tenant_file(&tenants[1])).unwrap();
+    let out = p.dnr(&["migrate", "--tenant", &tenants[1]]);
+    assert!(!out.status.success());
+    let report = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        report.contains(&format!("belongs to tenant {a}, not {b}")),
+        "{report}"
+    );
+    let router = Router::new(Project::load(Some(&p.path().join("dnr.toml"))).unwrap());
+    assert!(router.sqlite(b, None).is_err());
+    assert!(router.sqlite(a, None).is_ok());
+}
+
 #[test]
 fn a_failing_migration_stops_its_tenant_only_and_the_report_says_so() {
     let p = Project_::new("database");

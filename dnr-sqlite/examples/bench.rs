@@ -100,7 +100,7 @@ fn read_case(
     let mut plain = Vec::new();
     let mut e_stmt = conn.prepare(enforced_sql)?;
     let mut p_stmt = conn.prepare(plain_sql)?;
-    let mut set = conn.prepare("SELECT dnr_set_tenant(?1)")?;
+    let mut set = conn.prepare("SELECT dnr_set_tenant(?1, 0)")?;
     let mut rng = Rng(42);
     let (mut e_sum, mut p_sum) = (0i64, 0i64);
     for round in 0..iterations * 2 {
@@ -174,7 +174,7 @@ fn insert_case(
             Some(t) => t.to_string(),
             None => {
                 let t = tenant(10_000 + b % tenants);
-                conn.query_row("SELECT dnr_set_tenant(?1)", [&t], |_| Ok(()))?;
+                conn.query_row("SELECT dnr_set_tenant(?1, 0)", [&t], |_| Ok(()))?;
                 t
             }
         };
@@ -268,7 +268,7 @@ fn connection_cases(path: &str, rows: u64, tenants: u64, first_id: u64) -> Resul
         let (mut enforced, mut plain) = (Vec::new(), Vec::new());
         for b in 0..60u64 {
             let t = 10_000 + b % 100;
-            db.set_context(context(t)?);
+            db.set_context(context(t)?)?;
             for side in [b % 2 == 0, b % 2 == 1] {
                 let started = Instant::now();
                 db.execute("BEGIN", &[])?;
@@ -327,7 +327,7 @@ fn connection_cases(path: &str, rows: u64, tenants: u64, first_id: u64) -> Resul
             } else {
                 i64::try_from(rng.below(900))?
             };
-            db.set_context(context(t)?);
+            db.set_context(context(t)?)?;
             let mut answers = [0usize; 2];
             for side in [round % 2 == 0, round % 2 == 1] {
                 let started = Instant::now();
@@ -372,7 +372,7 @@ fn locked_cases(
     let conn = common::open(path, 200000)?;
     let t = 7 % tenants.max(1);
     let tenant_id = tenant(t);
-    conn.query_row("SELECT dnr_set_tenant(?1)", [&tenant_id], |_| Ok(()))?;
+    conn.query_row("SELECT dnr_set_tenant(?1, 0)", [&tenant_id], |_| Ok(()))?;
     conn.query_row("SELECT dnr_lock()", [], |_| Ok(()))?;
     let mut cases = Vec::new();
     // (name, enforced SQL, baseline SQL, queries, target: issue 11 sets one

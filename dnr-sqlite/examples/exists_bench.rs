@@ -171,7 +171,7 @@ fn main() -> Result {
         "SELECT id, name FROM plain_projects p
            WHERE EXISTS (SELECT 1 FROM plain_memberships m WHERE m.project_id = p.id AND m.user_id = ?1)",
     )?;
-    let mut set = conn.prepare("SELECT dnr_set_context(?1, ?2, NULL)")?;
+    let mut set = conn.prepare("SELECT dnr_set_context(?1, ?2, NULL, 0)")?;
     let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for round in 0..queries {

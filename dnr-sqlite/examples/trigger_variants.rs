@@ -137,7 +137,7 @@ fn main() -> Result {
         (&or_conn, &["_dnr_tasks"][..]),
     ] {
         // Storage checks the rows written into it: as the tenant.
-        c.query_row("SELECT dnr_set_tenant(?1)", [TENANT], |_| Ok(()))?;
+        c.query_row("SELECT dnr_set_tenant(?1, 0)", [TENANT], |_| Ok(()))?;
         let tx = c.unchecked_transaction()?;
         for table in tables {
             let mut stmt = tx.prepare(&format!("INSERT INTO {table} (tenant_id, id, owner_id, title, status, priority) VALUES (?1, ?2, ?1, ?3, ?4, ?5)"))?;

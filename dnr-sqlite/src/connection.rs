@@ -30,14 +30,14 @@ use crate::{ffi, register, Dnr, Error, Statements};
 ///
 /// let acme = TenantContext::parse(Some("11111111-1111-4111-8111-111111111111"), None, &[])
 ///     .map_err(|e| dnr_sqlite::Error::new(e.to_string()))?;
-/// db.set_context(acme);
+/// db.set_context(acme)?;
 /// let written = db.execute("INSERT INTO notes (id, body) VALUES (?, ?)", &[Value::Integer(1), "hi".into()])?;
 /// assert_eq!(written, 1);
 ///
 /// // Another tenant sees nothing of it.
 /// let globex = TenantContext::parse(Some("22222222-2222-4222-8222-222222222222"), None, &[])
 ///     .map_err(|e| dnr_sqlite::Error::new(e.to_string()))?;
-/// db.set_context(globex);
+/// db.set_context(globex)?;
 /// assert!(db.query("SELECT body FROM notes", &[])?.rows.is_empty());
 ///
 /// // The next version of the app adds a column.
@@ -136,14 +136,15 @@ impl Connection {
         self.dnr.apply(source)
     }
 
-    /// Sets the tenant, user and roles that policies read.
-    pub fn set_context(&self, ctx: TenantContext) {
-        self.dnr.set_context(ctx);
+    /// Sets the tenant, user and roles that policies read, until changed
+    /// (a context set in SQL on the connection lasts for its transaction).
+    pub fn set_context(&self, ctx: TenantContext) -> Result<(), Error> {
+        self.dnr.set_context(ctx)
     }
 
     /// No tenant, no user, no roles: enforced tables show and take nothing.
-    pub fn clear_context(&self) {
-        self.dnr.set_context(TenantContext::default());
+    pub fn clear_context(&self) -> Result<(), Error> {
+        self.dnr.set_context(TenantContext::default())
     }
 
     /// Runs a schema migration on enforced tables: see [`Dnr::migrate`].

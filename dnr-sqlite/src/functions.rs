@@ -12,7 +12,7 @@ use dnr_core::value::parse_uuid;
 use dnr_core::TenantContext;
 
 use crate::raw::{self, Db, Value};
-use crate::{authorizer, ffi, migrate, policy, Error, Plan, State, Statements};
+use crate::{authorizer, context, ffi, migrate, policy, Error, Plan, State, Statements};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -51,9 +51,9 @@ pub(crate) enum Kind {
 /// Name, argument count (-1: variable) and kind of every function.
 const FUNCTIONS: &[(&CStr, c_int, Kind)] = &[
     (c"dnr_set_context", -1, Kind::SetContext),
-    (c"dnr_set_tenant", 1, Kind::SetTenant),
-    (c"dnr_set_user", 1, Kind::SetUser),
-    (c"dnr_set_roles", 1, Kind::SetRoles),
+    (c"dnr_set_tenant", -1, Kind::SetTenant),
+    (c"dnr_set_user", -1, Kind::SetUser),
+    (c"dnr_set_roles", -1, Kind::SetRoles),
     (c"dnr_clear_context", 0, Kind::ClearContext),
     (c"dnr_tenant", 0, Kind::Tenant),
     (c"dnr_user", 0, Kind::User),
@@ -200,11 +200,12 @@ unsafe fn fast(
             },
             None => ffi::sqlite3_result_null(ctx),
         };
+        let current = || func.state.current(ffi::sqlite3_context_db_handle(ctx));
         match func.kind {
-            Kind::Tenant => text_result(func.state.lock().tenant_text.as_deref()),
-            Kind::User => text_result(func.state.lock().user_text.as_deref()),
+            Kind::Tenant => text_result(current().tenant_text.as_deref()),
+            Kind::User => text_result(current().user_text.as_deref()),
             Kind::Authenticated => {
-                ffi::sqlite3_result_int(ctx, c_int::from(func.state.lock().ctx.authenticated()))
+                ffi::sqlite3_result_int(ctx, c_int::from(current().ctx.authenticated()))
             }
             Kind::Uuid if argc == 1 && !argv.is_null() => {
                 let value = *argv;
@@ -328,15 +329,15 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
             .clone()
             .map_or(Value::Null, Value::Text)),
         Kind::HasRole => Ok(Value::Integer(match arg(0) {
-            Value::Text(role) => i64::from(state.lock().ctx.has_role(role)),
+            Value::Text(role) => i64::from(state.current(db.as_ptr()).ctx.has_role(role)),
             _ => 0,
         })),
         Kind::Authenticated => Ok(Value::Integer(i64::from(state.lock().ctx.authenticated()))),
         Kind::Uuid => normalize_uuid(arg(0)),
         Kind::SetContext => {
-            if args.is_empty() || args.len() > 3 {
+            if args.is_empty() || args.len() > 4 {
                 return Err(Error::new(
-                    "dnr: dnr_set_context(tenant, user, roles) takes 1 to 3 arguments",
+                    "dnr: dnr_set_context(tenant, user, roles, local) takes 1 to 4 arguments",
                 ));
             }
             let ctx = TenantContext {
@@ -348,43 +349,41 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
                     .map_err(context_error)?,
                 roles: roles(arg(2))?,
             };
-            set(state, |inner| inner.set_context(ctx))
+            set(db, state, local(args.get(3))?, |_| ctx)
         }
         Kind::SetTenant => {
             let tenant = id(arg(0))
                 .map_err(ContextError::Tenant)
                 .map_err(context_error)?;
-            set(state, |inner| {
-                let ctx = TenantContext {
-                    tenant,
-                    ..inner.ctx.clone()
-                };
-                inner.set_context(ctx);
-            })
+            set(
+                db,
+                state,
+                part_local(args, "dnr_set_tenant(tenant, local)")?,
+                |ctx| TenantContext { tenant, ..ctx },
+            )
         }
         Kind::SetUser => {
             let user = id(arg(0))
                 .map_err(ContextError::User)
                 .map_err(context_error)?;
-            set(state, |inner| {
-                let ctx = TenantContext {
-                    user,
-                    ..inner.ctx.clone()
-                };
-                inner.set_context(ctx);
-            })
+            set(
+                db,
+                state,
+                part_local(args, "dnr_set_user(user, local)")?,
+                |ctx| TenantContext { user, ..ctx },
+            )
         }
         Kind::SetRoles => {
             let roles = roles(arg(0))?;
-            set(state, |inner| {
-                let ctx = TenantContext {
-                    roles,
-                    ..inner.ctx.clone()
-                };
-                inner.set_context(ctx);
-            })
+            set(
+                db,
+                state,
+                part_local(args, "dnr_set_roles(roles, local)")?,
+                |ctx| TenantContext { roles, ..ctx },
+            )
         }
-        Kind::ClearContext => set(state, |inner| inner.set_context(TenantContext::default())),
+        // As in PostgreSQL: the session's context too.
+        Kind::ClearContext => set(db, state, false, |_| TenantContext::default()),
         Kind::Apply => {
             if state.lock().locked {
                 return Err(Error::new(
@@ -437,7 +436,7 @@ fn call(func: &Func, db: Db, args: &[Value]) -> Result<Value, Error> {
         Kind::Lock => authorizer::lock(db, state).map(|()| Value::Integer(1)),
         #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
         Kind::SetContextSigned | Kind::SetSigningKeys | Kind::RequireSigned => {
-            signed_call(func.kind, state, arg(0))
+            signed_call(func.kind, db, state, arg(0))
         }
     }
 }
@@ -516,24 +515,61 @@ fn json(value: Value) -> serde_json::Value {
     }
 }
 
-fn set(state: &State, change: impl FnOnce(&mut crate::Inner)) -> Result<Value, Error> {
-    let mut inner = state.lock();
-    if inner.locked {
-        return Err(Error::new("dnr: context is locked"));
+/// Changes the context from SQL: for the transaction (`local`), or for the
+/// session.
+fn set(
+    db: Db,
+    state: &State,
+    local: bool,
+    change: impl FnOnce(TenantContext) -> TenantContext,
+) -> Result<Value, Error> {
+    let ctx = {
+        let inner = state.current(db.as_ptr());
+        if inner.locked {
+            return Err(Error::new("dnr: context is locked"));
+        }
+        if inner.signed_only() {
+            return Err(Error::new(
+                "dnr: this connection takes signed context only: use dnr_set_context_signed(token)",
+            ));
+        }
+        change(inner.ctx.clone())
+    };
+    if local {
+        context::set_local(db, state, ctx)?;
+    } else {
+        context::set_session(db, state, ctx)?;
     }
-    if inner.signed_only() {
-        return Err(Error::new(
-            "dnr: this connection takes signed context only: use dnr_set_context_signed(token)",
-        ));
-    }
-    change(&mut inner);
     Ok(Value::Null)
+}
+
+/// The `local` argument: NULL or absent is true (transaction-local, as
+/// PostgreSQL's default), 0 is the session.
+fn local(value: Option<&Value>) -> Result<bool, Error> {
+    match value {
+        None | Some(Value::Null) => Ok(true),
+        Some(Value::Integer(0)) => Ok(false),
+        Some(Value::Integer(1)) => Ok(true),
+        Some(other) => Err(Error::new(format!(
+            "dnr: `local` must be 1 (this transaction) or 0 (the session), not {}",
+            display(other)
+        ))),
+    }
+}
+
+/// The `local` argument of a one-part setter (`dnr_set_tenant` and the
+/// rest), which take one or two arguments.
+fn part_local(args: &[Value], usage: &str) -> Result<bool, Error> {
+    match args.len() {
+        1 | 2 => local(args.get(1)),
+        _ => Err(Error::new(format!("dnr: {usage} takes 1 or 2 arguments"))),
+    }
 }
 
 /// `dnr_set_context_signed(token)`, `dnr_set_signing_keys(text)` and
 /// `dnr_require_signed()`.
 #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
-fn signed_call(kind: Kind, state: &State, arg: &Value) -> Result<Value, Error> {
+fn signed_call(kind: Kind, db: Db, state: &State, arg: &Value) -> Result<Value, Error> {
     let mut inner = state.lock();
     match kind {
         Kind::SetSigningKeys => {
@@ -569,7 +605,8 @@ fn signed_call(kind: Kind, state: &State, arg: &Value) -> Result<Value, Error> {
                 ));
             };
             let ctx = inner.signed.context(token)?;
-            inner.set_context(ctx);
+            drop(inner);
+            context::set_local(db, state, ctx)?;
             Ok(Value::Null)
         }
     }

@@ -24,6 +24,7 @@ pub use sqlite_wasm_rs as ffi;
 
 mod authorizer;
 mod connection;
+mod context;
 mod error;
 mod front;
 mod functions;
@@ -46,7 +47,7 @@ pub use front::Statements;
 pub use raw::Value;
 pub use rewrite::{Plan, Rewritten};
 pub use state::WriteMode;
-pub(crate) use state::{state_for, Inner, Internal, State};
+pub(crate) use state::{state_for, Internal, State};
 
 /// Registers DNR's SQL functions on a connection and returns a handle for
 /// doing the same from Rust.
@@ -65,6 +66,8 @@ pub unsafe fn register(db: *mut ffi::sqlite3) -> Result<Dnr, Error> {
     unsafe { functions::register(db, &state)? };
     // SAFETY: as above; the module's client data keeps `state` alive.
     unsafe { vtab::register(db, &state)? };
+    // SAFETY: as above.
+    unsafe { context::install_hooks(db, &state) };
     Ok(Dnr { db, state })
 }
 
@@ -78,14 +81,31 @@ pub struct Dnr {
 }
 
 impl Dnr {
-    /// Sets the context policies read, whether or not the connection is
-    /// locked (a trusted host call, unlike `dnr_set_context`).
-    pub fn set_context(&self, ctx: TenantContext) {
-        self.state.lock().set_context(ctx);
+    /// Sets the context policies read until it is changed (the host owns
+    /// the connection; a context set in SQL lasts for its transaction),
+    /// whether or not the connection is locked (a trusted host call, unlike
+    /// `dnr_set_context`). A database that belongs to one tenant (see
+    /// [`Dnr::bind_tenant`]) refuses a context of another.
+    pub fn set_context(&self, ctx: TenantContext) -> Result<(), Error> {
+        context::set_session(self.db, &self.state, ctx)
     }
 
+    /// The context policies read now.
     pub fn context(&self) -> TenantContext {
-        self.state.lock().ctx.clone()
+        self.state.current(self.db.as_ptr()).ctx.clone()
+    }
+
+    /// Marks this database as tenant `tenant`'s own (database mode: one
+    /// file per tenant): from now on a context of another tenant is
+    /// refused on every connection to it. Refused when the database is
+    /// already another tenant's.
+    pub fn bind_tenant(&self, tenant: uuid::Uuid) -> Result<(), Error> {
+        context::bind_tenant(self.db, &self.state, tenant)
+    }
+
+    /// The tenant this database belongs to, when it is one tenant's.
+    pub fn database_tenant(&self) -> Result<Option<uuid::Uuid>, Error> {
+        context::database_tenant(self.db, &self.state)
     }
 
     /// Installs the keys signed tokens are verified with (see
@@ -116,9 +136,8 @@ impl Dnr {
     /// is unchanged when it is refused); returns that context.
     #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
     pub fn set_context_signed(&self, token: &str) -> Result<TenantContext, Error> {
-        let mut inner = self.state.lock();
-        let ctx = inner.signed.context(token)?;
-        inner.set_context(ctx.clone());
+        let ctx = self.state.lock().signed.context(token)?;
+        self.set_context(ctx.clone())?;
         Ok(ctx)
     }
 

@@ -311,7 +311,7 @@ pub(crate) fn check(
         .request(entity, op, &json)
         .map_err(|e| Error::new(format!("dnr: {e}")))?;
     let (operation, row) = (request.op, request.row);
-    let ctx = state.lock().ctx.clone();
+    let ctx = state.current(db.as_ptr()).ctx.clone();
     let related = related_rows(db, state, &set, entity)?;
     set.decide_with(entity, operation, &ctx, &row, &related)
         .map_err(|e| Error::new(format!("dnr: {e}")))

@@ -1,7 +1,7 @@
 //! Per-connection state: the context policies read, the lock, the write
 //! mode of the rewritten statement running now, and the caches.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use dnr_core::TenantContext;
@@ -21,11 +21,20 @@ pub(crate) struct State {
     /// (SQLite may compile its statement again there), so this is on the
     /// path of every row it reads.
     internal: AtomicUsize,
+    /// Transactions this connection has ended (its commit and rollback
+    /// hooks count them, without the mutex: a hook may run while DNR's own
+    /// SQL holds it): a transaction-local context belongs to one of them.
+    ended: AtomicU64,
 }
 
 #[derive(Default)]
 pub(crate) struct Inner {
+    /// The context policies read now: the transaction's own while `local`
+    /// is set, else the session's.
     pub ctx: TenantContext,
+    /// Set while `ctx` is transaction-local (set in SQL): the session's
+    /// context, which comes back when that transaction ends.
+    pub local: Option<Local>,
     /// The context's ids as SQL sees them (canonical lowercase, hyphenated).
     pub tenant_text: Option<String>,
     pub user_text: Option<String>,
@@ -93,11 +102,37 @@ impl Inner {
         return false;
     }
 
+    /// Sets the session's context (until changed), ending any
+    /// transaction-local one.
     pub fn set_context(&mut self, ctx: TenantContext) {
+        self.local = None;
+        self.show(ctx);
+    }
+
+    /// Sets a context for the transaction open now (numbered by the count
+    /// of ended ones); the session's comes back when it ends.
+    pub fn set_local(&mut self, ctx: TenantContext, transaction: u64) {
+        if self.local.is_none() {
+            self.local = Some(Local {
+                session: std::mem::take(&mut self.ctx),
+                transaction,
+            });
+        }
+        self.show(ctx);
+    }
+
+    fn show(&mut self, ctx: TenantContext) {
         self.tenant_text = ctx.tenant.map(|u| u.hyphenated().to_string());
         self.user_text = ctx.user.map(|u| u.hyphenated().to_string());
         self.ctx = ctx;
     }
+}
+
+/// A transaction-local context's way back.
+pub(crate) struct Local {
+    session: TenantContext,
+    /// Transactions ended before the one that set it.
+    transaction: u64,
 }
 
 impl State {
@@ -105,6 +140,36 @@ impl State {
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The state with the context as of now: a transaction-local context
+    /// whose transaction has ended gives way to the session's. Ended means
+    /// counted by the hooks, or (should a host replace DNR's hooks) no
+    /// longer writing the temp database, which the local setters write.
+    pub fn current(&self, db: *mut ffi::sqlite3) -> MutexGuard<'_, Inner> {
+        let mut inner = self.lock();
+        if let Some(local) = &inner.local {
+            let ended = self.ended.load(Ordering::SeqCst) != local.transaction
+                // SAFETY: `db` is this state's open connection.
+                || unsafe { ffi::sqlite3_txn_state(db, c"temp".as_ptr()) }
+                    != ffi::SQLITE_TXN_WRITE as std::ffi::c_int;
+            if ended {
+                if let Some(local) = inner.local.take() {
+                    inner.show(local.session);
+                }
+            }
+        }
+        inner
+    }
+
+    /// The number of transactions this connection has ended.
+    pub fn transactions_ended(&self) -> u64 {
+        self.ended.load(Ordering::SeqCst)
+    }
+
+    /// Counts an ended transaction (from the commit and rollback hooks).
+    pub fn end_transaction(&self) {
+        self.ended.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Whether one of DNR's own statements is in progress.
@@ -181,6 +246,7 @@ pub(crate) fn state_for(db: *mut ffi::sqlite3) -> Arc<State> {
     let state = Arc::new(State {
         inner: Mutex::new(Inner::default()),
         internal: AtomicUsize::new(0),
+        ended: AtomicU64::new(0),
     });
     registry.push((key, Arc::downgrade(&state)));
     state

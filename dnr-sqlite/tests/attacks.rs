@@ -222,7 +222,7 @@ fn through_extension(conn: &rusqlite::Connection, sql: &str) -> String {
 fn extension(path: &Path) -> Result<rusqlite::Connection> {
     let conn = open_with_extension(&path.to_string_lossy())?;
     conn.query_row(
-        "SELECT dnr_set_context(?1, ?2, '')",
+        "SELECT dnr_set_context(?1, ?2, '', 0)",
         [TENANT_B, BOB],
         |_| Ok(()),
     )?;
@@ -276,7 +276,7 @@ fn check_host(
 fn a_locked_connection_holds_against_the_family() -> Result {
     check_host("connection", |path| {
         let db = Connection::open(path)?;
-        db.set_context(context(TENANT_B, BOB)?);
+        db.set_context(context(TENANT_B, BOB)?)?;
         db.dnr().lock()?;
         Ok(Box::new(move |sql: &str| through_connection(&db, sql)))
     })
@@ -295,7 +295,7 @@ fn the_reported_attacks_are_refused_or_harmless() -> Result {
     let dir = scratch("reported")?;
     let path = world(&dir, "world", GUESS)?;
     let db = Connection::open(&path)?;
-    db.set_context(context(TENANT_B, BOB)?);
+    db.set_context(context(TENANT_B, BOB)?)?;
     db.dnr().lock()?;
     // TCL-style parameter hiding a RETURNING that reads storage.
     let hidden = db.query(
@@ -351,7 +351,7 @@ fn strings_keep_every_quote() -> Result {
     let dir = scratch("quotes")?;
     let path = world(&dir, "world", GUESS)?;
     let db = Connection::open(&path)?;
-    db.set_context(context(TENANT_B, BOB)?);
+    db.set_context(context(TENANT_B, BOB)?)?;
     db.dnr().lock()?;
     for (written, stored) in [
         ("'a''''b'", "a''b"),

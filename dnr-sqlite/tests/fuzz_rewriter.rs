@@ -23,7 +23,7 @@ fn world(name: &str, title: &str) -> Result<Connection, String> {
     let path = dir.join(format!("{name}-{}.db", std::process::id()));
     let open = || -> Result<Connection, dnr_sqlite::Error> {
         let db = common::world(&path, title)?;
-        db.set_context(context(TENANT_B, BOB)?);
+        db.set_context(context(TENANT_B, BOB)?)?;
         db.dnr().lock()?;
         Ok(db)
     };

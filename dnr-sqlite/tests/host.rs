@@ -30,7 +30,7 @@ fn ids(conn: &Connection, sql: &str) -> Result<Vec<i64>> {
 
 fn set_context(conn: &Connection, tenant: Option<&str>, user: Option<&str>, roles: &str) -> Result {
     conn.query_row(
-        "SELECT dnr_set_context(?1, ?2, ?3)",
+        "SELECT dnr_set_context(?1, ?2, ?3, 0)",
         params![tenant, user, roles],
         |_| Ok(()),
     )?;
@@ -182,12 +182,12 @@ fn registered_with_rows(b_id: i64) -> Result<(dnr_sqlite::Dnr, Connection)> {
     // SAFETY: the connection outlives `dnr` (see the tuple's order).
     let dnr = unsafe { dnr_sqlite::register(conn.handle())? };
     dnr.apply(&policies()?)?;
-    dnr.set_context(ctx(TENANT_A, ALICE)?);
+    dnr.set_context(ctx(TENANT_A, ALICE)?)?;
     conn.execute(
         "INSERT INTO tasks (id, owner_id, title) VALUES (1, ?1, 'a1')",
         [ALICE],
     )?;
-    dnr.set_context(ctx(TENANT_B, BOB)?);
+    dnr.set_context(ctx(TENANT_B, BOB)?)?;
     conn.execute(
         "INSERT INTO tasks (id, owner_id, title) VALUES (?1, ?2, ?3)",
         params![b_id, BOB, format!("b{b_id}")],
@@ -241,7 +241,7 @@ fn a_host_migrates_a_locked_connection_and_enforcement_holds() -> Result {
         )?,
         vec![0]
     );
-    dnr.set_context(ctx(TENANT_A, ALICE)?);
+    dnr.set_context(ctx(TENANT_A, ALICE)?)?;
     assert_eq!(ids(&conn, "SELECT id FROM tasks")?, vec![1]);
     Ok(())
 }
@@ -258,7 +258,7 @@ fn in_process_registration_and_host_context() -> Result {
         .query_row("SELECT dnr_set_tenant(?1)", [TENANT_A], |_| Ok(()))
         .is_err());
     assert_eq!(ids(&conn, "SELECT id FROM tasks")?, vec![10]);
-    dnr.set_context(ctx(TENANT_A, ALICE)?);
+    dnr.set_context(ctx(TENANT_A, ALICE)?)?;
     assert_eq!(ids(&conn, "SELECT id FROM tasks")?, vec![1]);
     assert!(dnr.check(
         "Task",
@@ -625,7 +625,7 @@ fn locked_statements_follow_policy_changes() -> Result {
     let conn = Connection::open(&path)?;
     // SAFETY: the connection outlives `dnr`.
     let dnr = unsafe { dnr_sqlite::register(conn.handle())? };
-    dnr.set_context(TenantContext::parse(Some(TENANT_A), Some(ALICE), &[])?);
+    dnr.set_context(TenantContext::parse(Some(TENANT_A), Some(ALICE), &[])?)?;
     dnr.lock()?;
     let insert = |id: i64| {
         conn.execute(
@@ -660,18 +660,18 @@ fn connection_type_counts_rows_written_and_persists() -> Result {
     {
         let db = DnrConnection::open(&path)?;
         db.apply(&policies()?)?;
-        db.set_context(ctx(TENANT_A, ALICE)?);
+        db.set_context(ctx(TENANT_A, ALICE)?)?;
         let insert = "INSERT INTO tasks (id, owner_id, title) VALUES (?, ?, ?)";
         assert_eq!(
             db.execute(insert, &[V::Integer(1), ALICE.into(), "mine".into()])?,
             1
         );
-        db.set_context(ctx(TENANT_A, BOB)?);
+        db.set_context(ctx(TENANT_A, BOB)?)?;
         assert_eq!(
             db.execute(insert, &[V::Integer(2), BOB.into(), "bob's".into()])?,
             1
         );
-        db.set_context(ctx(TENANT_A, ALICE)?);
+        db.set_context(ctx(TENANT_A, ALICE)?)?;
         // Exact counts: the own row is updated; Bob's row in the same tenant
         // is not readable by Alice (read: owner or admin), so not touched.
         assert_eq!(db.execute("UPDATE tasks SET title = 'x'", &[])?, 1);
@@ -679,10 +679,10 @@ fn connection_type_counts_rows_written_and_persists() -> Result {
             Some(TENANT_A),
             Some(ALICE),
             &["admin"],
-        )?);
+        )?)?;
         // An admin reads and updates both.
         assert_eq!(db.execute("UPDATE tasks SET priority = 1", &[])?, 2);
-        db.set_context(ctx(TENANT_A, ALICE)?);
+        db.set_context(ctx(TENANT_A, ALICE)?)?;
         let rows = db.query("SELECT id, title FROM tasks ORDER BY id", &[])?;
         assert_eq!(rows.columns, vec!["id", "title"]);
         assert_eq!(rows.rows, vec![vec![V::Integer(1), "x".into()]]);
@@ -697,10 +697,10 @@ fn connection_type_counts_rows_written_and_persists() -> Result {
     }
     // A new connection to the same file: the rows, the column, the fence.
     let db = DnrConnection::open(&path)?;
-    db.set_context(ctx(TENANT_B, BOB)?);
+    db.set_context(ctx(TENANT_B, BOB)?)?;
     assert!(db.query("SELECT * FROM tasks", &[])?.rows.is_empty());
     assert_eq!(db.execute("DELETE FROM tasks", &[])?, 0);
-    db.set_context(ctx(TENANT_A, ALICE)?);
+    db.set_context(ctx(TENANT_A, ALICE)?)?;
     let rows = db.query("SELECT id, due FROM tasks", &[])?;
     assert_eq!(rows.rows, vec![vec![V::Integer(1), V::Null]]);
     db.dnr().lock()?;
@@ -716,12 +716,12 @@ fn connection_runs_writes_as_table_writes() -> Result {
     let db = DnrConnection::open_in_memory()?;
     db.apply(&policies()?)?;
     let as_bob_in_b = TenantContext::parse(Some(TENANT_B), Some(BOB), &[])?;
-    db.set_context(as_bob_in_b.clone());
+    db.set_context(as_bob_in_b.clone())?;
     db.execute(
         "INSERT INTO tasks (id, owner_id, title, code) VALUES (7, ?, 'bob''s', 'B7')",
         &[BOB.into()],
     )?;
-    db.set_context(TenantContext::parse(Some(TENANT_A), Some(ALICE), &[])?);
+    db.set_context(TenantContext::parse(Some(TENANT_A), Some(ALICE), &[])?)?;
     // RETURNING gives the row as stored: the filled tenant, the default,
     // the uuid normalized.
     let rows = db.query(
@@ -849,7 +849,7 @@ fn connection_runs_writes_as_table_writes() -> Result {
         );
     }
     // Bob's row is as he left it.
-    db.set_context(as_bob_in_b);
+    db.set_context(as_bob_in_b)?;
     let rows = db.query("SELECT id, title, code, due FROM tasks", &[])?;
     assert_eq!(
         rows.rows,
@@ -888,7 +888,7 @@ fn inserted_rows_are_checked_as_they_are_stored() -> Result {
     let path = path.to_string_lossy().into_owned();
     let db = DnrConnection::open(&path)?;
     db.apply(LEVELS)?;
-    db.set_context(TenantContext::parse(Some(TENANT_A), None, &[])?);
+    db.set_context(TenantContext::parse(Some(TENANT_A), None, &[])?)?;
     // Either tenant, at random, each time the expression is evaluated.
     let coin = "CASE WHEN random() % 2 = 0 THEN ?2 ELSE ?3 END";
     let (mut stored, mut refused_rows) = (0, 0);
@@ -924,7 +924,7 @@ fn inserted_rows_are_checked_as_they_are_stored() -> Result {
         }
     }
     drop(host);
-    db.set_context(TenantContext::parse(Some(TENANT_B), None, &[])?);
+    db.set_context(TenantContext::parse(Some(TENANT_B), None, &[])?)?;
     let in_b = db.query("SELECT count(*) FROM items", &[])?;
     assert_eq!(
         in_b.rows,
@@ -933,7 +933,7 @@ fn inserted_rows_are_checked_as_they_are_stored() -> Result {
     );
 
     // Affinity: text for an integer column is compared as the integer.
-    db.set_context(TenantContext::parse(Some(TENANT_A), None, &[])?);
+    db.set_context(TenantContext::parse(Some(TENANT_A), None, &[])?)?;
     let insert = "INSERT INTO items (id, level) VALUES (?, ?)";
     for (id, level) in [(5000, "3"), (5001, "7"), (5002, " 3 ")] {
         let error = refused(
@@ -1015,10 +1015,17 @@ fn signed_context_refuses_every_forged_or_stale_token() -> Result {
         ctx(TENANT_A, ALICE)?.tenant
     );
     assert_eq!(visible(&conn)?, vec![1]);
+    // In SQL the token's context lasts for the transaction; the host's
+    // (tenant a) comes back after it.
+    conn.execute_batch("BEGIN")?;
     conn.query_row("SELECT dnr_set_context_signed(?1)", [&tenant_b], |_| Ok(()))?;
     assert_eq!(dnr.context().tenant, ctx(TENANT_B, ALICE)?.tenant);
     // Cached: the same token again is accepted (and still checked for exp).
     conn.query_row("SELECT dnr_set_context_signed(?1)", [&tenant_b], |_| Ok(()))?;
+    assert_eq!(visible(&conn)?, Vec::<i64>::new());
+    conn.execute_batch("COMMIT")?;
+    assert_eq!(visible(&conn)?, vec![1]);
+    assert_eq!(dnr.context().tenant, ctx(TENANT_A, ALICE)?.tenant);
 
     let forged = [
         (
@@ -1084,9 +1091,11 @@ fn signed_context_refuses_every_forged_or_stale_token() -> Result {
         setter.is_err(),
         "an unsigned setter worked in signed-only mode"
     );
+    dnr.set_context(ctx(TENANT_B, BOB)?)?;
+    conn.execute_batch("BEGIN")?;
     conn.query_row("SELECT dnr_set_context_signed(?1)", [&tenant_a], |_| Ok(()))?;
     assert_eq!(visible(&conn)?, vec![1]);
-    dnr.set_context(ctx(TENANT_B, BOB)?);
+    conn.execute_batch("COMMIT")?;
     assert_eq!(visible(&conn)?, vec![2]);
     Ok(())
 }

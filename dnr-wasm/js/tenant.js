@@ -28,6 +28,8 @@ export async function openTenantDatabase(Database, tenant, options = {}) {
   const db = await Database.open({ storage, path: tenantPath(tenant, prefix) });
   try {
     if (policies) db.applyPolicies(policies);
+    // The file records its tenant: a context of another is refused on it.
+    db.bindTenant(tenant.toLowerCase());
     db.setContext({ tenant, user, roles });
   } catch (error) {
     db.close();

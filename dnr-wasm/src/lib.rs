@@ -115,14 +115,33 @@ impl Database {
         #[wasm_bindgen(unchecked_param_type = "Context")] ctx: JsValue,
     ) -> Result<(), JsValue> {
         let ctx = context_from_js(&ctx)?;
-        self.live()?.dnr.set_context(ctx);
+        self.live()?
+            .dnr
+            .set_context(ctx)
+            .map_err(|e| Error::new(e.message()))?;
+        Ok(())
+    }
+
+    /// Marks this database as tenant `tenant`'s own (database mode: one
+    /// file per tenant): from then on a context of another tenant is
+    /// refused on it. Refused when the file is already another tenant's.
+    #[wasm_bindgen(js_name = bindTenant)]
+    pub fn bind_tenant(&self, tenant: &str) -> Result<(), JsValue> {
+        let tenant = dnr_core::value::parse_uuid(tenant).map_err(|e| Error::new(e.to_string()))?;
+        self.live()?
+            .dnr
+            .bind_tenant(tenant)
+            .map_err(|e| Error::new(e.message()))?;
         Ok(())
     }
 
     /// Clears the context: no tenant, no user, no roles.
     #[wasm_bindgen(js_name = clearContext)]
     pub fn clear_context(&self) -> Result<(), JsValue> {
-        self.live()?.dnr.set_context(TenantContext::default());
+        self.live()?
+            .dnr
+            .set_context(TenantContext::default())
+            .map_err(|e| Error::new(e.message()))?;
         Ok(())
     }
 

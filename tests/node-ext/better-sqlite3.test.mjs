@@ -31,7 +31,7 @@ function open() {
   db.loadExtension(LIB);
   db.prepare("SELECT dnr_apply(?)").get(POLICY);
   db.prepare("SELECT dnr_count_changes()").get();
-  const as = (tenant, user) => db.prepare("SELECT dnr_set_context(?, ?)").get(tenant, user);
+  const as = (tenant, user) => db.prepare("SELECT dnr_set_context(?, ?, NULL, 0)").get(tenant, user);
   return { db, as };
 }
 

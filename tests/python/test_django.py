@@ -63,7 +63,7 @@ class Task(models.Model):
 def as_user(tenant, user):
     connection.ensure_connection()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT dnr_set_context(%s, %s)", [tenant, user])
+        cursor.execute("SELECT dnr_set_context(%s, %s, NULL, 0)", [tenant, user])
 
 
 class DjangoOverDnr(unittest.TestCase):

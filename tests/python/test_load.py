@@ -26,9 +26,9 @@ class LoadInPython(unittest.TestCase):
         self.path = os.path.join(self.dir.name, "app.db")
         conn = connect(self.path)
         conn.execute("SELECT dnr_apply(?)", (POLICY,))
-        conn.execute("SELECT dnr_set_context(?, ?)", (ACME, ALICE))
+        conn.execute("SELECT dnr_set_context(?, ?, NULL, 0)", (ACME, ALICE))
         conn.execute("INSERT INTO tasks (id, owner_id, title) VALUES (1, ?, 'acme 1')", (ALICE,))
-        conn.execute("SELECT dnr_set_context(?, ?)", (GLOBEX, BOB))
+        conn.execute("SELECT dnr_set_context(?, ?, NULL, 0)", (GLOBEX, BOB))
         conn.execute("INSERT INTO tasks (id, owner_id, title) VALUES (2, ?, 'globex 1')", (BOB,))
         conn.close()
 
@@ -37,16 +37,37 @@ class LoadInPython(unittest.TestCase):
 
     def test_tenants_are_isolated_across_connections(self):
         conn = connect(self.path)
-        conn.execute("SELECT dnr_set_context(?, ?)", (ACME, ALICE))
+        conn.execute("SELECT dnr_set_context(?, ?, NULL, 0)", (ACME, ALICE))
         self.assertEqual(titles(conn), ["acme 1"])
-        conn.execute("SELECT dnr_set_context(?, ?)", (GLOBEX, BOB))
+        conn.execute("SELECT dnr_set_context(?, ?, NULL, 0)", (GLOBEX, BOB))
         self.assertEqual(titles(conn), ["globex 1"])
         conn.execute("SELECT dnr_clear_context()")
         self.assertEqual(titles(conn), [])
 
+    def test_a_context_set_in_sql_lasts_for_its_transaction(self):
+        # As in PostgreSQL: request 2 on a reused connection that sets no
+        # context sees nothing of request 1's tenant.
+        conn = connect(self.path)
+        conn.execute("BEGIN")
+        conn.execute("SELECT dnr_set_context(?, ?)", (ACME, ALICE))
+        self.assertEqual(titles(conn), ["acme 1"])
+        conn.execute("COMMIT")
+        self.assertEqual(conn.execute("SELECT dnr_tenant(), dnr_user()").fetchone(), (None, None))
+        self.assertEqual(titles(conn), [])
+        # Outside a transaction the setter's own statement is the transaction.
+        conn.execute("SELECT dnr_set_context(?, ?)", (ACME, ALICE))
+        self.assertEqual(titles(conn), [])
+        # A rollback ends it too; the session form (local = 0) stays.
+        conn.execute("SELECT dnr_set_context(?, ?, NULL, 0)", (GLOBEX, BOB))
+        conn.execute("BEGIN")
+        conn.execute("SELECT dnr_set_context(?, ?)", (ACME, ALICE))
+        self.assertEqual(titles(conn), ["acme 1"])
+        conn.execute("ROLLBACK")
+        self.assertEqual(titles(conn), ["globex 1"])
+
     def test_cross_tenant_writes_change_nothing(self):
         conn = connect(self.path)
-        conn.execute("SELECT dnr_set_context(?, ?)", (ACME, ALICE))
+        conn.execute("SELECT dnr_set_context(?, ?, NULL, 0)", (ACME, ALICE))
         conn.execute("UPDATE tasks SET title = 'hijacked' WHERE id = 2")
         conn.execute("DELETE FROM tasks WHERE id = 2")
         with self.assertRaisesRegex(sqlite3.DatabaseError, "refused by the tenant fence"):
@@ -54,12 +75,12 @@ class LoadInPython(unittest.TestCase):
                 "INSERT INTO tasks (id, tenant_id, owner_id, title) VALUES (3, ?, ?, 'forged')",
                 (GLOBEX, ALICE),
             )
-        conn.execute("SELECT dnr_set_context(?, ?)", (GLOBEX, BOB))
+        conn.execute("SELECT dnr_set_context(?, ?, NULL, 0)", (GLOBEX, BOB))
         self.assertEqual(titles(conn), ["globex 1"])
 
     def test_upserts_run_through_dnr_exec(self):
         conn = connect(self.path)
-        conn.execute("SELECT dnr_set_context(?, ?)", (ACME, ALICE))
+        conn.execute("SELECT dnr_set_context(?, ?, NULL, 0)", (ACME, ALICE))
         upsert = (
             "INSERT INTO tasks (id, owner_id, title) VALUES (?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET title = excluded.title"
@@ -76,7 +97,7 @@ class LoadInPython(unittest.TestCase):
             run(upsert, 2, ALICE, "mine")
         returned = run(upsert + " RETURNING id, tenant_id", 3, ALICE, "acme 3")
         self.assertEqual(returned, '[{"id":3,"tenant_id":"%s"}]' % ACME)
-        conn.execute("SELECT dnr_set_context(?, ?)", (GLOBEX, BOB))
+        conn.execute("SELECT dnr_set_context(?, ?, NULL, 0)", (GLOBEX, BOB))
         self.assertEqual(titles(conn), ["globex 1"])
 
     def test_an_app_upgrade_adds_a_column_through_dnr_migrate(self):
@@ -90,10 +111,10 @@ class LoadInPython(unittest.TestCase):
         conn.close()
         # The next connection (the upgraded app) sees the column, still fenced.
         conn = connect(self.path)
-        conn.execute("SELECT dnr_set_context(?, ?)", (ACME, ALICE))
+        conn.execute("SELECT dnr_set_context(?, ?, NULL, 0)", (ACME, ALICE))
         conn.execute("UPDATE tasks SET due = 'monday' WHERE id = 1")
         self.assertEqual(conn.execute("SELECT id, due FROM tasks").fetchall(), [(1, "monday")])
-        conn.execute("SELECT dnr_set_context(?, ?)", (GLOBEX, BOB))
+        conn.execute("SELECT dnr_set_context(?, ?, NULL, 0)", (GLOBEX, BOB))
         self.assertEqual(conn.execute("SELECT id, due FROM tasks").fetchall(), [(2, "soon")])
         # A refused migration inside the app's own transaction changes nothing.
         conn.execute("BEGIN")

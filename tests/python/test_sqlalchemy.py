@@ -49,10 +49,16 @@ class SqlAlchemyOverDnr(unittest.TestCase):
             dbapi_conn.load_extension(LIB)
             dbapi_conn.enable_load_extension(False)
             dbapi_conn.execute("SELECT dnr_count_changes()")
+            # SQLAlchemy's recipe for real SQLite transactions: pysqlite
+            # does not begin one before a SELECT, and the context set in
+            # SQL lasts for its transaction (as on PostgreSQL).
+            dbapi_conn.isolation_level = None
 
         @event.listens_for(self.engine, "begin")
         def set_context(conn):
-            conn.exec_driver_sql("SELECT dnr_set_context(?, ?)", self.context)
+            conn.exec_driver_sql("BEGIN")
+            if self.context is not None:
+                conn.exec_driver_sql("SELECT dnr_set_context(?, ?)", self.context)
 
     def tearDown(self):
         self.engine.dispose()
@@ -97,6 +103,19 @@ class SqlAlchemyOverDnr(unittest.TestCase):
             self.assertEqual(s.scalars(select(Task)).all(), [])
         with self.as_user(GLOBEX, BOB) as s:
             self.assertEqual(s.scalars(select(Task.title)).all(), ["hijacked"])
+
+    def test_a_pooled_connection_keeps_no_context_between_requests(self):
+        with self.as_user(ACME, ALICE) as s:
+            s.add(Task(id=1, owner_id=ALICE, title="acme 1"))
+            s.commit()
+            self.assertEqual(s.scalars(select(Task.title)).all(), ["acme 1"])
+            first = s.connection().connection.dbapi_connection
+        # The next request on the same pooled connection sets no context.
+        self.context = None
+        with Session(self.engine) as s:
+            self.assertIs(s.connection().connection.dbapi_connection, first)
+            self.assertEqual(s.execute(text("SELECT dnr_tenant()")).scalar(), None)
+            self.assertEqual(s.scalars(select(Task.title)).all(), [])
 
     def test_an_object_loaded_by_one_tenant_is_not_written_by_another(self):
         with self.as_user(ACME, ALICE) as s:

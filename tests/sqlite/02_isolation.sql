@@ -6,11 +6,11 @@
 .nullvalue NULL
 SELECT dnr_apply(readfile('tests/sqlite/tasks.dnr'));
 .print '# tenant A (alice) and tenant B (bob) each write their rows'
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL);
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL, 0);
 INSERT INTO tasks (id, owner_id, title, code) VALUES (1, '00000000-0000-0000-0000-00000000A11C', 'a1', 'A-1');
 INSERT INTO tasks (id, owner_id, title, code, status) VALUES (2, '00000000-0000-0000-0000-00000000a11c', 'a2', 'A-2', 'done');
 INSERT INTO tasks (tenant_id, id, owner_id, title) VALUES ('{AAAAAAAA-0000-0000-0000-000000000001}', 3, '00000000-0000-0000-0000-00000000a11c', 'a3 (tenant given, other spelling)');
-SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL);
+SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL, 0);
 INSERT INTO tasks (id, owner_id, title, code) VALUES (10, '00000000-0000-0000-0000-000000000b0b', 'b10', 'B-10');
 INSERT INTO tasks (id, owner_id, title) VALUES (11, '00000000-0000-0000-0000-000000000b0b', 'b11');
 .print '# read: bob sees only tenant B'
@@ -33,7 +33,7 @@ UPDATE tasks SET title = 'b10 renamed' WHERE id = 10;
 DELETE FROM tasks WHERE id = 11;
 SELECT id, title FROM tasks ORDER BY id;
 .print '# alice again: her rows are intact, the rows of B are invisible'
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL);
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL, 0);
 SELECT id, title, tenant_id, owner_id, status FROM tasks ORDER BY id;
 .print '# no context: no rows, no writes'
 SELECT dnr_clear_context();
@@ -43,7 +43,7 @@ INSERT INTO tasks (tenant_id, id, title) VALUES ('aaaaaaaa-0000-0000-0000-000000
 UPDATE tasks SET title = 'x';
 DELETE FROM tasks;
 .print '# tenant without user: the create rule (authenticated) refuses'
-SELECT dnr_set_tenant('aaaaaaaa-0000-0000-0000-000000000001');
+SELECT dnr_set_tenant('aaaaaaaa-0000-0000-0000-000000000001', 0);
 INSERT INTO tasks (id, title) VALUES (21, 'no user');
 SELECT id FROM tasks ORDER BY id;
 .print '# every row is still in storage (trusted, unlocked connection)'

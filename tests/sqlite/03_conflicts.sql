@@ -6,9 +6,9 @@
 .headers off
 .nullvalue NULL
 SELECT dnr_apply(readfile('tests/sqlite/tasks.dnr'));
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL);
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL, 0);
 INSERT INTO tasks (id, owner_id, title, code) VALUES (1, '00000000-0000-0000-0000-00000000a11c', 'secret of A', 'A-1');
-SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL);
+SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL, 0);
 INSERT INTO tasks (id, owner_id, title, code) VALUES (10, '00000000-0000-0000-0000-000000000b0b', 'b10', 'B-10');
 .print '# B collides with the id of a row of A'
 INSERT INTO tasks (id, owner_id, title) VALUES (1, '00000000-0000-0000-0000-000000000b0b', 'plain insert');
@@ -28,13 +28,13 @@ INSERT OR REPLACE INTO tasks (id, owner_id, title, code) VALUES (10, '00000000-0
 SELECT id, title, code FROM tasks ORDER BY id;
 .print '# B sees only its own rows; A still has its row, unchanged'
 SELECT count(*) FROM tasks WHERE id = 1;
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL);
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL, 0);
 SELECT id, title, code, owner_id FROM tasks ORDER BY id;
 .print '# storage: one row per key, none of B on the keys of A'
 SELECT tenant_id, id, title, code FROM _dnr_tasks ORDER BY tenant_id, id;
 .print '# the same within one tenant: a row the writer may not update is not replaced'
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c0', NULL);
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c0', NULL, 0);
 INSERT OR REPLACE INTO tasks (id, owner_id, title, code) VALUES (1, '00000000-0000-0000-0000-0000000000c0', 'carol replaces alice', 'A-1');
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c0', 'admin');
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c0', 'admin', 0);
 INSERT OR REPLACE INTO tasks (id, owner_id, title, code) VALUES (1, '00000000-0000-0000-0000-0000000000c0', 'admin replaces alice', 'A-1');
 SELECT id, title, owner_id FROM tasks ORDER BY id;

@@ -6,13 +6,13 @@
 .nullvalue NULL
 SELECT dnr_apply(readfile('tests/sqlite/tasks.dnr'));
 .print '# data: tenant A has tasks 1-3 and project 100; tenant B has tasks 10-11 and project 200'
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', 'admin');
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', 'admin', 0);
 INSERT INTO projects (id, name) VALUES (100, 'apollo');
 INSERT INTO tasks (id, owner_id, title, priority, project_id) VALUES
   (1, '00000000-0000-0000-0000-00000000a11c', 'a1', 3, 100),
   (2, '00000000-0000-0000-0000-00000000a11c', 'a2', 1, 100),
   (3, '00000000-0000-0000-0000-00000000a11c', 'a3', 2, 200);
-SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', 'admin');
+SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', 'admin', 0);
 INSERT INTO projects (id, name) VALUES (200, 'gemini');
 INSERT INTO tasks (id, owner_id, title, priority, project_id) VALUES
   (10, '00000000-0000-0000-0000-000000000b0b', 'b10', 5, 200),
@@ -46,12 +46,12 @@ SELECT * FROM task_summary;
 .print '## ORDER BY / LIMIT / OFFSET cannot skip into other tenants'
 SELECT id FROM tasks ORDER BY id LIMIT 10 OFFSET 1;
 .print '# as A: the same queries'
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', 'admin');
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', 'admin', 0);
 SELECT t.id, p.name FROM tasks t LEFT JOIN projects p ON p.id = t.project_id ORDER BY t.id;
 SELECT count(*), sum(priority), min(id), max(id) FROM tasks;
 SELECT * FROM task_summary;
 SELECT id, row_number() OVER (ORDER BY id), sum(priority) OVER () FROM tasks ORDER BY id;
 .print '# the read rule applies as well as the fence: carol (no role) sees only unowned or her rows'
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c0', NULL);
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c0', NULL, 0);
 SELECT count(*) FROM tasks;
 SELECT * FROM task_summary;

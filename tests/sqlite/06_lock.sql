@@ -7,9 +7,9 @@
 .headers off
 .nullvalue NULL
 SELECT dnr_apply(readfile('tests/sqlite/tasks.dnr'));
-SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', 'admin');
+SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', 'admin', 0);
 INSERT INTO tasks (id, owner_id, title, code) VALUES (10, '00000000-0000-0000-0000-000000000b0b', 'secret of B', 'B-10');
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL);
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL, 0);
 INSERT INTO tasks (id, owner_id, title, code) VALUES (1, '00000000-0000-0000-0000-00000000a11c', 'a1', 'A-1');
 CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
 SELECT dnr_lock();
@@ -24,12 +24,12 @@ SELECT t.id, count(*) OVER () FROM tasks t LEFT JOIN projects p ON p.id = t.proj
 SELECT dnr_check('Task', 'read', '{"tenant_id":"aaaaaaaa-0000-0000-0000-000000000001","owner_id":"00000000-0000-0000-0000-00000000a11c"}');
 SELECT dnr_tenant(), dnr_user();
 .print '# the context cannot change'
-SELECT dnr_set_tenant('bbbbbbbb-0000-0000-0000-000000000002');
-SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', NULL, 'admin');
-SELECT dnr_set_user(NULL);
-SELECT dnr_set_roles('admin');
+SELECT dnr_set_tenant('bbbbbbbb-0000-0000-0000-000000000002', 0);
+SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', NULL, 'admin', 0);
+SELECT dnr_set_user(NULL, 0);
+SELECT dnr_set_roles('admin', 0);
 SELECT dnr_clear_context();
-SELECT count(*) FROM notes WHERE dnr_set_tenant('bbbbbbbb-0000-0000-0000-000000000002') IS NULL;
+SELECT count(*) FROM notes WHERE dnr_set_tenant('bbbbbbbb-0000-0000-0000-000000000002', 0) IS NULL;
 SELECT dnr_apply('entity Task:
   table: tasks
   access:
@@ -98,12 +98,12 @@ SELECT dnr_tenant(), dnr_user(), dnr_has_role('admin');
 SELECT dnr_lock();
 .print '# loading the extension again keeps the lock'
 .load ./target/release/libdnr
-SELECT dnr_set_tenant('bbbbbbbb-0000-0000-0000-000000000002');
+SELECT dnr_set_tenant('bbbbbbbb-0000-0000-0000-000000000002', 0);
 SELECT * FROM _dnr_tasks;
 .print '# a fresh trusted connection sees the rows of B untouched'
 .open target/sqlite-tests/lock.db
 .load ./target/release/libdnr
-SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL);
+SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL, 0);
 SELECT id, title, code FROM tasks ORDER BY id;
 SELECT count(*) FROM notes;
 SELECT name FROM sqlite_master WHERE name IN ('peek', 'spy', 'spy3', 'stolen') ORDER BY name;
@@ -112,7 +112,7 @@ SELECT name FROM sqlite_master WHERE name IN ('peek', 'spy', 'spy3', 'stolen') O
 .load ./target/release/libdnr
 CREATE TABLE keep (x);
 CREATE VIEW keep_view AS SELECT * FROM keep;
-SELECT dnr_set_tenant('aaaaaaaa-0000-0000-0000-000000000001');
+SELECT dnr_set_tenant('aaaaaaaa-0000-0000-0000-000000000001', 0);
 SELECT dnr_lock();
 .shell sqlite3 target/sqlite-tests/lock2.db ".load ./target/release/libdnr" "SELECT dnr_apply(readfile('tests/sqlite/tasks.dnr'))"
 DROP VIEW tasks;

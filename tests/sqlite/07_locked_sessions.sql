@@ -9,7 +9,7 @@
 .nullvalue NULL
 SELECT dnr_apply(readfile('tests/sqlite/tasks.dnr'));
 .print '# session: alice in A (admin) seeds rows, locked'
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', 'admin');
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', 'admin', 0);
 SELECT dnr_lock();
 INSERT INTO projects (id, name) VALUES (100, 'apollo');
 INSERT INTO tasks (id, owner_id, title, code, priority, project_id) VALUES
@@ -21,7 +21,7 @@ SELECT id, title, status, tenant_id FROM tasks ORDER BY id;
 .print '# session: bob in B, locked'
 .open target/sqlite-tests/sessions.db
 .load ./target/release/libdnr
-SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL);
+SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL, 0);
 SELECT dnr_lock();
 SELECT count(*) FROM tasks;
 INSERT INTO tasks (id, owner_id, title, code, priority, project_id) VALUES (10, '00000000-0000-0000-0000-000000000b0b', 'b10', 'B-10', 5, 100);
@@ -59,12 +59,12 @@ DELETE FROM tasks WHERE id = 1;
 SELECT changes();
 SELECT id, title, code FROM tasks ORDER BY id;
 .print '## the session cannot leave its context'
-SELECT dnr_set_tenant('aaaaaaaa-0000-0000-0000-000000000001');
+SELECT dnr_set_tenant('aaaaaaaa-0000-0000-0000-000000000001', 0);
 SELECT count(*) FROM main.tasks;
 .print '# session: carol in A, no role: reads only unowned rows, may not update or delete them (skipped silently, yet counted by changes())'
 .open target/sqlite-tests/sessions.db
 .load ./target/release/libdnr
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c0', NULL);
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-0000000000c0', NULL, 0);
 SELECT dnr_lock();
 SELECT id, title FROM tasks ORDER BY id;
 UPDATE tasks SET title = 'carol';
@@ -77,7 +77,7 @@ SELECT id, title, status FROM tasks ORDER BY id;
 .print '# session: guest alice cannot delete (forbid)'
 .open target/sqlite-tests/sessions.db
 .load ./target/release/libdnr
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', 'guest');
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', 'guest', 0);
 SELECT dnr_lock();
 DELETE FROM tasks WHERE id = 2;
 SELECT changes();

@@ -20,13 +20,13 @@ SELECT dnr_apply('entity Note:
     write: true
     delete: true');
 SELECT * FROM note_count;
-SELECT dnr_set_tenant('aaaaaaaa-0000-0000-0000-000000000001');
+SELECT dnr_set_tenant('aaaaaaaa-0000-0000-0000-000000000001', 0);
 SELECT * FROM notes;
 SELECT * FROM note_count;
 INSERT INTO notes (id, author) VALUES (3, 'ann');
 SELECT id, body FROM notes ORDER BY id;
 .print '# the unique key (author, body) of the existing table is guarded'
-SELECT dnr_set_tenant('bbbbbbbb-0000-0000-0000-000000000002');
+SELECT dnr_set_tenant('bbbbbbbb-0000-0000-0000-000000000002', 0);
 INSERT OR REPLACE INTO notes (id, author, body) VALUES (4, 'ann', 'first');
 SELECT dnr_clear_context();
 SELECT count(*) FROM _dnr_notes;
@@ -43,7 +43,7 @@ SELECT dnr_apply('entity Note:
     read: author = ''ann''
     write: true');
 SELECT tenant_id, id, author, body FROM _dnr_notes ORDER BY id;
-SELECT dnr_set_tenant('aaaaaaaa-0000-0000-0000-000000000001');
+SELECT dnr_set_tenant('aaaaaaaa-0000-0000-0000-000000000001', 0);
 SELECT id, author FROM notes ORDER BY id;
 .print '# a broken policy file changes nothing, and says where it is broken'
 SELECT dnr_clear_context();

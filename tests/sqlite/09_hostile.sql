@@ -31,7 +31,7 @@ entity Odd:
     read: true
     create: true');
 SELECT name FROM users;
-SELECT dnr_set_tenant('aaaaaaaa-0000-0000-0000-000000000001');
+SELECT dnr_set_tenant('aaaaaaaa-0000-0000-0000-000000000001', 0);
 INSERT INTO "evil""; DROP TABLE users; --" (id, note) VALUES (1, 'fine');
 INSERT INTO "evil""; DROP TABLE users; --" (id, note) VALUES (2, 'it''s''; DROP TABLE users; --');
 SELECT id, note FROM "evil""; DROP TABLE users; --" ORDER BY id;
@@ -43,7 +43,7 @@ SELECT * FROM "odd ""table" ORDER BY id;
 SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name;
 SELECT name FROM users;
 .print '# roles are plain words'
-SELECT dnr_set_roles('admin''); DROP TABLE users; --');
+SELECT dnr_set_roles('admin''); DROP TABLE users; --', 0);
 SELECT dnr_has_role('admin''); DROP TABLE users; --');
 .print '# the same names after dnr_lock(), through the locked tables'
 SELECT dnr_lock();

@@ -6,9 +6,9 @@
 .headers off
 .nullvalue NULL
 SELECT dnr_apply(readfile('tests/sqlite/tasks.dnr'));
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL);
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL, 0);
 INSERT INTO tasks (id, owner_id, title) VALUES (1, '00000000-0000-0000-0000-00000000a11c', 'a1');
-SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL);
+SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL, 0);
 INSERT INTO tasks (id, owner_id, title) VALUES (10, '00000000-0000-0000-0000-000000000b0b', 'b10');
 .print '# without the extension: errors, not rows'
 .open target/sqlite-tests/connections.db
@@ -25,7 +25,7 @@ SELECT count(*) FROM _dnr_tasks;
 .load ./target/release/libdnr
 SELECT count(*) FROM tasks;
 SELECT dnr_check('Task', 'read', '{"tenant_id":"aaaaaaaa-0000-0000-0000-000000000001","owner_id":"00000000-0000-0000-0000-00000000a11c"}');
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL);
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL, 0);
 SELECT dnr_check('Task', 'read', '{"tenant_id":"aaaaaaaa-0000-0000-0000-000000000001","owner_id":"00000000-0000-0000-0000-00000000a11c"}');
 SELECT dnr_check('Task', 'read', '{"tenant_id":"bbbbbbbb-0000-0000-0000-000000000002","owner_id":"00000000-0000-0000-0000-00000000a11c"}');
 SELECT id, title FROM tasks;

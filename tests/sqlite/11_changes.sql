@@ -11,7 +11,7 @@
 .headers off
 .nullvalue NULL
 SELECT dnr_apply(readfile('tests/sqlite/tasks.dnr'));
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL);
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL, 0);
 .print '# default: changes() stays 0 after a write through the view'
 INSERT INTO tasks (id, owner_id, title) VALUES (5, '00000000-0000-0000-0000-00000000a11c', 'a5');
 SELECT changes();
@@ -28,12 +28,12 @@ SELECT changes();
 DELETE FROM tasks WHERE id = 2;
 SELECT changes();
 .print '# rows of another tenant are not counted (not visible)'
-SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL);
+SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL, 0);
 UPDATE tasks SET title = 'hijacked';
 SELECT changes();
 DELETE FROM tasks;
 SELECT changes();
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL);
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL, 0);
 SELECT id, title FROM tasks;
 .print '# known limitation: a visible row the delete rule skips is counted (delete needs status != done)'
 UPDATE tasks SET status = 'done' WHERE id = 1;

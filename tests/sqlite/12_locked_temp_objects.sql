@@ -5,10 +5,10 @@
 .headers off
 .nullvalue NULL
 SELECT dnr_apply(readfile('tests/sqlite/tasks.dnr'));
-SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL);
+SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL, 0);
 INSERT INTO tasks (id, owner_id, title) VALUES (10, '00000000-0000-0000-0000-000000000b0b', 'b10');
 PRAGMA trusted_schema = OFF;
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL);
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL, 0);
 SELECT dnr_lock();
 INSERT INTO tasks (id, owner_id, title) VALUES (1, '00000000-0000-0000-0000-00000000a11c', 'a1');
 .print '# a TEMP view over the enforced table sees what the table shows'

@@ -47,7 +47,7 @@ SELECT dnr_apply('entity T:
   access:
     read: n = 1
 ');
-SELECT dnr_set_context('aaaaaaaa-0000-4000-8000-000000000000');
+SELECT dnr_set_context('aaaaaaaa-0000-4000-8000-000000000000', NULL, NULL, 0);
 SELECT dnr_check(replace(hex(zeroblob(100)), '00', '('), 'read', '{}');
 SELECT dnr_check('T', 'read', replace(hex(zeroblob(100000)), '00', '[') );
 SELECT dnr_check('T', 'read', '{"n": 1, "tenant_id": "aaaaaaaa-0000-4000-8000-000000000000"}');

@@ -5,9 +5,9 @@
 .headers on
 .nullvalue NULL
 SELECT dnr_apply(readfile('tests/sqlite/tasks.dnr'));
-SELECT dnr_set_context('aaaaaaaa-0000-4000-8000-000000000001', '00000000-0000-4000-8000-00000000a11c');
+SELECT dnr_set_context('aaaaaaaa-0000-4000-8000-000000000001', '00000000-0000-4000-8000-00000000a11c', NULL, 0);
 INSERT INTO tasks (id, owner_id, title) VALUES (1, '00000000-0000-4000-8000-00000000a11c', 'a1');
-SELECT dnr_set_context('bbbbbbbb-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000b0b');
+SELECT dnr_set_context('bbbbbbbb-0000-4000-8000-000000000002', '00000000-0000-4000-8000-000000000b0b', NULL, 0);
 INSERT INTO tasks (id, owner_id, title) VALUES (2, '00000000-0000-4000-8000-000000000b0b', 'b2');
 -- SQLite alone cannot alter the enforced name (a view).
 ALTER TABLE tasks ADD COLUMN due TEXT;
@@ -24,7 +24,7 @@ SELECT dnr_migrate('ALTER TABLE tasks RENAME COLUMN due TO due_on');
 SELECT id, due_on FROM tasks;
 -- Enforcement holds after the migration: tenant A still sees only its row,
 -- and cannot write into tenant B's.
-SELECT dnr_set_context('aaaaaaaa-0000-4000-8000-000000000001', '00000000-0000-4000-8000-00000000a11c');
+SELECT dnr_set_context('aaaaaaaa-0000-4000-8000-000000000001', '00000000-0000-4000-8000-00000000a11c', NULL, 0);
 SELECT id, title, due_on FROM tasks;
 UPDATE tasks SET due_on = 'never' WHERE id = 2;
 INSERT INTO tasks (id, tenant_id, owner_id, title) VALUES (3, 'bbbbbbbb-0000-4000-8000-000000000002', '00000000-0000-4000-8000-00000000a11c', 'forged');

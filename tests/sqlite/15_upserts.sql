@@ -10,9 +10,9 @@
 .nullvalue NULL
 SELECT dnr_apply(readfile('tests/sqlite/tasks.dnr'));
 -- Bob's row 7 in tenant B.
-SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL);
+SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL, 0);
 SELECT dnr_exec('INSERT INTO tasks (id, owner_id, title, code) VALUES (7, dnr_user(), ''bob''''s'', ''B7'')');
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL);
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL, 0);
 .print '# SQLite refuses an upsert on the view itself'
 INSERT INTO tasks (id, owner_id, title) VALUES (1, dnr_user(), 'a') ON CONFLICT (id) DO UPDATE SET title = excluded.title;
 .print '# dnr_exec: insert, then the same upsert updates (1 row each)'
@@ -38,10 +38,10 @@ SELECT dnr_exec('ALTER TABLE tasks ADD COLUMN due TEXT');
 SELECT dnr_exec('UPDATE tasks SET title = (SELECT group_concat(title) FROM _dnr_tasks)');
 SELECT dnr_exec('INSERT INTO tasks (id, title) VALUES (1)');
 .print '# tenant B row is as Bob left it'
-SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL);
+SELECT dnr_set_context('bbbbbbbb-0000-0000-0000-000000000002', '00000000-0000-0000-0000-000000000b0b', NULL, 0);
 SELECT id, title, code, owner_id FROM tasks;
 .print '# with RETURNING: the stored rows as JSON'
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL);
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL, 0);
 SELECT dnr_exec('INSERT INTO tasks (id, owner_id, title) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET title = excluded.title RETURNING id, title, tenant_id, status', 9, dnr_user(), 'nine');
 SELECT dnr_exec('DELETE FROM tasks WHERE id IN (1, 7, 9) RETURNING id');
 .print '# hostile statements: 100,000-deep nesting, bytes that are not UTF-8, a megabyte string'

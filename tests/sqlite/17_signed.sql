@@ -13,7 +13,8 @@
 SELECT dnr_apply(readfile('tests/sqlite/tasks.dnr'));
 .print '# no keys installed: refused'
 SELECT dnr_set_context_signed('eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJleHAiOjM3OTU5OTA0NjksImlhdCI6MTc5NTk5MDQ2OSwicm9sZXMiOlsiYWRtaW4iXSwic3ViIjoiMDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDBhMTFjIiwidGlkIjoiYWFhYWFhYWEtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAxIn0.tS7IMtWTxBMQF29NqjXFOFNyZMa4Og5mnNmCrOCnn52BCC3B6NN7e6oTA3vTtjfWOmHf49FUdk0-7oA-PCVEDw');
-.print '# the host installs two keys (rotation: both kids verify)'
+.print '# the host installs two keys (rotation: both kids verify); a token sets the context for its transaction'
+BEGIN;
 SELECT dnr_set_signing_keys('k1:eddsa:CQXY9xBStrrORblEek_xoGAmSZuVP_h0bhVqTbnnVUM,k2:hs256:5d_4XukjU7ltQGL3zrcVnwDkIGtM54TJaBOoNJdXw04');
 SELECT dnr_set_context_signed('eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJleHAiOjM3OTU5OTA0NjksImlhdCI6MTc5NTk5MDQ2OSwicm9sZXMiOlsiYWRtaW4iXSwic3ViIjoiMDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDBhMTFjIiwidGlkIjoiYWFhYWFhYWEtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAxIn0.tS7IMtWTxBMQF29NqjXFOFNyZMa4Og5mnNmCrOCnn52BCC3B6NN7e6oTA3vTtjfWOmHf49FUdk0-7oA-PCVEDw');
 SELECT dnr_tenant(), dnr_user(), dnr_has_role('admin');
@@ -36,9 +37,9 @@ SELECT dnr_tenant(), dnr_user(), dnr_has_role('admin');
 SELECT dnr_set_signing_keys('k3:hs256:c2hvcnQ');
 .print '# signed-only mode: the unsigned setters refuse, a token still works'
 SELECT dnr_require_signed();
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', 'admin');
-SELECT dnr_set_tenant('aaaaaaaa-0000-0000-0000-000000000001');
-SELECT dnr_set_roles('admin');
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', 'admin', 0);
+SELECT dnr_set_tenant('aaaaaaaa-0000-0000-0000-000000000001', 0);
+SELECT dnr_set_roles('admin', 0);
 SELECT dnr_tenant(), dnr_has_role('admin');
 SELECT dnr_set_context_signed('eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJleHAiOjM3OTU5OTA0NjksImlhdCI6MTc5NTk5MDQ2OSwicm9sZXMiOlsiYWRtaW4iXSwic3ViIjoiMDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDBhMTFjIiwidGlkIjoiYWFhYWFhYWEtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAxIn0.tS7IMtWTxBMQF29NqjXFOFNyZMa4Og5mnNmCrOCnn52BCC3B6NN7e6oTA3vTtjfWOmHf49FUdk0-7oA-PCVEDw');
 SELECT dnr_tenant(), dnr_has_role('admin');
@@ -49,7 +50,10 @@ SELECT dnr_tenant();
 SELECT dnr_set_context_signed('eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJleHAiOjM3OTU5OTA0NjksImlhdCI6MTc5NTk5MDQ2OSwicm9sZXMiOlsiYWRtaW4iXSwic3ViIjoiMDAwMDAwMDAtMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDBhMTFjIiwidGlkIjoiYmJiYmJiYmItMDAwMC0wMDAwLTAwMDAtMDAwMDAwMDAwMDAxIn0.tS7IMtWTxBMQF29NqjXFOFNyZMa4Og5mnNmCrOCnn52BCC3B6NN7e6oTA3vTtjfWOmHf49FUdk0-7oA-PCVEDw');
 SELECT dnr_tenant();
 SELECT dnr_set_signing_keys('k9:hs256:5d_4XukjU7ltQGL3zrcVnwDkIGtM54TJaBOoNJdXw04');
-SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', NULL, NULL);
+SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', NULL, NULL, 0);
+SELECT dnr_tenant();
+.print '# the context from a token ends with its transaction'
+COMMIT;
 SELECT dnr_tenant();
 .print '# a locked connection not in signed-only mode takes no token'
 .open :memory:

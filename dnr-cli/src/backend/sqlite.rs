@@ -382,12 +382,26 @@ impl Backend for SqliteBackend {
         row: &str,
     ) -> Result<String, String> {
         let db = open(Path::new(&store.location))?;
-        db.set_context(context.clone());
+        db.set_context(context.clone())
+            .map_err(|e| format!("error: {e}"))?;
         let decision = db
             .dnr()
             .decide(entity, op, row)
             .map_err(|e| format!("error: {e}"))?;
         Ok(super::render_decision(decision.allowed, &decision.reason))
+    }
+}
+
+/// A tenant's own file records whose it is (older files learn it at their
+/// next apply or migration), so that the extension refuses any other
+/// tenant's context on it; a file in another tenant's place is refused.
+fn bind(db: &Connection, store: &Store) -> Result<(), String> {
+    match &store.tenant {
+        Some(tenant) => db
+            .dnr()
+            .bind_tenant(tenant.id)
+            .map_err(|e| format!("error: `{}`: {e}", store.location)),
+        None => Ok(()),
     }
 }
 
@@ -438,7 +452,7 @@ impl Session for SqliteSession {
                 "CREATE TABLE IF NOT EXISTS {HISTORY} (version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL, duration_ms REAL NOT NULL)"
             ),
         );
-        if let Err(error) = created {
+        if let Err(error) = created.map(drop).and_then(|()| bind(db, store)) {
             let _ = exec(db, "ROLLBACK");
             return Err(error);
         }
@@ -520,6 +534,7 @@ impl Session for SqliteSession {
 
     fn apply(&mut self, store: &Store, policy: &Policy) -> Result<String, String> {
         let db = self.connection(&store.location)?;
+        bind(db, store)?;
         db.apply(&policy.source)
             .map_err(|e| e.message().trim_start_matches("dnr: ").to_string())
     }

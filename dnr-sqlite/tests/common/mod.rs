@@ -33,12 +33,12 @@ pub fn world(path: &Path, a_title: &str) -> Result<Connection, dnr_sqlite::Error
     let policy = std::fs::read_to_string(root().join("tests/sqlite/tasks.dnr"))
         .map_err(|e| dnr_sqlite::Error::new(e.to_string()))?;
     db.apply(&policy)?;
-    db.set_context(context(TENANT_A, ALICE)?);
+    db.set_context(context(TENANT_A, ALICE)?)?;
     db.execute(
         "INSERT INTO tasks (id, owner_id, title, code) VALUES (1, ?1, ?2, 'ca'), (2, ?1, 'a2-secret', 'cb')",
         &[ALICE.into(), a_title.into()],
     )?;
-    db.set_context(context(TENANT_B, BOB)?);
+    db.set_context(context(TENANT_B, BOB)?)?;
     db.execute(
         "INSERT INTO tasks (id, owner_id, title, code) VALUES (10, ?1, 'b10', 'c10'), (3, ?1, 'b3', 'c3')",
         &[BOB.into()],

@@ -94,6 +94,10 @@ test("database per tenant: one file per tenant, context set", async () => {
   const acme = await openTenantDatabase(Database, ACME, { storage: "memory", policies: POLICIES, user: ALICE });
   assert.equal(acme.exec(INSERT, [1, ALICE, "acme", "todo"]), 1);
   assert.deepEqual(acme.query("SELECT tenant_id, title FROM tasks"), [{ tenant_id: ACME, title: "acme" }]);
+  // The file is Acme's: another tenant's context is refused on it.
+  assert.throws(() => acme.setContext({ tenant: GLOBEX, user: BOB }), /belongs to tenant .*: a context of tenant .* is refused/);
+  assert.throws(() => acme.bindTenant(GLOBEX), /belongs to tenant/);
+  assert.deepEqual(acme.query("SELECT tenant_id, title FROM tasks"), [{ tenant_id: ACME, title: "acme" }]);
   acme.close();
   await assert.rejects(openTenantDatabase(Database, ACME, { storage: "memory", policies: "entity" }), /policy error/);
 });

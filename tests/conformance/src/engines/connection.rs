@@ -77,8 +77,7 @@ fn bound(args: &[Arg]) -> Vec<Value> {
 }
 
 fn set_context(db: &Connection, ctx: &Ctx) -> Result<(), String> {
-    db.set_context(context(ctx)?);
-    Ok(())
+    db.set_context(context(ctx)?).map_err(|e| e.to_string())
 }
 
 /// Rows written, or with RETURNING the sorted ids returned.

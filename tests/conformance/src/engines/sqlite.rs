@@ -31,7 +31,8 @@ impl Sqlite {
 
 fn set_context(conn: &Connection, ctx: &Ctx) -> Result<(), String> {
     conn.query_row(
-        "SELECT dnr_set_context(?1, ?2, ?3)",
+        // For the session: each step's statements run in autocommit.
+        "SELECT dnr_set_context(?1, ?2, ?3, 0)",
         params![ctx.tenant, ctx.user, roles_json(&ctx.roles)],
         |_| Ok(()),
     )
