@@ -109,6 +109,23 @@ COMMIT;
 SQL
 )
 expect "a tenant reads its schema's rows" "note of $A" "$seen"
+# The schema fence (issue 27, point 2) on the worker's shard: tenant A's
+# context reaches nothing of B's schema by a qualified name or search_path.
+fenced=$("$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$CITUS_COORDINATOR_PORT" -U app -d "$db" 2>&1 <<SQL
+BEGIN;
+SELECT dnr.set_context('$A', '$U') \g /dev/null
+SELECT dnr.use_tenant('$A') \g /dev/null
+SELECT count(*) FROM $sb.notes;
+SET LOCAL search_path = $sb;
+SELECT count(*) FROM notes;
+INSERT INTO $sb.notes (id, body, owner_id) VALUES (9, 'planted', '$U');
+COMMIT;
+SQL
+) && fail "a write into another tenant's schema was accepted: $fenced"
+case "$fenced" in
+  0$'\n'0$'\n'*"row-level security"*) ok "the schema fence holds on Citus: a qualified name and search_path read 0 rows of B's schema, a write is refused" ;;
+  *) fail "schema fence on Citus: $fenced" ;;
+esac
 refused=$("$PGBIN/psql" -X -q -At -h 127.0.0.1 -p "$CITUS_COORDINATOR_PORT" -U app -d "$db" 2>&1 <<SQL || true
 BEGIN;
 SELECT dnr.set_context('$A', '$U') \g /dev/null
