@@ -24,13 +24,15 @@ use std::sync::Arc;
 
 use dnr_core::compile::quote::{ident, literal};
 use dnr_core::compile::sqlite::{
-    allowed_rows, checked_value, insert_refusal, storage_table, SqliteTable,
+    allowed_rows, checked_value, insert_refusal, next_key, numbered_column, storage_table,
+    SqliteTable,
 };
 use dnr_core::{Operation, PolicySet};
 use sqlparser::ast::{
-    AssignmentTarget, Expr, FromTable, Ident, Insert, ObjectName, ObjectNamePart, OnConflict,
-    OnConflictAction, OnInsert, Query, SetExpr, SqliteOnConflict, Statement, TableAlias,
-    TableFactor, TableObject, TableWithJoins, UnaryOperator, Value, VisitMut, VisitorMut,
+    AssignmentTarget, ConflictTarget, Expr, FromTable, Ident, Insert, ObjectName, ObjectNamePart,
+    OnConflict, OnConflictAction, OnInsert, Query, SetExpr, SqliteOnConflict, Statement,
+    TableAlias, TableFactor, TableObject, TableWithJoins, UnaryOperator, Value, VisitMut,
+    VisitorMut,
 };
 
 use sqlparser::tokenizer::Location;
@@ -104,6 +106,11 @@ const ARG: &str = "_dnr_arg_";
 
 /// The CTE a rewritten INSERT evaluates its rows in (the user's query).
 pub(crate) const ROWS_CTE: &str = "_dnr_rows";
+
+/// The CTE that numbers those rows, for a table that numbers its key
+/// (`next_key`), and the column that holds the number (from 0).
+const NUMBERED_CTE: &str = "_dnr_numbered";
+const ROW_NUMBER: &str = "_dnr_n";
 
 fn refuse(why: impl std::fmt::Display) -> Error {
     Error::new(format!("dnr: cannot rewrite this statement: {why}"))
@@ -535,44 +542,168 @@ impl Writer<'_> {
         }
     }
 
-    /// The checks of one inserted row whose `columns` are given by `exprs`
-    /// (DNR's SQL text; the others take their defaults), as DNR compiles
-    /// them for the view's insert trigger.
-    fn refusal(&self, columns: &[String], exprs: &[String]) -> Result<String, Error> {
-        let new = |name: &str| {
-            let given = columns
+    /// The column DNR numbers when an insert leaves it out
+    /// ([`numbered_column`]).
+    fn numbered(&self) -> Option<&str> {
+        let entity = &self.table.policy.entities[self.table.entity];
+        numbered_column(&self.table.policy, entity, &self.table.schema)
+    }
+
+    /// The value stored for `column` of a row whose `columns` are given by
+    /// `exprs`: [`Self::stored`], and for the numbered column its key when
+    /// none is given (the `offset`th row of the statement, SQL text).
+    fn row_value(
+        &self,
+        column: &str,
+        columns: &[String],
+        exprs: &[String],
+        offset: Option<&str>,
+    ) -> String {
+        let given = |name: &str| {
+            columns
                 .iter()
                 .position(|c| c.eq_ignore_ascii_case(name))
                 .and_then(|i| exprs.get(i))
-                .map(String::as_str);
-            self.stored(name, given)
+                .map(String::as_str)
         };
+        let stored = self.stored(column, given(column));
+        match (self.numbered(), self.table.tenant.as_deref()) {
+            (Some(numbered), Some(tenant)) if numbered.eq_ignore_ascii_case(column) => {
+                let next = self.next_key(numbered, tenant, columns, exprs, offset);
+                match given(column) {
+                    Some(_) => format!("coalesce({stored}, {next})"),
+                    None => next,
+                }
+            }
+            _ => stored,
+        }
+    }
+
+    fn next_key(
+        &self,
+        numbered: &str,
+        tenant: &str,
+        columns: &[String],
+        exprs: &[String],
+        offset: Option<&str>,
+    ) -> String {
+        let given = columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(tenant))
+            .and_then(|i| exprs.get(i))
+            .map(String::as_str);
+        next_key(
+            &self.table.storage,
+            numbered,
+            tenant,
+            &self.stored(tenant, given),
+            offset,
+        )
+    }
+
+    /// The checks of one inserted row whose `columns` are given by `exprs`
+    /// (DNR's SQL text; the others take their defaults), as DNR compiles
+    /// them for the view's insert trigger.
+    fn refusal(
+        &self,
+        columns: &[String],
+        exprs: &[String],
+        offset: Option<&str>,
+    ) -> Result<String, Error> {
+        let new = |name: &str| self.row_value(name, columns, exprs, offset);
         let entity = &self.table.policy.entities[self.table.entity];
         insert_refusal(&self.table.policy, entity, Some(&self.table.schema), &new)
             .map_err(|e| Error::new(format!("dnr: {e}")))
     }
 
-    /// One row's stored values (the tenant appended when not given), the
-    /// last carrying the row's checks: DNR's SQL text over `exprs`.
+    /// The columns an INSERT of `columns` writes in storage: those, the
+    /// tenant when not given, and the numbered column when not given and
+    /// then `rowid` (the numbered row's rowid is its key, see `next_key`).
+    fn target_columns(&self, columns: &[String]) -> Vec<String> {
+        let mut target: Vec<String> = columns.to_vec();
+        let missing = |name: &str| !columns.iter().any(|c| c.eq_ignore_ascii_case(name));
+        if let Some(tenant) = self.table.tenant.as_deref().filter(|t| missing(t)) {
+            target.push(tenant.to_string());
+        }
+        if let Some(numbered) = self.numbered() {
+            if missing(numbered) {
+                target.push(numbered.to_string());
+            }
+            target.push("rowid".into());
+        }
+        target
+    }
+
+    /// One row's stored values for [`Self::target_columns`], the last
+    /// carrying the row's checks: DNR's SQL text over `exprs`.
     fn checked_row(
         &self,
         columns: &[String],
         exprs: &[String],
-        fill_tenant: bool,
+        offset: Option<&str>,
     ) -> Result<Vec<String>, Error> {
-        let mut values: Vec<String> = columns
-            .iter()
-            .zip(exprs)
-            .map(|(column, expr)| self.stored(column, Some(expr)))
-            .collect();
-        if fill_tenant {
-            values.push("dnr_tenant()".into());
+        let mut values: Vec<String> = Vec::new();
+        for target in self.target_columns(columns) {
+            values.push(match self.numbered() {
+                Some(numbered) if target == "rowid" => {
+                    let key = self.row_value(numbered, columns, exprs, offset);
+                    let given = columns
+                        .iter()
+                        .position(|c| c.eq_ignore_ascii_case(numbered))
+                        .and_then(|i| exprs.get(i));
+                    match given {
+                        Some(expr) => format!(
+                            "CASE WHEN {} IS NULL THEN {key} END",
+                            self.stored(numbered, Some(expr))
+                        ),
+                        None => key,
+                    }
+                }
+                _ => self.row_value(&target, columns, exprs, offset),
+            });
         }
-        let refusal = self.refusal(columns, exprs)?;
+        let refusal = self.refusal(columns, exprs, offset)?;
         if let Some(last) = values.last_mut() {
             *last = checked_value(last, &refusal);
         }
         Ok(values)
+    }
+
+    /// The conflict target `ON CONFLICT (id)` of a table whose keys are
+    /// per tenant (`PRIMARY KEY (tenant_id, id)`) as SQLite needs it,
+    /// `(tenant_id, id)`: ORMs name the key they declared (Drizzle's
+    /// `onConflictDoUpdate({ target: id })`). Left as written when a key
+    /// of the table has exactly its columns (a table-wide key of an
+    /// earlier apply, or the user's), or when no per-tenant key does.
+    fn conflict_target(&self, target: Option<ConflictTarget>) -> Option<ConflictTarget> {
+        let Some(ConflictTarget::Columns(columns)) = target else {
+            return target;
+        };
+        let lower = |names: &mut dyn Iterator<Item = &str>| -> BTreeSet<String> {
+            names.map(str::to_ascii_lowercase).collect()
+        };
+        let named = lower(&mut columns.iter().map(|c| c.value.as_str()));
+        let keys: Vec<BTreeSet<String>> = self
+            .table
+            .schema
+            .unique_keys
+            .iter()
+            .map(|key| lower(&mut key.iter().map(String::as_str)))
+            .collect();
+        let widened = match self.table.tenant.as_deref() {
+            Some(tenant) if !named.contains(&tenant.to_ascii_lowercase()) => {
+                let mut widened = named.clone();
+                widened.insert(tenant.to_ascii_lowercase());
+                (!keys.contains(&named) && keys.contains(&widened)).then_some(tenant)
+            }
+            _ => None,
+        };
+        Some(ConflictTarget::Columns(match widened {
+            Some(tenant) => std::iter::once(Ident::with_quote('"', tenant))
+                .chain(columns)
+                .collect(),
+            None => columns,
+        }))
     }
 
     /// The upsert clause with each DO UPDATE's assignments normalized and
@@ -591,6 +722,7 @@ impl Writer<'_> {
                 conflict_target,
                 action: OnConflictAction::DoUpdate(mut update),
             })) => {
+                let conflict_target = self.conflict_target(conflict_target);
                 self.assignments(&mut update.assignments)?;
                 let entity = &self.table.policy.entities[self.table.entity];
                 let message = literal(&format!(
@@ -620,7 +752,16 @@ impl Writer<'_> {
                     true,
                 ))
             }
-            Some(other @ OnInsert::OnConflict(_)) => Ok((Some(other), false)),
+            Some(OnInsert::OnConflict(OnConflict {
+                conflict_target,
+                action,
+            })) => Ok((
+                Some(OnInsert::OnConflict(OnConflict {
+                    conflict_target: self.conflict_target(conflict_target),
+                    action,
+                })),
+                false,
+            )),
             Some(_) => Err(refuse("ON DUPLICATE KEY is MySQL's")),
         }
     }
@@ -653,15 +794,11 @@ impl Writer<'_> {
         } else {
             insert.columns.iter().map(|c| c.value.clone()).collect()
         };
-        let fill_tenant = self
-            .table
-            .tenant
-            .as_deref()
-            .filter(|t| !columns.iter().any(|c| c.eq_ignore_ascii_case(t)));
-        let mut target_columns: Vec<String> = columns.iter().map(|c| ident(c)).collect();
-        if let Some(tenant) = fill_tenant {
-            target_columns.push(ident(tenant));
-        }
+        let target_columns: Vec<String> = self
+            .target_columns(&columns)
+            .iter()
+            .map(|c| if c == "rowid" { c.clone() } else { ident(c) })
+            .collect();
         let storage = format!("main.{}", ident(&self.table.storage));
 
         // Storage under the name the statement uses, so that its upsert
@@ -702,15 +839,26 @@ impl Writer<'_> {
             // DEFAULT VALUES: every column takes its default, the tenant
             // its context; the row's checks ride on the tenant (or the
             // first column).
-            let first = match self.table.tenant.as_deref() {
-                Some(tenant) => tenant.to_string(),
-                None => self.table.columns.first().cloned().unwrap_or_default(),
+            let filled: Vec<String> = self
+                .target_columns(&[])
+                .iter()
+                .map(|c| if c == "rowid" { c.clone() } else { ident(c) })
+                .collect();
+            let mut statement = if filled.is_empty() {
+                let first = self.table.columns.first().cloned().unwrap_or_default();
+                let value =
+                    checked_value(&self.stored(&first, None), &self.refusal(&[], &[], None)?);
+                parse_own(&format!(
+                    "INSERT INTO {storage} ({}) VALUES ({value})",
+                    ident(&first)
+                ))?
+            } else {
+                parse_own(&format!(
+                    "INSERT INTO {storage} ({}) VALUES ({})",
+                    filled.join(", "),
+                    self.checked_row(&[], &[], None)?.join(", ")
+                ))?
             };
-            let value = checked_value(&self.stored(&first, None), &self.refusal(&[], &[])?);
-            let mut statement = parse_own(&format!(
-                "INSERT INTO {storage} ({}) VALUES ({value})",
-                ident(&first)
-            ))?;
             finish(&mut statement)?;
             return Ok((Self::with_body(with, statement), mode));
         };
@@ -733,7 +881,7 @@ impl Writer<'_> {
             if let (true, [row]) = (plain, values.rows.as_slice()) {
                 if row.iter().all(is_atom) {
                     let exprs: Vec<String> = (0..row.len()).map(arg).collect();
-                    let checked = self.checked_row(&columns, &exprs, fill_tenant.is_some())?;
+                    let checked = self.checked_row(&columns, &exprs, None)?;
                     let mut statement = parse_own(&format!(
                         "INSERT INTO {storage} ({}) VALUES ({})",
                         target_columns.join(", "),
@@ -752,9 +900,27 @@ impl Writer<'_> {
         // Qualified: the checks' own subqueries have columns of that name.
         let rows_cte = ident(ROWS_CTE);
         let rows: Vec<String> = names.iter().map(|n| format!("{rows_cte}.{n}")).collect();
-        let checked = self.checked_row(&columns, &rows, fill_tenant.is_some())?;
+        // Rows the table numbers are numbered apart (`next_key`): from a
+        // second CTE that counts them.
+        let numbered = self.numbered().is_some();
+        let offset = format!("{rows_cte}.{}", ident(ROW_NUMBER));
+        let checked = self.checked_row(&columns, &rows, numbered.then_some(offset.as_str()))?;
+        let source_rows = if numbered {
+            format!(
+                ", {} AS MATERIALIZED (SELECT *, row_number() OVER () - 1 AS {} FROM {rows_cte})",
+                ident(NUMBERED_CTE),
+                ident(ROW_NUMBER)
+            )
+        } else {
+            String::new()
+        };
+        let from = if numbered {
+            format!("{} AS {rows_cte}", ident(NUMBERED_CTE))
+        } else {
+            rows_cte.clone()
+        };
         let mut statement = parse_own(&format!(
-            "WITH {rows_cte}({}) AS MATERIALIZED (SELECT 1) INSERT INTO {storage} ({}) SELECT {} FROM {rows_cte} WHERE true",
+            "WITH {rows_cte}({}) AS MATERIALIZED (SELECT 1){source_rows} INSERT INTO {storage} ({}) SELECT {} FROM {from} WHERE true",
             names.join(", "),
             target_columns.join(", "),
             checked.join(", ")

@@ -714,6 +714,15 @@ fn connection_type_counts_rows_written_and_persists() -> Result {
 fn connection_runs_writes_as_table_writes() -> Result {
     use dnr_sqlite::{Connection as DnrConnection, Value as V};
     let db = DnrConnection::open_in_memory()?;
+    // The application's own table, with table-wide keys (DNR creates them
+    // per tenant, tests/tenant_keys.rs): a write must never reach another
+    // tenant's row through them.
+    db.execute(
+        "CREATE TABLE tasks (tenant_id TEXT NOT NULL, id INTEGER PRIMARY KEY, owner_id TEXT, \
+         title TEXT NOT NULL, code TEXT UNIQUE, status TEXT DEFAULT 'todo', priority INTEGER, \
+         project_id INTEGER)",
+        &[],
+    )?;
     db.apply(&policies()?)?;
     let as_bob_in_b = TenantContext::parse(Some(TENANT_B), Some(BOB), &[])?;
     db.set_context(as_bob_in_b.clone())?;

@@ -71,6 +71,92 @@ pub fn compile(set: &PolicySet, target: Target) -> Result<String, CompileError> 
     }
 }
 
+/// The unique keys DNR declares for an entity's table: the primary key
+/// (empty when none is declared) and one key per `unique` field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredKeys<'a> {
+    pub primary: Vec<&'a str>,
+    pub unique: Vec<Vec<&'a str>>,
+}
+
+impl<'a> DeclaredKeys<'a> {
+    /// Every key, the primary key first.
+    pub fn all(&self) -> impl Iterator<Item = &Vec<&'a str>> {
+        std::iter::once(&self.primary)
+            .filter(|key| !key.is_empty())
+            .chain(&self.unique)
+    }
+}
+
+/// A unique key as DNR creates it: led by the tenant column of a
+/// tenant-scoped entity (`tenant`, from [`tenant_column`]), so that a key
+/// is unique per tenant. A key that holds the tenant column already stays
+/// as declared. Per tenant in every mode (schema and database modes
+/// separate their tenants' tables anyway): a table-wide key would tell one
+/// tenant, by a duplicate-key error, that another holds a value, and let
+/// it take values (ids, e-mails) before the other does.
+pub fn per_tenant<'a>(tenant: Option<&'a str>, key: &[&'a str]) -> Vec<&'a str> {
+    match tenant {
+        Some(column) if !key.is_empty() && !key.contains(&column) => {
+            std::iter::once(column).chain(key.iter().copied()).collect()
+        }
+        _ => key.to_vec(),
+    }
+}
+
+/// The keys of `entity`'s declared fields, each made [`per_tenant`].
+pub fn declared_keys<'a>(entity: &'a Entity, tenant: Option<&'a str>) -> DeclaredKeys<'a> {
+    let primary: Vec<&str> = entity
+        .primary_key()
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    DeclaredKeys {
+        primary: per_tenant(tenant, &primary),
+        unique: entity
+            .fields
+            .iter()
+            .filter(|f| f.unique && primary != [f.name.as_str()])
+            .map(|f| per_tenant(tenant, &[f.name.as_str()]))
+            .collect(),
+    }
+}
+
+/// The keys an earlier DNR created table-wide for `entity` (before keys
+/// were per tenant), each with the per-tenant key that replaces it and
+/// whether it is the primary key; the primary key first. Empty for an
+/// entity without a tenant column. A `unique` primary key field had a
+/// second, unique, key of its own: it is listed too (the per-tenant
+/// primary key replaces it).
+pub fn table_wide_keys<'a>(
+    entity: &'a Entity,
+    tenant: Option<&'a str>,
+) -> Vec<(Vec<&'a str>, Vec<&'a str>, bool)> {
+    let primary: Vec<&str> = entity
+        .primary_key()
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    let mut keys = Vec::new();
+    if !primary.is_empty() {
+        keys.push((primary.clone(), true));
+    }
+    keys.extend(
+        entity
+            .fields
+            .iter()
+            .filter(|f| f.unique)
+            .map(|f| (vec![f.name.as_str()], false)),
+    );
+    keys.into_iter()
+        .map(|(old, primary)| {
+            let new = per_tenant(tenant, &old);
+            (old, new, primary)
+        })
+        .filter(|(old, new, _)| old != new)
+        .collect()
+}
+
 /// The columns of related entities that `exists` conditions match on by
 /// equality, per related entity: its tenant column (the fence applies inside
 /// `exists`), those compared with the context, then those joined to the

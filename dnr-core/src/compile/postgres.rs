@@ -13,7 +13,7 @@ use crate::ast::*;
 use crate::check::tenant_column;
 use crate::compile::expr::{ConditionWriter, Dialect};
 use crate::compile::quote::{comment, ident, literal};
-use crate::compile::{related_indexes, CompileError};
+use crate::compile::{declared_keys, related_indexes, table_wide_keys, CompileError};
 use crate::limits::MAX_IDENTIFIER_BYTES;
 use crate::print::literal_text;
 
@@ -162,6 +162,9 @@ pub fn compile(set: &PolicySet, flavor: Flavor) -> Result<String, CompileError> 
             comment(&entity.table)
         );
         create_table(&mut out, entity, tenant_column(set, entity), flavor);
+        if flavor != Flavor::Citus {
+            rekey_table(&mut out, entity, tenant_column(set, entity));
+        }
     }
     for entity in &set.entities {
         out.push('\n');
@@ -473,12 +476,12 @@ fn fill_arguments(set: &PolicySet, entity: &Entity) -> Option<String> {
 }
 
 fn create_table(out: &mut String, entity: &Entity, tenant: Option<&str>, flavor: Flavor) {
-    // Citus distributes by the tenant column, and a distributed table's
-    // unique keys must include it: unique per tenant there.
-    let distributed_by = tenant.filter(|_| flavor == Flavor::Citus);
-    let mut keys: Vec<String> = Vec::new();
+    // Unique keys are per tenant (`per_tenant`), the tenant column first;
+    // on Citus, which distributes by the tenant column, a distributed
+    // table's unique keys must include it anyway.
+    let keys = declared_keys(entity, tenant);
     let mut columns: Vec<String> = Vec::new();
-    let tenant_default = if distributed_by.is_some() {
+    let tenant_default = if flavor == Flavor::Citus {
         format!(" DEFAULT {CITUS_TENANT_DEFAULT}")
     } else {
         String::new()
@@ -505,38 +508,81 @@ fn create_table(out: &mut String, entity: &Entity, tenant: Option<&str>, flavor:
         if let Some(default) = &field.default {
             let _ = write!(line, " DEFAULT {}", default_sql(default, &field.ty));
         }
-        match distributed_by {
-            Some(column) if field.unique && field.name != column => {
-                keys.push(format!(
-                    "UNIQUE ({}, {})",
-                    ident(column),
-                    ident(&field.name)
-                ));
-            }
-            _ if field.unique => line.push_str(" UNIQUE"),
-            _ => {}
-        }
         columns.push(line);
     }
-    let mut primary_key: Vec<String> = entity
-        .primary_key()
-        .iter()
-        .map(|f| ident(&f.name))
-        .collect();
-    if let Some(column) = distributed_by {
-        if !primary_key.is_empty() && !entity.primary_key().iter().any(|f| f.name == column) {
-            primary_key.insert(0, ident(column));
-        }
+    let listed = |key: &[&str]| key.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
+    if !keys.primary.is_empty() {
+        columns.push(format!("PRIMARY KEY ({})", listed(&keys.primary)));
     }
-    if !primary_key.is_empty() {
-        columns.push(format!("PRIMARY KEY ({})", primary_key.join(", ")));
+    for key in &keys.unique {
+        columns.push(format!("UNIQUE ({})", listed(key)));
     }
-    columns.extend(keys);
     let _ = writeln!(
         out,
         "CREATE TABLE IF NOT EXISTS {} (\n  {}\n);",
         ident(&entity.table),
         columns.join(",\n  ")
+    );
+}
+
+/// Moves the keys an earlier DNR created table-wide (`PRIMARY KEY (id)`,
+/// `UNIQUE (email)`) of an existing table to their per-tenant form
+/// (`PRIMARY KEY (tenant_id, id)`): each unique or primary key constraint
+/// on exactly a declared key's columns is dropped and the per-tenant one
+/// added (unless the table has it already), in the apply's transaction. A
+/// foreign key that references the old key is an error naming it, raised
+/// before anything changed. Citus tables had per-tenant keys from the
+/// start.
+fn rekey_table(out: &mut String, entity: &Entity, tenant: Option<&str>) {
+    let keys = table_wide_keys(entity, tenant);
+    if keys.is_empty() {
+        return;
+    }
+    let array = |key: &[&str]| {
+        let items: Vec<String> = key.iter().map(|c| literal(c)).collect();
+        format!("ARRAY[{}]::text[]", items.join(", "))
+    };
+    let rows: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(n, (old, new, primary))| format!("({n}, {}, {}, {primary})", array(old), array(new)))
+        .collect();
+    let columns = "(SELECT array_agg(a.attname::text ORDER BY k.n) FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, n) \
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum)";
+    let _ = writeln!(
+        out,
+        "DO $dnr$
+DECLARE
+  v_table regclass := {table}::regclass;
+  v_key record;
+  v_old record;
+  v_ref record;
+BEGIN
+  FOR v_key IN SELECT * FROM (VALUES {rows}) AS k(n, old_columns, new_columns, is_primary) ORDER BY n LOOP
+    SELECT c.conname, c.conindid INTO v_old FROM pg_catalog.pg_constraint c
+      WHERE c.conrelid = v_table AND c.contype IN ('p', 'u') AND {columns} = v_key.old_columns;
+    CONTINUE WHEN NOT FOUND;
+    SELECT f.conname, f.conrelid::regclass AS referencing INTO v_ref FROM pg_catalog.pg_constraint f
+      WHERE f.contype = 'f' AND f.conindid = v_old.conindid LIMIT 1;
+    IF FOUND THEN
+      RAISE EXCEPTION 'dnr: cannot make the key (%) of table % unique per tenant (%): foreign key % of table % references it',
+          array_to_string(v_key.old_columns, ', '), v_table, array_to_string(v_key.new_columns, ', '), v_ref.conname, v_ref.referencing
+        USING ERRCODE = 'dependent_objects_still_exist',
+          HINT = 'drop that foreign key, or make it reference (' || array_to_string(v_key.new_columns, ', ') || '), then apply again; nothing was changed';
+    END IF;
+    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', v_table, v_old.conname);
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
+        WHERE c.conrelid = v_table AND c.contype IN ('p', 'u') AND {columns} = v_key.new_columns) THEN
+      EXECUTE format('ALTER TABLE %s ADD %s (%s)', v_table,
+          CASE WHEN v_key.is_primary AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint c
+              WHERE c.conrelid = v_table AND c.contype = 'p') THEN 'PRIMARY KEY' ELSE 'UNIQUE' END,
+          (SELECT string_agg(quote_ident(c), ', ' ORDER BY n) FROM unnest(v_key.new_columns) WITH ORDINALITY AS u(c, n)));
+    END IF;
+  END LOOP;
+END
+$dnr$;",
+        table = literal(&ident(&entity.table)),
+        rows = rows.join(", "),
     );
 }
 

@@ -22,7 +22,7 @@ use crate::ast::*;
 use crate::check::tenant_column;
 use crate::compile::expr::{ConditionWriter, Dialect};
 use crate::compile::quote::{comment, ident, literal};
-use crate::compile::{related_indexes, CompileError};
+use crate::compile::{declared_keys, related_indexes, CompileError};
 use crate::print::{literal_text, rule_text};
 
 /// The metadata table: the applied source lives under key `source`.
@@ -293,6 +293,63 @@ pub fn compile(set: &PolicySet, schema: &SqliteSchema) -> Result<String, Compile
     Ok(out)
 }
 
+/// The integer key column DNR numbers when an insert leaves it out (or
+/// NULL), for a storage table whose primary key is the tenant column and
+/// one INTEGER column: with a table-wide `PRIMARY KEY (id)` that column was
+/// SQLite's rowid, which SQLite numbers itself; led by the tenant column it
+/// is not, and ORMs (Django, better-sqlite3 users) still leave it out.
+pub fn numbered_column<'t>(
+    set: &PolicySet,
+    entity: &Entity,
+    table: &'t SqliteTable,
+) -> Option<&'t str> {
+    let primary: Vec<&SqliteColumn> = table.columns.iter().filter(|c| c.primary_key).collect();
+    // The primary key in its order: the first unique key, when it holds
+    // the primary key's columns.
+    let key = table.unique_keys.first().filter(|key| {
+        key.len() == primary.len() && primary.iter().all(|c| key.contains(&c.name))
+    })?;
+    let column = numbered(tenant_column(set, entity)?, key)?;
+    table
+        .columns
+        .iter()
+        .find(|c| c.name == column && c.declared_type.eq_ignore_ascii_case("INTEGER"))
+        .map(|c| c.name.as_str())
+}
+
+/// The second column of a primary key `(tenant, column)`.
+fn numbered<'k>(tenant: &str, primary_key: &'k [String]) -> Option<&'k str> {
+    match primary_key {
+        [first, column] if first.eq_ignore_ascii_case(tenant) => Some(column.as_str()),
+        _ => None,
+    }
+}
+
+/// The key [`numbered_column`] gives a new row of tenant `tenant` (SQL
+/// text): one more than both the table's largest rowid and the tenant's
+/// largest key, so that it is free in the tenant and also free as the
+/// row's rowid, which the insert sets to it (an ORM reads the new row's key
+/// from `last_insert_rowid()`, as it did when the key was the rowid). Both
+/// maxima are index look-ups (the rowid, the primary key led by the
+/// tenant). Rows of one statement are numbered apart by `offset` (SQL
+/// text, 0 for the first row), when they are evaluated before any is
+/// stored.
+pub fn next_key(
+    storage: &str,
+    column: &str,
+    tenant_column: &str,
+    tenant: &str,
+    offset: Option<&str>,
+) -> String {
+    let storage = format!("main.{}", ident(storage));
+    let offset = offset.map(|o| format!(" + {o}")).unwrap_or_default();
+    format!(
+        "(SELECT max((SELECT coalesce(max(rowid), 0) FROM {storage}), (SELECT coalesce(max({}), 0) FROM {storage} WHERE {} = {tenant})) + 1{offset})",
+        ident(column),
+        ident(tenant_column)
+    )
+}
+
 struct EntityCompiler<'a> {
     set: &'a PolicySet,
     entity: &'a Entity,
@@ -355,22 +412,11 @@ impl<'a> EntityCompiler<'a> {
                     }
                 }
                 columns.extend(entity.fields.iter().map(|f| f.name.clone()));
-                let primary_key: Vec<String> = entity
-                    .primary_key()
-                    .iter()
-                    .map(|f| f.name.clone())
-                    .collect();
-                let mut unique_keys = Vec::new();
-                if !primary_key.is_empty() {
-                    unique_keys.push(primary_key.clone());
-                }
-                unique_keys.extend(
-                    entity
-                        .fields
-                        .iter()
-                        .filter(|f| f.unique)
-                        .map(|f| vec![f.name.clone()]),
-                );
+                // Per tenant, the tenant column first (`per_tenant`).
+                let keys = declared_keys(entity, tenant);
+                let owned = |key: &Vec<&str>| key.iter().map(|c| c.to_string()).collect();
+                let primary_key: Vec<String> = owned(&keys.primary);
+                let unique_keys: Vec<Vec<String>> = keys.all().map(owned).collect();
                 (columns, unique_keys, primary_key)
             }
         };
@@ -497,20 +543,26 @@ impl<'a> EntityCompiler<'a> {
                     .collect();
                 let _ = write!(line, " CHECK ({})", items.join(" OR "));
             }
-            if field.is_some_and(|f| f.required) || Some(name.as_str()) == self.tenant {
+            // A column of a composite primary key is NOT NULL, as in
+            // PostgreSQL (SQLite lets NULL into a primary key that is not a
+            // rowid alias).
+            if field.is_some_and(|f| f.required)
+                || Some(name.as_str()) == self.tenant
+                || (self.primary_key.len() > 1 && self.primary_key.contains(name))
+            {
                 line.push_str(" NOT NULL");
             }
             if let Some(default) = field.and_then(|f| f.default.as_ref()) {
                 let _ = write!(line, " DEFAULT {}", default_sql(default));
             }
-            if field.is_some_and(|f| f.unique) {
-                line.push_str(" UNIQUE");
-            }
             lines.push(line);
         }
+        let listed = |key: &[String]| key.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
         if !self.primary_key.is_empty() {
-            let key: Vec<String> = self.primary_key.iter().map(|c| ident(c)).collect();
-            lines.push(format!("PRIMARY KEY ({})", key.join(", ")));
+            lines.push(format!("PRIMARY KEY ({})", listed(&self.primary_key)));
+        }
+        for key in self.unique_keys.iter().filter(|k| **k != self.primary_key) {
+            lines.push(format!("UNIQUE ({})", listed(key)));
         }
         let _ = writeln!(
             out,
@@ -727,6 +779,10 @@ impl<'a> EntityCompiler<'a> {
         };
         if insert && Some(name) == self.tenant {
             format!("coalesce({value}, dnr_tenant())")
+        } else if let (true, Some(next)) =
+            (insert, self.next_key().filter(|_| self.is_numbered(name)))
+        {
+            format!("coalesce({value}, {next})")
         } else if let (true, Some(default)) = (insert, self.defaults.get(name)) {
             // An insert through the view cannot tell a missing column from
             // NULL: both take the column's default, as a missing one would.
@@ -734,6 +790,31 @@ impl<'a> EntityCompiler<'a> {
         } else {
             value
         }
+    }
+
+    /// The column DNR numbers on insert ([`numbered_column`]).
+    fn numbered_column(&self) -> Option<&str> {
+        match self.existing {
+            Some(table) => numbered_column(self.set, self.entity, table),
+            None => numbered(self.tenant?, &self.primary_key)
+                .filter(|c| self.entity.field(c).is_some_and(|f| f.ty == FieldType::Int)),
+        }
+    }
+
+    fn is_numbered(&self, name: &str) -> bool {
+        self.numbered_column() == Some(name)
+    }
+
+    /// The key a row inserted through the view gets when it has none.
+    fn next_key(&self) -> Option<String> {
+        let (column, tenant) = (self.numbered_column()?, self.tenant?);
+        Some(next_key(
+            &storage_table(&self.entity.table),
+            column,
+            tenant,
+            &self.incoming(tenant, true),
+            None,
+        ))
     }
 
     fn trigger_name(&self, op: &str) -> String {
@@ -748,8 +829,16 @@ impl<'a> EntityCompiler<'a> {
             self.trigger_name("insert"),
             self.table
         );
-        let columns: Vec<String> = self.columns.iter().map(|c| ident(c)).collect();
+        let mut columns: Vec<String> = self.columns.iter().map(|c| ident(c)).collect();
         let mut values: Vec<String> = self.columns.iter().map(|c| new(c)).collect();
+        if let (Some(column), Some(next)) = (self.numbered_column(), self.next_key()) {
+            // A numbered row's rowid is its key (see `next_key`).
+            columns.insert(0, "rowid".into());
+            values.insert(
+                0,
+                format!("CASE WHEN NEW.{} IS NULL THEN {next} END", ident(column)),
+            );
+        }
         checked_last(&mut values, &self.insert_refusals(&new));
         let _ = writeln!(
             out,
