@@ -76,11 +76,17 @@ fn keys_are_per_tenant_through_the_rewriter() -> Result {
     let insert = "INSERT INTO users (id, email, name) VALUES (?, ?, ?)";
 
     db.set_context(context(TENANT_A, ALICE)?)?;
-    db.execute(insert, &[V::Integer(1), "ceo@acme.example".into(), "A".into()])?;
+    db.execute(
+        insert,
+        &[V::Integer(1), "ceo@acme.example".into(), "A".into()],
+    )?;
     // Tenant B: A's id and e-mail are free in B.
     db.set_context(context(TENANT_B, BOB)?)?;
     assert_eq!(
-        db.execute(insert, &[V::Integer(1), "ceo@acme.example".into(), "B".into()])?,
+        db.execute(
+            insert,
+            &[V::Integer(1), "ceo@acme.example".into(), "B".into()]
+        )?,
         1
     );
     // A duplicate within B is refused, on either key.
@@ -113,12 +119,18 @@ fn keys_are_per_tenant_through_the_rewriter() -> Result {
         0
     );
     // Omitted ids are numbered, rows of one statement apart.
-    db.execute("INSERT INTO users (email, name) VALUES ('n1', 'numbered')", &[])?;
+    db.execute(
+        "INSERT INTO users (email, name) VALUES ('n1', 'numbered')",
+        &[],
+    )?;
     db.execute(
         "INSERT INTO users (email, name) VALUES ('n2', 'several'), ('n3', 'several')",
         &[],
     )?;
-    db.execute("INSERT INTO users (id, email, name) VALUES (NULL, 'n4', 'null id')", &[])?;
+    db.execute(
+        "INSERT INTO users (id, email, name) VALUES (NULL, 'n4', 'null id')",
+        &[],
+    )?;
     assert_eq!(
         stored(&path)?,
         vec![
@@ -175,7 +187,10 @@ fn keys_are_per_tenant_through_the_loaded_extension() -> Result {
     // An omitted id is numbered, and the new row's rowid is its id (an ORM
     // reads its key from last_insert_rowid(); counted writes report it).
     conn.query_row("SELECT dnr_count_changes()", [], |_| Ok(()))?;
-    conn.execute("INSERT INTO users (email, name) VALUES ('n1', 'numbered')", [])?;
+    conn.execute(
+        "INSERT INTO users (email, name) VALUES ('n1', 'numbered')",
+        [],
+    )?;
     let id = conn.last_insert_rowid();
     let name: String =
         conn.query_row("SELECT name FROM users WHERE id = ?1", [id], |r| r.get(0))?;
@@ -213,7 +228,10 @@ fn table_wide_keys_keep_working() -> Result {
         "INSERT INTO users (id, email, name) VALUES (1, 'ceo@acme.example', 'A')",
         &[],
     )?;
-    db.execute("INSERT INTO users (email, name) VALUES ('a2', 'rowid')", &[])?;
+    db.execute(
+        "INSERT INTO users (email, name) VALUES ('a2', 'rowid')",
+        &[],
+    )?;
     db.set_context(context(TENANT_B, BOB)?)?;
     for write in [
         "INSERT INTO users (id, email, name) VALUES (1, 'b@b.example', 'B')",
