@@ -656,6 +656,31 @@ mod tests {
         assert!(sql.contains("'\"Odd''Name\"'::regclass"), "{sql}");
     }
 
+    const KEYS: &str = "tenancy:\n  mode: row_level\n  column: tenant_id\n\nentity User:\n  table: users\n  id: int pk\n  email: str unique\n  access:\n    read: true\n\nentity Plan:\n  table: plans\n  tenant: none\n  id: int pk\n  code: str unique\n  access:\n    read: true\n\nentity Member:\n  table: members\n  tenant_id: uuid pk\n  user_id: uuid pk\n  access:\n    read: true\n";
+
+    /// Keys are per tenant in every flavor, the tenant column first; an
+    /// entity without a tenant, or a key holding the tenant column, keeps
+    /// its declared key; only a moved key gets the upgrade block.
+    #[test]
+    fn keys_are_per_tenant() {
+        for flavor in [Flavor::Extension, Flavor::Plain, Flavor::Citus] {
+            let sql = compiled(KEYS, flavor);
+            for expected in [
+                "PRIMARY KEY (\"tenant_id\", \"id\"),\n  UNIQUE (\"tenant_id\", \"email\")\n);",
+                "PRIMARY KEY (\"id\"),\n  UNIQUE (\"code\")\n);",
+                "PRIMARY KEY (\"tenant_id\", \"user_id\")\n);",
+            ] {
+                assert!(sql.contains(expected), "{flavor:?}: {expected}\n{sql}");
+            }
+            let upgrades = sql.matches("v_table regclass").count();
+            let expected = if flavor == Flavor::Citus { 0 } else { 1 };
+            assert_eq!(upgrades, expected, "{flavor:?}\n{sql}");
+            if flavor != Flavor::Citus {
+                assert!(sql.contains("(VALUES (0, ARRAY['id']::text[], ARRAY['tenant_id', 'id']::text[], true), (1, ARRAY['email']::text[], ARRAY['tenant_id', 'email']::text[], false))"), "{sql}");
+            }
+        }
+    }
+
     /// Row-level and database modes get no schema fence.
     #[test]
     fn other_modes_have_no_schema_fence() {

@@ -988,3 +988,63 @@ fn default_sql(default: &Literal) -> String {
         other => literal_text(other).to_uppercase(),
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const USERS: &str = "tenancy:\n  mode: row_level\n  column: tenant_id\n\nentity User:\n  table: users\n  id: int pk\n  email: str unique\n  access:\n    read: true\n    create: true\n";
+
+    /// A table DNR creates has per-tenant keys, and its int key is
+    /// numbered on insert (it is not the rowid any more).
+    #[test]
+    fn new_tables_have_per_tenant_keys_and_number_the_int_key() {
+        let sql = compile(&crate::parse(USERS).unwrap(), &SqliteSchema::default()).unwrap();
+        assert!(sql.contains("\"id\" INTEGER NOT NULL"), "{sql}");
+        assert!(
+            sql.contains(
+                "PRIMARY KEY (\"tenant_id\", \"id\"),\n  UNIQUE (\"tenant_id\", \"email\")\n);"
+            ),
+            "{sql}"
+        );
+        assert!(sql.contains("INSERT INTO \"_dnr_users\" (rowid, \"tenant_id\", \"id\", \"email\") VALUES (CASE WHEN NEW.\"id\" IS NULL THEN (SELECT max((SELECT coalesce(max(rowid), 0) FROM main.\"_dnr_users\"), (SELECT coalesce(max(\"id\"), 0) FROM main.\"_dnr_users\" WHERE \"tenant_id\" = coalesce(dnr_uuid(NEW.\"tenant_id\"), dnr_tenant()))) + 1) END"), "{sql}");
+        assert!(
+            sql.contains("WHERE \"tenant_id\" = OLD.\"tenant_id\" AND \"id\" = OLD.\"id\";"),
+            "{sql}"
+        );
+    }
+
+    /// A storage table with table-wide keys (an earlier DNR's) is compiled
+    /// against the keys it has: no numbering (the id is the rowid), the
+    /// guard on the table-wide key.
+    #[test]
+    fn table_wide_keys_of_an_existing_table_are_kept() {
+        let column = |name: &str, primary_key, declared_type: &str| SqliteColumn {
+            name: name.into(),
+            primary_key,
+            default: None,
+            declared_type: declared_type.into(),
+        };
+        let existing = SqliteTable {
+            columns: vec![
+                column("tenant_id", false, "TEXT"),
+                column("id", true, "INTEGER"),
+                column("email", false, "TEXT"),
+            ],
+            enforced: true,
+            unique_keys: vec![vec!["id".into()], vec!["email".into()]],
+        };
+        let set = crate::parse(USERS).unwrap();
+        assert_eq!(numbered_column(&set, &set.entities[0], &existing), None);
+        let mut schema = SqliteSchema::default();
+        schema.tables.insert("users".into(), existing);
+        let sql = compile(&set, &schema).unwrap();
+        assert!(!sql.contains("rowid,"), "{sql}");
+        assert!(
+            sql.contains("'UNIQUE constraint failed: users.id'"),
+            "{sql}"
+        );
+        assert!(sql.contains("WHERE \"id\" = OLD.\"id\";"), "{sql}");
+    }
+}
