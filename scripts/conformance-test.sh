@@ -10,7 +10,7 @@
 # relationship cases (`exists` rules over two or three entities, default
 # 100). Extra arguments (e.g. --replay FILE) skip the planted differences.
 # Citus: DNR_CONFORMANCE_CITUS_SEEDS cases (default 300, of which about a
-# fifth apply on Citus — see docs/citus.md; 0 = no Citus run)
+# half apply on Citus — see docs/citus.md; 0 = no Citus run)
 # and DNR_CONFORMANCE_CITUS_EXISTS_SEEDS relationship cases (default 20,
 # each counted as not applicable: Citus refuses `exists` rules); with extra
 # arguments (a replay) Citus runs those instead. DNR_CONFORMANCE_CITUS_ONLY=1

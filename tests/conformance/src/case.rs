@@ -147,13 +147,18 @@ pub enum Conflict {
 }
 
 impl Conflict {
-    /// The PostgreSQL clause after the VALUES list.
+    /// The PostgreSQL clause after the VALUES list. A tenant-scoped table's
+    /// key is `(tenant_id, id)`, which PostgreSQL's conflict target must
+    /// name (`ON CONFLICT (id)` matches no constraint there; DNR's SQLite
+    /// rewriter widens it, so the SQLite engines keep `(id)`).
     pub fn postgres_clause(self, scoped: bool) -> &'static str {
         match (self, scoped) {
-            (Conflict::DoUpdate, _) => " ON CONFLICT (id) DO UPDATE SET n = excluded.n, u = excluded.u",
-            (Conflict::DoNothing, _) => " ON CONFLICT (id) DO NOTHING",
+            (Conflict::DoUpdate, true) => " ON CONFLICT (tenant_id, id) DO UPDATE SET n = excluded.n, u = excluded.u",
+            (Conflict::DoUpdate, false) => " ON CONFLICT (id) DO UPDATE SET n = excluded.n, u = excluded.u",
+            (Conflict::DoNothing, true) => " ON CONFLICT (tenant_id, id) DO NOTHING",
+            (Conflict::DoNothing, false) => " ON CONFLICT (id) DO NOTHING",
             (Conflict::Ignore, _) => " ON CONFLICT DO NOTHING",
-            (Conflict::Replace, true) => " ON CONFLICT (id) DO UPDATE SET n = excluded.n, t = excluded.t, u = excluded.u, b = excluded.b, d = excluded.d, tenant_id = excluded.tenant_id",
+            (Conflict::Replace, true) => " ON CONFLICT (tenant_id, id) DO UPDATE SET n = excluded.n, t = excluded.t, u = excluded.u, b = excluded.b, d = excluded.d, tenant_id = excluded.tenant_id",
             (Conflict::Replace, false) => " ON CONFLICT (id) DO UPDATE SET n = excluded.n, t = excluded.t, u = excluded.u, b = excluded.b, d = excluded.d",
         }
     }

@@ -130,17 +130,19 @@ fn run_looking(case: &Case, related_rows_seen: bool) -> Result<Vec<Outcome>, Str
                 ..
             } => {
                 // A uuid spelled as DNR does not read it is refused, and so
-                // is a taken primary key, whoever owns it.
+                // is a primary key taken in the same tenant (keys are per
+                // tenant: another tenant's row with that id is no conflict).
                 match spelled_row(tenant.as_deref(), values, spell) {
-                    Ok(new)
-                        if !rows.iter().any(|r| id_of(r) == values.id)
-                            && decide(Operation::Create, &new)? =>
-                    {
-                        rows.push(
-                            set.fill_on_create(&entity, &ctx, &new)
-                                .map_err(|e| e.to_string())?,
-                        );
-                        Outcome::Inserted
+                    Ok(new) if decide(Operation::Create, &new)? => {
+                        let filled = set
+                            .fill_on_create(&entity, &ctx, &new)
+                            .map_err(|e| e.to_string())?;
+                        if rows.iter().any(|r| same_key(r, &filled)) {
+                            Outcome::Refused
+                        } else {
+                            rows.push(filled);
+                            Outcome::Inserted
+                        }
                     }
                     _ => Outcome::Refused,
                 }
@@ -157,19 +159,17 @@ fn run_looking(case: &Case, related_rows_seen: bool) -> Result<Vec<Outcome>, Str
             } => returned(
                 *returning,
                 *id,
-                match rows
-                    .iter()
-                    .position(|r| id_of(r) == *id && filtered(r, filter.as_ref()))
-                {
+                // The row with that id the context may update (one id may
+                // be in several tenants; the fence leaves one at most).
+                match position_allowed(rows, *id, filter.as_ref(), |old| {
+                    set.decide_update_with(&entity, &ctx, old, old, &related)
+                        .map(|d| d.allowed)
+                        .map_err(|e| e.to_string())
+                })? {
                     None => Outcome::Skipped,
                     Some(index) => {
                         let old = rows[index].clone();
-                        let updatable = set
-                            .decide_update_with(&entity, &ctx, &old, &old, &related)
-                            .map_err(|e| e.to_string())?;
-                        if !updatable.allowed {
-                            Outcome::Skipped
-                        } else {
+                        {
                             let mut new = old.clone();
                             new.set("n", n.map_or(Value::Null, Value::Int));
                             // A uuid spelled as DNR does not read it: refused.
@@ -211,15 +211,14 @@ fn run_looking(case: &Case, related_rows_seen: bool) -> Result<Vec<Outcome>, Str
             } => returned(
                 *returning,
                 *id,
-                match rows
-                    .iter()
-                    .position(|r| id_of(r) == *id && filtered(r, filter.as_ref()))
-                {
-                    Some(index) if decide(Operation::Delete, &rows[index])? => {
+                match position_allowed(rows, *id, filter.as_ref(), |row| {
+                    decide(Operation::Delete, row)
+                })? {
+                    Some(index) => {
                         rows.remove(index);
                         Outcome::Deleted
                     }
-                    _ => Outcome::Skipped,
+                    None => Outcome::Skipped,
                 },
             ),
             Action::Upsert {
@@ -244,7 +243,7 @@ fn run_looking(case: &Case, related_rows_seen: bool) -> Result<Vec<Outcome>, Str
                 let outcome = if !decide(Operation::Create, &proposed)? {
                     Outcome::Refused
                 } else {
-                    match rows.iter().position(|r| id_of(r) == values.id) {
+                    match rows.iter().position(|r| same_key(r, &filled)) {
                         None => {
                             rows.push(filled);
                             Outcome::Upserted
@@ -293,6 +292,31 @@ fn run_looking(case: &Case, related_rows_seen: bool) -> Result<Vec<Outcome>, Str
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// Whether two rows hold the same primary key: the same id in the same
+/// tenant (keys are per tenant; an unscoped entity has no tenant column,
+/// NULL in both).
+fn same_key(row: &Row, other: &Row) -> bool {
+    row.get("id") == other.get("id") && row.get("tenant_id") == other.get("tenant_id")
+}
+
+/// The first row with `id` that meets `filter` and `allowed`.
+fn position_allowed(
+    rows: &[Row],
+    id: i64,
+    filter: Option<&Filter>,
+    mut allowed: impl FnMut(&Row) -> Result<bool, String>,
+) -> Result<Option<usize>, String> {
+    for (index, row) in rows.iter().enumerate() {
+        if matches!(row.get("id"), Value::Int(n) if *n == id)
+            && filtered(row, filter)
+            && allowed(row)?
+        {
+            return Ok(Some(index));
+        }
+    }
+    Ok(None)
 }
 
 /// Whether `row` meets a WHERE clause's filter (by value: NULL meets none).

@@ -11,15 +11,15 @@
 //! Relationship (`exists`) cases are not applicable: Citus refuses `exists`
 //! rules at compile time.
 //!
-//! What a Citus application must write differently, and the engine writes:
-//! an upsert on a tenant-scoped table names the whole key,
-//! `ON CONFLICT (tenant_id, id)` (keys include the tenant column).
+//! An upsert on a tenant-scoped table names the whole key,
+//! `ON CONFLICT (tenant_id, id)`, as on PostgreSQL: keys are per tenant in
+//! every engine.
 
 use postgres::types::ToSql;
 
 use super::postgres::{borrowed, err, pg_statement, Clients};
 use super::Engine;
-use crate::case::{record_json, Action, Case, Conflict, Ctx, Outcome};
+use crate::case::{record_json, Action, Case, Ctx, Outcome};
 
 pub struct Citus {
     clients: Clients,
@@ -197,7 +197,7 @@ impl Citus {
                 ..
             } => {
                 let scoped = case.entity(table).is_some_and(|e| e.scoped);
-                let (sql, boxed) = pg_statement(action, &conflict_clause(*mode, scoped), true)
+                let (sql, boxed) = pg_statement(action, mode.postgres_clause(scoped), true)
                     .ok_or("not a write")?;
                 match self.write(ctx, &sql, &borrowed(&boxed), *returning)? {
                     Ok(Written::Count(0)) => Outcome::Skipped,
@@ -253,17 +253,6 @@ fn insert_sql(table: &str, tenant_given: bool, d_given: bool, clause: &str) -> S
     )
 }
 
-/// PostgreSQL's upsert clauses with the conflict target a Citus table has:
-/// `(tenant_id, id)` on a tenant-scoped (distributed) table.
-fn conflict_clause(mode: Conflict, scoped: bool) -> String {
-    let clause = mode.postgres_clause(scoped);
-    if scoped {
-        clause.replace("ON CONFLICT (id)", "ON CONFLICT (tenant_id, id)")
-    } else {
-        clause.to_string()
-    }
-}
-
 fn schema_name(case: &Case) -> String {
     format!("conf_{}", case.seed)
 }
@@ -274,12 +263,12 @@ impl Engine for Citus {
     }
 
     /// Not applicable: what docs/citus.md lists as impossible or different
-    /// on Citus — `exists` rules (refused by `dnr.apply`), an UPDATE of the
-    /// tenant (distribution) column (Citus refuses it even when no row
-    /// matches) and one id in two tenants
-    /// of a scoped table (keys include the tenant column there).
+    /// on Citus — `exists` rules (refused by `dnr.apply`) and an UPDATE of
+    /// the tenant (distribution) column (Citus refuses it even when no row
+    /// matches). One id in two tenants of a scoped table is no longer
+    /// apart: keys are per tenant in every engine.
     fn applies(&self, case: &Case) -> bool {
-        !case.exists && !moves_a_row(case) && !id_in_two_tenants(case)
+        !case.exists && !moves_a_row(case)
     }
 
     /// Each case gets its own schema (created on every node by Citus),
@@ -312,46 +301,4 @@ fn moves_a_row(case: &Case) -> bool {
     case.steps.iter().any(|step| {
         matches!(&step.action, Action::Update { table, move_to: Some(_), .. } if scoped(case, table))
     })
-}
-
-/// One id written in two tenants of a scoped table (seed rows, inserts and
-/// upserts: the explicit tenant, else the context's).
-fn id_in_two_tenants(case: &Case) -> bool {
-    let mut seen: std::collections::HashMap<(&str, i64), Option<&str>> =
-        std::collections::HashMap::new();
-    let writes = case
-        .rows
-        .iter()
-        .map(|r| (r.table.as_str(), r.values.id, r.tenant.as_deref()))
-        .chain(case.steps.iter().filter_map(|step| match &step.action {
-            Action::Insert {
-                table,
-                tenant,
-                values,
-                ..
-            }
-            | Action::Upsert {
-                table,
-                tenant,
-                values,
-                ..
-            } => Some((
-                table.as_str(),
-                values.id,
-                tenant.as_deref().or(step.ctx.tenant.as_deref()),
-            )),
-            _ => None,
-        }));
-    for (table, id, tenant) in writes {
-        if !scoped(case, table) {
-            continue;
-        }
-        match seen.get(&(table, id)) {
-            Some(other) if *other != tenant => return true,
-            _ => {
-                seen.insert((table, id), tenant);
-            }
-        }
-    }
-    false
 }
