@@ -258,3 +258,190 @@ fn table_wide_keys_keep_working() -> Result {
     std::fs::remove_file(&path)?;
     Ok(())
 }
+
+/// What `dnr_apply` reads of an enforced table before compiling (its
+/// columns and unique keys, as `policy.rs` reads them) and the SQL of the
+/// table and its indexes, which lets the compiler rebuild it.
+fn introspected(
+    conn: &rusqlite::Connection,
+    table: &str,
+) -> Result<dnr_core::compile::SqliteSchema> {
+    use dnr_core::compile::{SqliteColumn, SqliteSchema, SqliteTable, StorageSql};
+    let storage = format!("_dnr_{table}");
+    let mut stmt = conn.prepare(
+        "SELECT name, pk, dflt_value, type FROM pragma_table_info(?1, 'main') ORDER BY cid",
+    )?;
+    let mut primary: Vec<(i64, String)> = Vec::new();
+    let columns = stmt
+        .query_map([&storage], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?
+        .collect::<std::result::Result<Vec<_>, _>>()?
+        .into_iter()
+        .map(|(name, pk, default, declared_type)| {
+            if pk > 0 {
+                primary.push((pk, name.clone()));
+            }
+            SqliteColumn {
+                name,
+                primary_key: pk > 0,
+                default: default.map(|d| format!("({d})")),
+                declared_type,
+            }
+        })
+        .collect();
+    primary.sort();
+    let mut unique_keys: Vec<Vec<String>> = Vec::new();
+    if !primary.is_empty() {
+        unique_keys.push(primary.into_iter().map(|(_, c)| c).collect());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT name FROM pragma_index_list(?1, 'main') WHERE \"unique\" = 1 ORDER BY seq DESC",
+    )?;
+    let indexes = stmt
+        .query_map([&storage], |r| r.get::<_, String>(0))?
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    for index in indexes {
+        let mut stmt =
+            conn.prepare("SELECT name FROM pragma_index_info(?1, 'main') ORDER BY seqno")?;
+        let key = stmt
+            .query_map([&index], |r| r.get::<_, String>(0))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        if !unique_keys.contains(&key) {
+            unique_keys.push(key);
+        }
+    }
+    let sql: String = conn.query_row(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [&storage],
+        |r| r.get(0),
+    )?;
+    let mut stmt = conn.prepare(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL ORDER BY name",
+    )?;
+    let index_sql = stmt
+        .query_map([&storage], |r| r.get::<_, String>(0))?
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut schema = SqliteSchema::default();
+    schema.tables.insert(
+        table.into(),
+        SqliteTable {
+            columns,
+            enforced: true,
+            unique_keys,
+        },
+    );
+    schema.storage_sql.insert(
+        table.into(),
+        StorageSql {
+            table: sql,
+            indexes: index_sql,
+        },
+    );
+    Ok(schema)
+}
+
+/// The upgrade: a storage table with the table-wide keys an earlier DNR
+/// created (`PRIMARY KEY ("id")`, `"email" TEXT UNIQUE`), rows in two
+/// tenants, a column and an index a migration added, is rebuilt by the
+/// compiled apply with per-tenant keys: rows (and their rowids), the
+/// migrated column and the index are kept, and B may then take A's id and
+/// e-mail.
+#[test]
+fn an_earlier_storage_table_is_rebuilt_with_per_tenant_keys() -> Result {
+    let path = scratch("tenant_keys_upgrade.db")?;
+    let db = Connection::open(&path)?;
+    // The table as DNR created it before keys were per tenant.
+    db.execute(
+        "CREATE TABLE \"users\" (\n  \"tenant_id\" TEXT NOT NULL,\n  \"id\" INTEGER,\n  \"email\" TEXT UNIQUE,\n  \"name\" TEXT,\n  PRIMARY KEY (\"id\")\n)",
+        &[],
+    )?;
+    db.apply(POLICY)?;
+    db.migrate(
+        "ALTER TABLE users ADD COLUMN due TEXT; CREATE INDEX users_by_name ON users (name)",
+    )?;
+    db.set_context(context(TENANT_A, ALICE)?)?;
+    db.execute(
+        "INSERT INTO users (id, email, name) VALUES (1, 'ceo@acme.example', 'A')",
+        &[],
+    )?;
+    db.set_context(context(TENANT_B, BOB)?)?;
+    db.execute(
+        "INSERT INTO users (email, name) VALUES ('b@b.example', 'B')",
+        &[],
+    )?;
+    // Table-wide: A's id is taken for B.
+    assert!(db
+        .execute(
+            "INSERT INTO users (id, email, name) VALUES (1, 'x', 'x')",
+            &[]
+        )
+        .is_err());
+    drop(db);
+
+    // The compiled apply, with what dnr_apply reads of the table.
+    let conn = open_with_extension(&path.to_string_lossy())?;
+    let set = dnr_core::parse(POLICY).map_err(|e| format!("{e:?}"))?;
+    let schema = introspected(&conn, "users")?;
+    let sql = dnr_core::compile::sqlite::compile(&set, &schema)?;
+    assert!(sql.contains("DROP TABLE \"_dnr_users\";"), "{sql}");
+    conn.execute_batch(&format!("SAVEPOINT dnr_apply; {sql} RELEASE dnr_apply;"))?;
+    let create: String = conn.query_row(
+        "SELECT sql FROM sqlite_master WHERE name = '_dnr_users'",
+        [],
+        |r| r.get(0),
+    )?;
+    assert_eq!(
+        create,
+        "CREATE TABLE \"_dnr_users\" (\n  \"tenant_id\" TEXT NOT NULL,\n  \"id\" INTEGER,\n  \"email\" TEXT,\n  \"name\" TEXT, due TEXT,\n  PRIMARY KEY (\"tenant_id\", \"id\"),\n  UNIQUE (\"tenant_id\", \"email\")\n)"
+    );
+    let indexes: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = '_dnr_users' AND sql IS NOT NULL ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<std::result::Result<_, _>>()?;
+    assert_eq!(indexes, ["_dnr_users_tenant_id_idx", "users_by_name"]);
+    let rowids: Vec<(i64, i64)> = conn
+        .prepare("SELECT rowid, id FROM _dnr_users ORDER BY rowid")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<std::result::Result<_, _>>()?;
+    assert_eq!(rowids, [(1, 1), (2, 2)]);
+    drop(conn);
+
+    // Applied again (as dnr_apply would): nothing left to rebuild.
+    let conn = open_with_extension(&path.to_string_lossy())?;
+    let again = dnr_core::compile::sqlite::compile(&set, &introspected(&conn, "users")?)?;
+    assert!(!again.contains("DROP TABLE"), "{again}");
+    drop(conn);
+
+    let db = Connection::open(&path)?;
+    db.set_context(context(TENANT_B, BOB)?)?;
+    db.execute(
+        "INSERT INTO users (id, email, name) VALUES (1, 'ceo@acme.example', 'B takes 1')",
+        &[],
+    )?;
+    db.execute(
+        "INSERT INTO users (id, email, name) VALUES (1, 'b2', 'upserted') ON CONFLICT (id) DO UPDATE SET name = excluded.name",
+        &[],
+    )?;
+    db.execute(
+        "INSERT INTO users (email, name) VALUES ('n', 'numbered')",
+        &[],
+    )?;
+    assert_eq!(
+        stored(&path)?,
+        vec![
+            row(TENANT_A, 1, "ceo@acme.example", "A"),
+            row(TENANT_B, 1, "ceo@acme.example", "upserted"),
+            row(TENANT_B, 2, "b@b.example", "B"),
+            row(TENANT_B, 4, "n", "numbered"),
+        ]
+    );
+    drop(db);
+    std::fs::remove_file(&path)?;
+    Ok(())
+}

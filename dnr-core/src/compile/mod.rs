@@ -8,7 +8,7 @@ pub mod sqlite;
 use crate::ast::{CmpOp, Entity, Expr, Operand, PolicySet};
 use crate::check::tenant_column;
 
-pub use sqlite::{SqliteColumn, SqliteSchema, SqliteTable};
+pub use sqlite::{SqliteColumn, SqliteSchema, SqliteTable, StorageSql};
 
 /// Where compiled policies run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -118,6 +118,82 @@ pub struct SqliteSchema {
     /// Tables enforced by an earlier apply whose entity is gone now: their
     /// rows move back under the plain table name.
     pub no_longer_enforced: Vec<String>,
+    /// The SQL of enforced storage tables and of their indexes as
+    /// `sqlite_master` holds it, by the entity's table name: with it, apply
+    /// rebuilds a storage table whose keys an earlier DNR made table-wide
+    /// ([`rekeyed_table`]). Without it the table keeps its keys.
+    pub storage_sql: BTreeMap<String, StorageSql>,
+}
+
+/// A storage table's `CREATE TABLE` and its `CREATE INDEX` statements
+/// (`sqlite_master.sql`; automatic indexes have none).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StorageSql {
+    pub table: String,
+    pub indexes: Vec<String>,
+}
+
+/// The `CREATE TABLE` of `storage` (as an earlier DNR wrote it, columns
+/// added since included) with the table-wide keys of `entity` made per
+/// tenant, under the name `new_name`: `PRIMARY KEY ("id")` becomes
+/// `PRIMARY KEY ("tenant_id", "id")`, a column's `UNIQUE` becomes a
+/// `UNIQUE ("tenant_id", "email")` constraint. None when the text is not
+/// in DNR's form or holds none of those keys: the table is then left as
+/// it is (its keys keep working, table-wide).
+pub fn rekeyed_table(
+    set: &PolicySet,
+    entity: &Entity,
+    storage: &str,
+    sql: &str,
+    new_name: &str,
+) -> Option<String> {
+    let tenant = tenant_column(set, entity)?;
+    let keys = crate::compile::table_wide_keys(entity, Some(tenant));
+    let listed = |key: &[&str]| key.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", ");
+    let head = format!("CREATE TABLE {} (\n", ident(storage));
+    let mut body = sql.strip_prefix(&head)?.strip_suffix("\n)")?.to_string();
+    let mut added: Vec<String> = Vec::new();
+    let mut changed = false;
+    for (old, new, primary) in &keys {
+        if *primary {
+            let from = format!("  PRIMARY KEY ({})", listed(old));
+            if body.matches(&from).count() != 1 {
+                return None;
+            }
+            body = body.replace(&from, &format!("  PRIMARY KEY ({})", listed(new)));
+            changed = true;
+            continue;
+        }
+        // `"email" TEXT ... UNIQUE` ending the column's definition (a
+        // column a migration added may follow on the same line).
+        let [column] = old.as_slice() else {
+            return None;
+        };
+        // At a line's start (index in `body` of the line after the `\n`).
+        let start = format!("\n{body}").find(&format!("\n  {} ", ident(column)))?;
+        let line_end = body[start..]
+            .find('\n')
+            .map_or(body.len(), |end| start + end);
+        let line = &body[start..line_end];
+        let at = [" UNIQUE,", " UNIQUE"].iter().find_map(|form| {
+            line.find(form)
+                .filter(|&at| *form == " UNIQUE," || at + form.len() == line.len())
+        })?;
+        body.replace_range(start + at..start + at + " UNIQUE".len(), "");
+        let primary_key = keys.iter().find(|k| k.2).map(|k| &k.1);
+        if primary_key != Some(new) {
+            added.push(format!("  UNIQUE ({})", listed(new)));
+        }
+        changed = true;
+    }
+    if !changed {
+        return None;
+    }
+    for line in added {
+        body.push_str(",\n");
+        body.push_str(&line);
+    }
+    Some(format!("CREATE TABLE {} (\n{body}\n)", ident(new_name)))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,7 +347,9 @@ pub fn compile(set: &PolicySet, schema: &SqliteSchema) -> Result<String, Compile
     }
     for entity in &set.entities {
         out.push('\n');
-        EntityCompiler::new(set, entity, schema.tables.get(&entity.table))?.write(&mut out);
+        EntityCompiler::new(set, entity, schema.tables.get(&entity.table))?
+            .rekeyed(schema.storage_sql.get(&entity.table))
+            .write(&mut out);
     }
     for (related, columns) in related_indexes(set) {
         let listed: Vec<String> = columns.iter().map(|c| ident(c)).collect();
@@ -317,10 +395,11 @@ pub fn numbered_column<'t>(
         .map(|c| c.name.as_str())
 }
 
-/// The second column of a primary key `(tenant, column)`.
+/// The other column of a primary key of the tenant column and one more.
 fn numbered<'k>(tenant: &str, primary_key: &'k [String]) -> Option<&'k str> {
     match primary_key {
         [first, column] if first.eq_ignore_ascii_case(tenant) => Some(column.as_str()),
+        [column, last] if last.eq_ignore_ascii_case(tenant) => Some(column.as_str()),
         _ => None,
     }
 }
@@ -365,6 +444,9 @@ struct EntityCompiler<'a> {
     tenant: Option<&'a str>,
     table: String,
     storage: String,
+    /// The statements that rebuild an enforced storage table with
+    /// table-wide keys into one with per-tenant keys, when it can be.
+    rekey: Option<String>,
 }
 
 impl<'a> EntityCompiler<'a> {
@@ -458,9 +540,76 @@ impl<'a> EntityCompiler<'a> {
             unique_keys,
             primary_key,
             tenant,
+            rekey: None,
         };
         compiler.check_columns()?;
         Ok(compiler)
+    }
+
+    /// An enforced storage table whose keys an earlier DNR made table-wide
+    /// (`sql`: its SQL and its indexes') is rebuilt with per-tenant keys,
+    /// SQLite's way (create, copy, drop, rename, indexes again), before its
+    /// view and triggers are made; they then work on the new keys. A table
+    /// not in DNR's form keeps its keys.
+    fn rekeyed(mut self, sql: Option<&StorageSql>) -> Self {
+        let (Some(existing), Some(sql), Some(tenant)) = (self.existing, sql, self.tenant) else {
+            return self;
+        };
+        if !existing.enforced {
+            return self;
+        }
+        let storage = storage_table(&self.entity.table);
+        let temporary = format!("{storage}_rekeyed");
+        let Some(create) = rekeyed_table(self.set, self.entity, &storage, &sql.table, &temporary)
+        else {
+            return self;
+        };
+        for (old, new, _) in crate::compile::table_wide_keys(self.entity, Some(tenant)) {
+            let owned = |key: &[&str]| key.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+            let (old, new) = (owned(&old), owned(&new));
+            if self.primary_key == old {
+                self.primary_key = new.clone();
+            }
+            for key in &mut self.unique_keys {
+                if *key == old {
+                    *key = new.clone();
+                }
+            }
+        }
+        let mut unique: Vec<Vec<String>> = Vec::new();
+        for key in std::mem::take(&mut self.unique_keys) {
+            if !unique.contains(&key) {
+                unique.push(key);
+            }
+        }
+        self.unique_keys = unique;
+        let columns: Vec<String> = self.columns.iter().map(|c| ident(c)).collect();
+        let columns = columns.join(", ");
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "-- the keys of {} made per tenant: its storage table rebuilt",
+            comment(&self.entity.table)
+        );
+        let _ = writeln!(out, "{create};");
+        let _ = writeln!(
+            out,
+            "INSERT INTO {} (rowid, {columns}) SELECT rowid, {columns} FROM {};",
+            ident(&temporary),
+            self.storage
+        );
+        let _ = writeln!(out, "DROP TABLE {};", self.storage);
+        let _ = writeln!(
+            out,
+            "ALTER TABLE {} RENAME TO {};",
+            ident(&temporary),
+            self.storage
+        );
+        for index in &sql.indexes {
+            let _ = writeln!(out, "{index};");
+        }
+        self.rekey = Some(out);
+        self
     }
 
     /// Every column a rule or the fence names must exist.
@@ -501,6 +650,9 @@ impl<'a> EntityCompiler<'a> {
             None => self.create_storage(out),
             Some(table) if table.enforced => {
                 let _ = writeln!(out, "DROP VIEW IF EXISTS {};", self.table);
+                if let Some(rebuild) = &self.rekey {
+                    out.push_str(rebuild);
+                }
             }
             Some(_) => {
                 let _ = writeln!(
@@ -794,11 +946,18 @@ impl<'a> EntityCompiler<'a> {
 
     /// The column DNR numbers on insert ([`numbered_column`]).
     fn numbered_column(&self) -> Option<&str> {
-        match self.existing {
-            Some(table) => numbered_column(self.set, self.entity, table),
-            None => numbered(self.tenant?, &self.primary_key)
-                .filter(|c| self.entity.field(c).is_some_and(|f| f.ty == FieldType::Int)),
-        }
+        let column = numbered(self.tenant?, &self.primary_key)?;
+        let integer = match self.existing {
+            Some(table) => table
+                .columns
+                .iter()
+                .any(|c| c.name == column && c.declared_type.eq_ignore_ascii_case("INTEGER")),
+            None => self
+                .entity
+                .field(column)
+                .is_some_and(|f| f.ty == FieldType::Int),
+        };
+        integer.then_some(column)
     }
 
     fn is_numbered(&self, name: &str) -> bool {
@@ -1012,6 +1171,33 @@ mod tests {
         assert!(
             sql.contains("WHERE \"tenant_id\" = OLD.\"tenant_id\" AND \"id\" = OLD.\"id\";"),
             "{sql}"
+        );
+    }
+
+    /// The rebuild's `CREATE TABLE`: DNR's earlier form with its keys made
+    /// per tenant; anything else is left alone.
+    #[test]
+    fn rekeyed_table_rewrites_only_dnr_forms() {
+        let set = crate::parse(USERS).unwrap();
+        let entity = &set.entities[0];
+        let old = "CREATE TABLE \"_dnr_users\" (\n  \"tenant_id\" TEXT NOT NULL,\n  \"id\" INTEGER,\n  \"email\" TEXT UNIQUE, due TEXT,\n  PRIMARY KEY (\"id\")\n)";
+        assert_eq!(
+            rekeyed_table(&set, entity, "_dnr_users", old, "_dnr_users_rekeyed").as_deref(),
+            Some("CREATE TABLE \"_dnr_users_rekeyed\" (\n  \"tenant_id\" TEXT NOT NULL,\n  \"id\" INTEGER,\n  \"email\" TEXT, due TEXT,\n  PRIMARY KEY (\"tenant_id\", \"id\"),\n  UNIQUE (\"tenant_id\", \"email\")\n)")
+        );
+        // Already per tenant, or written by someone else: nothing to do.
+        let new = "CREATE TABLE \"_dnr_users\" (\n  \"tenant_id\" TEXT NOT NULL,\n  \"id\" INTEGER NOT NULL,\n  \"email\" TEXT,\n  PRIMARY KEY (\"tenant_id\", \"id\"),\n  UNIQUE (\"tenant_id\", \"email\")\n)";
+        assert_eq!(rekeyed_table(&set, entity, "_dnr_users", new, "x"), None);
+        let other =
+            "CREATE TABLE _dnr_users (tenant_id TEXT, id INTEGER PRIMARY KEY, email TEXT UNIQUE)";
+        assert_eq!(rekeyed_table(&set, entity, "_dnr_users", other, "x"), None);
+        // A unique primary key field: its UNIQUE goes, the primary key covers it.
+        let source = USERS.replace("id: int pk", "id: uuid pk unique");
+        let set = crate::parse(&source).unwrap();
+        let old = "CREATE TABLE \"_dnr_users\" (\n  \"tenant_id\" TEXT NOT NULL,\n  \"id\" TEXT UNIQUE,\n  \"email\" TEXT UNIQUE,\n  PRIMARY KEY (\"id\")\n)";
+        assert_eq!(
+            rekeyed_table(&set, &set.entities[0], "_dnr_users", old, "n").as_deref(),
+            Some("CREATE TABLE \"n\" (\n  \"tenant_id\" TEXT NOT NULL,\n  \"id\" TEXT,\n  \"email\" TEXT,\n  PRIMARY KEY (\"tenant_id\", \"id\"),\n  UNIQUE (\"tenant_id\", \"email\")\n)")
         );
     }
 
