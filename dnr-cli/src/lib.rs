@@ -22,6 +22,7 @@ mod progress;
 mod status;
 mod tenants;
 mod token;
+mod transfer;
 mod verb_args;
 
 use std::path::PathBuf;

@@ -1,4 +1,5 @@
-//! `dnr tenants create ID... [--name N]`, `list`, `drop ID`.
+//! `dnr tenants create ID... [--name N]`, `list`, `drop ID [--erase]`,
+//! `export ID --out FILE`, `import FILE [--as ID] [--replace]`.
 //!
 //! `create` makes the tenant's store (schema, file or database; a registry
 //! row in `none`/`row_level` mode), applies the current policy and every
@@ -37,10 +38,37 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Drop a tenant and its store (its schema, file or database).
+    /// Drop a tenant and its store (its schema, file or database); in
+    /// `row_level` mode its rows stay unless `--erase`.
     Drop {
         #[arg(value_name = "ID")]
         id: String,
+        /// Delete every row of the tenant in every table that holds its
+        /// rows, in one transaction with the drop (counts per table).
+        #[arg(long)]
+        erase: bool,
+    },
+    /// Write one tenant's rows, policy and migration history to a tenant
+    /// file (an ordinary DNR SQLite database with a manifest): a backup,
+    /// or a tenant to move.
+    Export {
+        #[arg(value_name = "ID")]
+        id: String,
+        /// The file to write (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
+    /// Read a tenant file into this project (checked whole before anything
+    /// is written; all or nothing): a restore, or a tenant moved here.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: std::path::PathBuf,
+        /// Import as this tenant id instead of the file's.
+        #[arg(long = "as", value_name = "ID")]
+        as_id: Option<String>,
+        /// Replace an existing tenant's rows (else it is refused).
+        #[arg(long)]
+        replace: bool,
     },
 }
 
@@ -86,10 +114,77 @@ pub fn run(config: Option<&Path>, command: Command) -> Result<(), String> {
             }
             crate::verb_args::print(&text)
         }
-        Command::Drop { id } => {
+        Command::Drop { id, erase } => {
             let id = parse_id(&id)?;
+            if erase {
+                let counts = backend.erase_tenant(id)?;
+                let mut text = format!("dropped tenant {id}, its rows erased:\n");
+                for (table, count) in counts {
+                    text.push_str(&format!("  {table}\t{count}\n"));
+                }
+                return crate::verb_args::print(&text);
+            }
             backend.drop_tenant(id)?;
-            crate::verb_args::print(&format!("dropped tenant {id}\n"))
+            let rows_stay = matches!(project.mode(), TenantMode::RowLevel | TenantMode::None);
+            crate::verb_args::print(&if rows_stay {
+                format!("dropped tenant {id}; its rows stay in the shared tables (`dnr tenants drop {id} --erase` deletes them)\n")
+            } else {
+                format!("dropped tenant {id}\n")
+            })
+        }
+        Command::Export { id, out } => {
+            let id = parse_id(&id)?;
+            let rows = backend.export_tenant(id)?;
+            let manifest = crate::transfer::write_file(
+                &out,
+                id,
+                &rows,
+                match project.database.backend {
+                    dnr_core::config::Backend::Sqlite => "sqlite",
+                    dnr_core::config::Backend::Postgres => "postgres",
+                },
+                project.mode().as_str(),
+            )?;
+            let total: u64 = manifest.tables.iter().map(|t| t.rows).sum();
+            crate::verb_args::print(&format!(
+                "exported tenant {id} to {}: {total} rows in {} tables, schema version {}, checksum {}\n",
+                out.display(),
+                manifest.tables.len(),
+                manifest.schema_version,
+                manifest.checksum
+            ))
+        }
+        Command::Import {
+            file,
+            as_id,
+            replace,
+        } => {
+            let (manifest, rows) = crate::transfer::read_file(&file)?;
+            let id = match as_id {
+                Some(text) => parse_id(&text)?,
+                None => manifest.tenant,
+            };
+            let existed = backend.tenants()?.iter().any(|t| t.id == id);
+            if existed && !replace {
+                return Err(format!(
+                    "error: tenant {id} exists: `--replace` replaces its rows with the file's"
+                ));
+            }
+            if !existed {
+                create(&project, backend.as_ref(), &[id], "", false)?;
+            }
+            if let Err(error) = backend.import_tenant(id, &rows, &manifest.checksum, replace) {
+                if !existed {
+                    let _ = backend.drop_tenant(id);
+                }
+                return Err(error);
+            }
+            let total: u64 = manifest.tables.iter().map(|t| t.rows).sum();
+            crate::verb_args::print(&format!(
+                "imported tenant {id} from {}: {total} rows in {} tables (checksum verified)\n",
+                file.display(),
+                manifest.tables.len()
+            ))
         }
     }
 }

@@ -635,3 +635,245 @@ fn configuration_and_migration_files_are_checked_first() {
         text(&out.stderr)
     );
 }
+
+/// Issue 23: a tenant of every value kind, moved through tenant files.
+const TRANSFER_POLICY: &str = "\
+tenancy:
+  mode: MODE
+
+entity Task:
+  table: tasks
+  id: int pk
+  title: text
+  owner_id: uuid
+  done: bool
+  score: float
+  meta: json
+  due: datetime
+  access:
+    read: true
+    create: owner_id = current_user
+    update: owner_id = current_user
+    delete: owner_id = current_user
+";
+
+impl Project_ {
+    fn transfer(mode: &str) -> Project_ {
+        let p = Project_::new(mode);
+        std::fs::write(
+            p.path().join("policies.dnr"),
+            TRANSFER_POLICY.replace("MODE", mode),
+        )
+        .unwrap();
+        p.ok(&["apply"]);
+        p
+    }
+
+    fn router(&self) -> Router {
+        Router::new(Project::load(Some(&self.path().join("dnr.toml"))).unwrap())
+    }
+
+    /// Tenant `tenant`'s rows as the application reads them, sorted.
+    fn rows(&self, tenant: Uuid) -> Vec<Vec<Value>> {
+        let db = self.router().sqlite(tenant, Some(Uuid::nil())).unwrap();
+        db.query(
+            "SELECT id, title, owner_id, done, score, meta, due FROM tasks ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .rows
+    }
+}
+
+fn fill(p: &Project_, tenant: Uuid, owner: Uuid, titles: &[&str]) {
+    let db = p.router().sqlite(tenant, Some(owner)).unwrap();
+    for (n, title) in titles.iter().enumerate() {
+        let n = i64::try_from(n).unwrap();
+        db.execute(
+            "INSERT INTO tasks (id, title, owner_id, done, score, meta, due) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            &[
+                Value::Integer(if n == 0 { i64::MAX } else { n }),
+                Value::Text((*title).into()),
+                Value::Text(owner.to_string()),
+                Value::Integer(n % 2),
+                if n == 1 { Value::Null } else { Value::Real(n as f64 / 3.0) },
+                Value::Text(format!("{{\"n\": {n}, \"tags\": [\"a\"]}}")),
+                Value::Text(format!("2026-12-0{}T10:11:12.123456Z", n % 9 + 1)),
+            ],
+        )
+        .unwrap();
+    }
+}
+
+fn sqlite3(file: &Path, sql: &str) {
+    let out = Command::new("sqlite3").arg(file).arg(sql).output().unwrap();
+    assert!(out.status.success(), "sqlite3: {}", text(&out.stderr));
+}
+
+/// Export, erase, restore, import into another mode and under another id:
+/// the rows equal at every stop, the other tenant untouched, the file an
+/// ordinary DNR database that answers only to its tenant.
+#[test]
+fn a_tenant_moves_through_a_tenant_file_and_back() {
+    let shared = Project_::transfer("row_level");
+    let tenants = ids(2);
+    shared.ok(&["tenants", "create", &tenants[0], &tenants[1]]);
+    let (a, b) = (
+        Uuid::parse_str(&tenants[0]).unwrap(),
+        Uuid::parse_str(&tenants[1]).unwrap(),
+    );
+    let owner = Uuid::new_v4();
+    fill(
+        &shared,
+        a,
+        owner,
+        &[
+            "plain",
+            "naïve 日本 \u{1}\u{7f} tab\there",
+            "",
+            "'quoted' \"too\"",
+        ],
+    );
+    fill(&shared, b, owner, &["b only"]);
+    let a_rows = shared.rows(a);
+    let b_rows = shared.rows(b);
+    assert_eq!(a_rows.len(), 4);
+
+    let file = shared.path().join("a.dnrt");
+    let out = shared.ok(&["tenants", "export", &tenants[0], "--out", "a.dnrt"]);
+    assert!(out.contains("4 rows in 1 tables"), "{out}");
+    // Never overwritten.
+    let again = shared.dnr(&["tenants", "export", &tenants[0], "--out", "a.dnrt"]);
+    assert!(text(&again.stderr).contains("never overwritten"));
+    // The file is an ordinary DNR database, the tenant's only.
+    let opened = Connection::open(&file).unwrap();
+    assert_eq!(opened.dnr().database_tenant().unwrap(), Some(a));
+    opened
+        .set_context(dnr_core::TenantContext::parse(Some(&tenants[0]), None, &[]).unwrap())
+        .unwrap();
+    assert_eq!(
+        opened
+            .query("SELECT count(*) FROM tasks", &[])
+            .unwrap()
+            .rows,
+        vec![vec![Value::Integer(4)]]
+    );
+    assert!(opened
+        .set_context(dnr_core::TenantContext::parse(Some(&tenants[1]), None, &[]).unwrap())
+        .is_err());
+    drop(opened);
+
+    // Erase: every row of the tenant, counted; the other tenant untouched.
+    let out = shared.ok(&["tenants", "drop", &tenants[0], "--erase"]);
+    assert!(out.contains("tasks\t4"), "{out}");
+    assert_eq!(shared.rows(b), b_rows);
+    assert!(shared.rows(a).is_empty());
+    assert!(json_lines(&shared.ok(&["tenants", "list", "--json"]))
+        .iter()
+        .all(|t| t["id"] != tenants[0].as_str()));
+
+    // Restore: the same rows, checked against the file's checksum.
+    let out = shared.ok(&["tenants", "import", "a.dnrt"]);
+    assert!(out.contains("checksum verified"), "{out}");
+    assert_eq!(shared.rows(a), a_rows);
+    assert_eq!(shared.rows(b), b_rows);
+    // An existing tenant is refused without --replace; with it, no row twice.
+    let refused = shared.dnr(&["tenants", "import", "a.dnrt"]);
+    assert!(
+        text(&refused.stderr).contains("--replace"),
+        "{}",
+        text(&refused.stderr)
+    );
+    shared.ok(&["tenants", "import", "a.dnrt", "--replace"]);
+    assert_eq!(shared.rows(a), a_rows);
+
+    // Into a database-per-tenant project, under the file's id and another.
+    let own = Project_::transfer("database");
+    own.ok(&["tenants", "import", file.to_str().unwrap()]);
+    assert_eq!(own.rows(a), a_rows);
+    let c = Uuid::new_v4();
+    own.ok(&[
+        "tenants",
+        "import",
+        file.to_str().unwrap(),
+        "--as",
+        &c.to_string(),
+    ]);
+    assert_eq!(own.rows(c), a_rows);
+    // And back out: the same checksum as the first file.
+    own.ok(&["tenants", "export", &tenants[0], "--out", "back.dnrt"]);
+    let checksum = |path: &Path| {
+        let db = Connection::open(path).unwrap();
+        let value = db
+            .query("SELECT value FROM _dnr_meta WHERE key = 'tenant_file'", &[])
+            .unwrap()
+            .rows;
+        let Value::Text(json) = &value[0][0] else {
+            panic!("{value:?}")
+        };
+        serde_json::from_str::<serde_json::Value>(json).unwrap()["checksum"].clone()
+    };
+    assert_eq!(checksum(&file), checksum(&own.path().join("back.dnrt")));
+}
+
+/// Forged files: changed rows, a row of another tenant, a newer format, an
+/// enormous row count claim — each refused, nothing imported.
+#[test]
+fn a_forged_tenant_file_is_refused_and_nothing_is_imported() {
+    let source = Project_::transfer("row_level");
+    let tenants = ids(2);
+    source.ok(&["tenants", "create", &tenants[0]]);
+    let a = Uuid::parse_str(&tenants[0]).unwrap();
+    fill(&source, a, Uuid::new_v4(), &["one", "two"]);
+    source.ok(&["tenants", "export", &tenants[0], "--out", "a.dnrt"]);
+    let original = source.path().join("a.dnrt");
+    let target = Project_::transfer("row_level");
+    let cases = [
+        (
+            "DROP TRIGGER \"_dnr_tasks_update_check\"; UPDATE \"_dnr_tasks\" SET title = 'forged' WHERE title = 'one';",
+            "changed after export",
+        ),
+        (
+            &*format!("DROP TRIGGER \"_dnr_tasks_update_check\"; UPDATE \"_dnr_tasks\" SET tenant_id = '{}' WHERE title = 'one';", tenants[1]),
+            "belongs to tenant",
+        ),
+        (
+            "UPDATE _dnr_meta SET value = replace(value, '\"format\":1', '\"format\":2') WHERE key = 'tenant_file';",
+            "format 2",
+        ),
+        (
+            "UPDATE _dnr_meta SET value = replace(value, '\"rows\":2', '\"rows\":99999999999') WHERE key = 'tenant_file';",
+            "claims 99999999999 rows",
+        ),
+        ("DELETE FROM _dnr_meta WHERE key = 'tenant_file';", "no manifest"),
+    ];
+    for (n, (tamper, expected)) in cases.iter().enumerate() {
+        let forged = target.path().join(format!("forged{n}.dnrt"));
+        std::fs::copy(&original, &forged).unwrap();
+        sqlite3(&forged, tamper);
+        let out = target.dnr(&["tenants", "import", forged.to_str().unwrap()]);
+        assert!(!out.status.success(), "{tamper}: imported");
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{tamper}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            json_lines(&target.ok(&["tenants", "list", "--json"])).is_empty(),
+            "{tamper}: a tenant was created"
+        );
+    }
+    // A target at another schema version: refused, naming both and the fix.
+    target.migration(
+        "0001_due.sql",
+        "ALTER TABLE tasks ADD COLUMN prio INTEGER;\n",
+    );
+    target.ok(&["migrate"]);
+    let out = target.dnr(&["tenants", "import", original.to_str().unwrap()]);
+    assert!(
+        text(&out.stderr).contains("schema version 0") && text(&out.stderr).contains("dnr migrate"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(json_lines(&target.ok(&["tenants", "list", "--json"])).is_empty());
+}

@@ -14,6 +14,7 @@ pub mod parser;
 pub mod print;
 pub mod signed;
 pub mod span;
+pub mod transfer;
 pub mod value;
 
 pub use ast::{Operation, PolicySet};

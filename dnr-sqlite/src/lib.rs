@@ -36,6 +36,7 @@ mod rewrite;
 #[cfg(not(all(target_family = "wasm", target_os = "unknown")))]
 mod signed;
 mod state;
+mod tenant;
 mod vtab;
 
 use dnr_core::TenantContext;
@@ -48,6 +49,7 @@ pub use raw::Value;
 pub use rewrite::{Plan, Rewritten};
 pub use state::WriteMode;
 pub(crate) use state::{state_for, Internal, State};
+pub use tenant::TenantTable;
 
 /// Registers DNR's SQL functions on a connection and returns a handle for
 /// doing the same from Rust.

@@ -68,6 +68,40 @@ pub enum AppliedPolicy {
     Unknown,
 }
 
+/// One table's rows of a tenant, for a tenant file: its columns without
+/// the tenant column (whose value the mode decides), each with the SQLite
+/// type a file declares it with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableRows {
+    pub table: String,
+    pub columns: Vec<String>,
+    pub types: Vec<String>,
+    pub primary_key: Vec<String>,
+    pub rows: Vec<Vec<dnr_core::transfer::Cell>>,
+}
+
+/// Everything a tenant file carries of a tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantRows {
+    /// The policy applied to the tenant's store.
+    pub policy_source: String,
+    pub tables: Vec<TableRows>,
+    /// The store's migration history.
+    pub history: Vec<Recorded>,
+}
+
+impl TenantRows {
+    /// The newest migration recorded (0: none).
+    pub fn schema_version(&self) -> u32 {
+        self.history.iter().map(|r| r.version).max().unwrap_or(0)
+    }
+}
+
+/// The answer of a backend that cannot move tenants yet.
+fn not_built(what: &str) -> String {
+    format!("error: {what} is not built for PostgreSQL yet (issue 23); on SQLite it is")
+}
+
 /// A project's database.
 pub trait Backend: Sync {
     /// The stores migrations go to (every tenant's, or the shared one).
@@ -100,6 +134,28 @@ pub trait Backend: Sync {
     /// read them store by store.
     fn histories(&self, _stores: &[Store]) -> Option<Result<Vec<Vec<Recorded>>, String>> {
         None
+    }
+    /// The tenant's rows of every table that holds them, in one snapshot.
+    fn export_tenant(&self, _id: Uuid) -> Result<TenantRows, String> {
+        Err(not_built("`dnr tenants export`"))
+    }
+    /// Writes a tenant's rows (registering or creating the tenant first),
+    /// all or nothing, and checks them against `checksum` before the
+    /// commit; `replace` erases an existing tenant's rows first, else an
+    /// existing tenant is refused.
+    fn import_tenant(
+        &self,
+        _id: Uuid,
+        _rows: &TenantRows,
+        _checksum: &str,
+        _replace: bool,
+    ) -> Result<(), String> {
+        Err(not_built("`dnr tenants import`"))
+    }
+    /// Deletes every row of the tenant and the tenant itself, in one
+    /// transaction; the rows deleted per table.
+    fn erase_tenant(&self, _id: Uuid) -> Result<Vec<(String, u64)>, String> {
+        Err(not_built("`dnr tenants drop --erase`"))
     }
     /// The evaluator's answer under `context`, as the database gives it.
     fn explain(

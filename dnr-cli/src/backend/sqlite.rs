@@ -13,17 +13,18 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dnr_core::ast::TenantMode;
+use dnr_core::compile::quote::ident;
 use dnr_sqlite::{Connection, Value};
 use uuid::Uuid;
 
-use super::{AppliedPolicy, Backend, Recorded, Session, Store, Tenant};
+use super::{AppliedPolicy, Backend, Recorded, Session, Store, TableRows, Tenant, TenantRows};
 use crate::migrations::Migration;
 use crate::project::{Policy, Project};
 
 /// The history of applied migrations, in every store. The `_dnr_` prefix
 /// keeps it from locked application connections; the `:` from any
 /// enforced table's storage name.
-const HISTORY: &str = "\"_dnr_:migrations\"";
+pub(crate) const HISTORY: &str = "\"_dnr_:migrations\"";
 /// The registry of tenants in `none` / `row_level` mode.
 const REGISTRY: &str = "\"_dnr_:tenants\"";
 /// A tenant's data file in `database` mode, in its directory.
@@ -59,6 +60,18 @@ impl SqliteBackend {
             tenant: None,
             location: self.database.display().to_string(),
         }
+    }
+
+    /// The file that holds tenant `id`'s rows: its own, or the shared one.
+    fn tenant_store(&self, id: Uuid) -> Result<PathBuf, String> {
+        if !self.tenants()?.iter().any(|t| t.id == id) {
+            return Err(format!("error: unknown tenant {id}"));
+        }
+        Ok(if self.per_tenant() {
+            self.tenant_dir(id).join(DATA_FILE)
+        } else {
+            self.database.clone()
+        })
     }
 
     fn tenant_dir(&self, id: Uuid) -> PathBuf {
@@ -365,6 +378,79 @@ impl Backend for SqliteBackend {
         Ok(Box::new(SqliteSession { open: None }))
     }
 
+    fn export_tenant(&self, id: Uuid) -> Result<TenantRows, String> {
+        let db = open(&self.tenant_store(id)?)?;
+        // One snapshot of every table.
+        exec(&db, "BEGIN")?;
+        let rows = read_rows(&db, id);
+        let _ = exec(&db, "COMMIT");
+        rows
+    }
+
+    fn import_tenant(
+        &self,
+        id: Uuid,
+        rows: &TenantRows,
+        checksum: &str,
+        _replace: bool,
+    ) -> Result<(), String> {
+        let db = open(&self.tenant_store(id)?)?;
+        in_transaction(&db, || write_tenant(&db, id, rows, checksum))
+    }
+
+    fn erase_tenant(&self, id: Uuid) -> Result<Vec<(String, u64)>, String> {
+        let location = self.tenant_store(id)?;
+        if self.per_tenant() {
+            // The file goes with the tenant: count what it held.
+            let counts = {
+                let db = open(&location)?;
+                let tables = db.dnr().tenant_tables().unwrap_or_default();
+                tables
+                    .iter()
+                    .map(|table| {
+                        let counted = db
+                            .query(
+                                &format!("SELECT count(*) FROM main.{}", ident(&table.storage)),
+                                &[],
+                            )
+                            .map_err(|e| format!("error: {e}"))?;
+                        let count = match counted.rows.first().and_then(|r| r.first()) {
+                            Some(Value::Integer(n)) => u64::try_from(*n).unwrap_or(0),
+                            _ => 0,
+                        };
+                        Ok((table.table.clone(), count))
+                    })
+                    .collect::<Result<Vec<_>, String>>()?
+            };
+            self.drop_tenant(id)?;
+            return Ok(counts);
+        }
+        let db = self.registry()?;
+        in_transaction(&db, || {
+            let counts = match db
+                .dnr()
+                .applied_source()
+                .map_err(|e| format!("error: {e}"))?
+            {
+                Some(_) => db
+                    .dnr()
+                    .erase_tenant_rows(id)
+                    .map_err(|e| format!("error: {e}"))?,
+                None => Vec::new(),
+            };
+            let removed = db
+                .execute(
+                    &format!("DELETE FROM {REGISTRY} WHERE id = ?"),
+                    &[Value::Text(id.to_string())],
+                )
+                .map_err(|e| e.to_string())?;
+            if removed == 0 {
+                return Err(format!("error: unknown tenant {id}"));
+            }
+            Ok(counts)
+        })
+    }
+
     fn parallelism(&self) -> usize {
         if self.per_tenant() {
             std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -389,6 +475,260 @@ impl Backend for SqliteBackend {
             .decide(entity, op, row)
             .map_err(|e| format!("error: {e}"))?;
         Ok(super::render_decision(decision.allowed, &decision.reason))
+    }
+}
+
+/// The migrations a store recorded, by version (none without a history).
+pub(crate) fn history(db: &Connection) -> Result<Vec<Recorded>, String> {
+    let exists = db
+        .query(
+            "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = '_dnr_:migrations'",
+            &[],
+        )
+        .map_err(|e| e.to_string())?;
+    if exists.rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = db
+        .query(
+            &format!("SELECT version, name, checksum, applied_at, duration_ms FROM {HISTORY} ORDER BY version"),
+            &[],
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(rows
+        .rows
+        .into_iter()
+        .map(|row| {
+            let text = |index: usize| text_at(&row, index);
+            Recorded {
+                version: match row.first() {
+                    Some(Value::Integer(v)) => u32::try_from(*v).unwrap_or(u32::MAX),
+                    _ => u32::MAX,
+                },
+                name: text(1),
+                checksum: text(2),
+                applied_at: text(3),
+                duration_ms: match row.get(4) {
+                    Some(Value::Real(ms)) => *ms,
+                    _ => 0.0,
+                },
+            }
+        })
+        .collect())
+}
+
+/// A tenant's rows of every table that holds them, as a tenant file
+/// holds them (the tenant column left out).
+fn read_rows(db: &Connection, id: Uuid) -> Result<TenantRows, String> {
+    let policy_source = db
+        .dnr()
+        .applied_source()
+        .map_err(|e| format!("error: {e}"))?
+        .ok_or_else(|| {
+            format!("error: no policy is applied to tenant {id}'s store: run `dnr apply`")
+        })?;
+    let mut tables = Vec::new();
+    for table in db
+        .dnr()
+        .tenant_tables()
+        .map_err(|e| format!("error: {e}"))?
+    {
+        let columns = storage_columns(db, &table.storage)?;
+        let kept: Vec<&StorageColumn> = columns
+            .iter()
+            .filter(|c| Some(&c.name) != table.tenant_column.as_ref())
+            .collect();
+        let selected: Vec<String> = kept.iter().map(|c| ident(&c.name)).collect();
+        let (filter, params) = match &table.tenant_column {
+            Some(column) => (
+                format!(" WHERE {} = ?", ident(column)),
+                vec![Value::Text(id.hyphenated().to_string())],
+            ),
+            None => (String::new(), Vec::new()),
+        };
+        let rows = db
+            .query(
+                &format!(
+                    "SELECT {} FROM main.{}{filter}",
+                    selected.join(", "),
+                    ident(&table.storage)
+                ),
+                &params,
+            )
+            .map_err(|e| format!("error: {e}"))?;
+        let mut key: Vec<&StorageColumn> = columns.iter().filter(|c| c.primary_key > 0).collect();
+        key.sort_by_key(|c| c.primary_key);
+        tables.push(TableRows {
+            table: table.table.clone(),
+            columns: kept.iter().map(|c| c.name.clone()).collect(),
+            types: kept.iter().map(|c| c.declared.clone()).collect(),
+            primary_key: key.iter().map(|c| c.name.clone()).collect(),
+            rows: rows
+                .rows
+                .into_iter()
+                .map(|row| row.into_iter().map(crate::transfer::to_cell).collect())
+                .collect(),
+        });
+    }
+    Ok(TenantRows {
+        policy_source,
+        tables,
+        history: history(db)?,
+    })
+}
+
+struct StorageColumn {
+    name: String,
+    declared: String,
+    primary_key: i64,
+}
+
+fn storage_columns(db: &Connection, storage: &str) -> Result<Vec<StorageColumn>, String> {
+    let info = db
+        .query(
+            "SELECT name, type, pk FROM pragma_table_info(?, 'main') ORDER BY cid",
+            &[Value::Text(storage.to_string())],
+        )
+        .map_err(|e| format!("error: {e}"))?;
+    Ok(info
+        .rows
+        .iter()
+        .map(|row| StorageColumn {
+            name: text_at(row, 0),
+            declared: text_at(row, 1),
+            primary_key: match row.get(2) {
+                Some(Value::Integer(n)) => *n,
+                _ => 0,
+            },
+        })
+        .collect())
+}
+
+/// Writes `rows` as tenant `id`'s in the store `db` (in the caller's
+/// transaction), after erasing the tenant's rows there; then reads them
+/// back and compares their checksum with the file's.
+fn write_tenant(
+    db: &Connection,
+    id: Uuid,
+    rows: &TenantRows,
+    checksum: &str,
+) -> Result<(), String> {
+    let version = history(db)?.iter().map(|r| r.version).max().unwrap_or(0);
+    if version != rows.schema_version() {
+        return Err(format!(
+            "error: the tenant file is at schema version {}, tenant {id}'s store at {version}: run `dnr migrate` so that both are at the same version, then import again",
+            rows.schema_version()
+        ));
+    }
+    let tables = db
+        .dnr()
+        .tenant_tables()
+        .map_err(|e| format!("error: {e}"))?;
+    db.dnr()
+        .erase_tenant_rows(id)
+        .map_err(|e| format!("error: {e}"))?;
+    let tenant_text = id.hyphenated().to_string();
+    for file_table in &rows.tables {
+        let table = tables
+            .iter()
+            .find(|t| t.table.eq_ignore_ascii_case(&file_table.table))
+            .ok_or_else(|| {
+                format!(
+                    "error: the tenant file holds table `{}`, which holds no tenant's rows here",
+                    file_table.table
+                )
+            })?;
+        let present = storage_columns(db, &table.storage)?;
+        for column in &file_table.columns {
+            if !present.iter().any(|c| c.name.eq_ignore_ascii_case(column)) {
+                return Err(format!(
+                    "error: the tenant file's table `{}` has column `{column}`, which the target's has not",
+                    file_table.table
+                ));
+            }
+        }
+        let mut columns: Vec<String> = table.tenant_column.iter().map(|c| ident(c)).collect();
+        columns.extend(file_table.columns.iter().map(|c| ident(c)));
+        let insert = format!(
+            "INSERT INTO main.{} ({}) VALUES ({})",
+            ident(&table.storage),
+            columns.join(", "),
+            vec!["?"; columns.len()].join(", ")
+        );
+        for row in &file_table.rows {
+            let mut params = Vec::with_capacity(columns.len());
+            if table.tenant_column.is_some() {
+                params.push(Value::Text(tenant_text.clone()));
+            }
+            params.extend(row.iter().map(crate::transfer::to_value));
+            db.execute(&insert, &params).map_err(|e| {
+                let key: Vec<String> = file_table
+                    .primary_key
+                    .iter()
+                    .filter_map(|k| {
+                        let at = file_table.columns.iter().position(|c| c == k)?;
+                        Some(format!("{k} = {:?}", row.get(at)?))
+                    })
+                    .collect();
+                format!(
+                    "error: table `{}`, row ({}): {e}; nothing was imported",
+                    file_table.table,
+                    key.join(", ")
+                )
+            })?;
+        }
+    }
+    let copied = read_rows(db, id)?;
+    let mut found = dnr_core::transfer::Checksum::new();
+    for file_table in &rows.tables {
+        found.table(&file_table.table);
+        let Some(copy) = copied
+            .tables
+            .iter()
+            .find(|t| t.table.eq_ignore_ascii_case(&file_table.table))
+        else {
+            continue;
+        };
+        for row in &copy.rows {
+            let pairs: Vec<(&str, &dnr_core::transfer::Cell)> = file_table
+                .columns
+                .iter()
+                .filter_map(|column| {
+                    let at = copy
+                        .columns
+                        .iter()
+                        .position(|c| c.eq_ignore_ascii_case(column))?;
+                    Some((column.as_str(), row.get(at)?))
+                })
+                .collect();
+            found.add(&file_table.table, &pairs);
+        }
+    }
+    if found.hex() != checksum {
+        return Err(format!(
+            "error: the rows written for tenant {id} do not match the tenant file (checksum {} instead of {checksum}); nothing was imported",
+            found.hex()
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `work` in a write transaction on `db`: committed when it succeeds,
+/// rolled back when it fails.
+fn in_transaction<T>(
+    db: &Connection,
+    work: impl FnOnce() -> Result<T, String>,
+) -> Result<T, String> {
+    exec(db, "BEGIN IMMEDIATE")?;
+    match work() {
+        Ok(value) => {
+            exec(db, "COMMIT")?;
+            Ok(value)
+        }
+        Err(error) => {
+            let _ = exec(db, "ROLLBACK");
+            Err(error)
+        }
     }
 }
 
@@ -460,33 +800,7 @@ impl Session for SqliteSession {
     }
 
     fn recorded(&mut self) -> Result<Vec<Recorded>, String> {
-        let db = self.current()?;
-        let rows = db
-            .query(
-                &format!("SELECT version, name, checksum, applied_at, duration_ms FROM {HISTORY} ORDER BY version"),
-                &[],
-            )
-            .map_err(|e| e.to_string())?;
-        Ok(rows
-            .rows
-            .into_iter()
-            .map(|row| {
-                let text = |index: usize| text_at(&row, index);
-                Recorded {
-                    version: match row.first() {
-                        Some(Value::Integer(v)) => u32::try_from(*v).unwrap_or(u32::MAX),
-                        _ => u32::MAX,
-                    },
-                    name: text(1),
-                    checksum: text(2),
-                    applied_at: text(3),
-                    duration_ms: match row.get(4) {
-                        Some(Value::Real(ms)) => *ms,
-                        _ => 0.0,
-                    },
-                }
-            })
-            .collect())
+        history(self.current()?)
     }
 
     fn run(&mut self, migration: &Migration) -> Result<(), String> {

@@ -38,7 +38,7 @@ const STORAGE_TRIGGERS: [&str; 3] = ["insert", "update", "delete"];
 
 /// The name of the BEFORE trigger checking `op` on a storage table: ends in
 /// `_check`, which no INSTEAD OF trigger's name (`_dnr_<table>_<op>`) does.
-fn storage_trigger(table: &str, op: &str) -> String {
+pub fn storage_trigger(table: &str, op: &str) -> String {
     format!("_dnr_{table}_{op}_check")
 }
 
