@@ -1008,8 +1008,20 @@ impl<'a> EntityCompiler<'a> {
         );
         // The stored row's rowid, which SQLite forgets when the trigger
         // ends: the virtual tables that serve enforced names report it as
-        // the insert's `last_insert_rowid()`.
-        out.push_str("  SELECT dnr_note_rowid(last_insert_rowid());\n");
+        // the insert's `last_insert_rowid()`. For a numbered key, the key
+        // (the rowid only when DNR numbered it): an ORM takes it for the
+        // new row's key (Django sets its pk from it, a given one too).
+        match self.numbered_column() {
+            Some(column) => {
+                let _ = writeln!(
+                    out,
+                    "  SELECT dnr_note_rowid((SELECT {} FROM main.{} WHERE rowid = last_insert_rowid()));",
+                    ident(column),
+                    self.storage
+                );
+            }
+            None => out.push_str("  SELECT dnr_note_rowid(last_insert_rowid());\n"),
+        }
         out.push_str("END;\n");
     }
 
