@@ -195,12 +195,20 @@ fn keys_are_per_tenant_through_the_loaded_extension() -> Result {
     let name: String =
         conn.query_row("SELECT name FROM users WHERE id = ?1", [id], |r| r.get(0))?;
     assert_eq!(name, "numbered");
+    // A given key is what last_insert_rowid() reports too (Django sets its
+    // pk from it), whatever rowid the row got.
+    conn.execute(
+        "INSERT INTO users (id, email, name) VALUES (50, 'g', 'given')",
+        [],
+    )?;
+    assert_eq!(conn.last_insert_rowid(), 50);
     assert_eq!(
         stored(&path)?,
         vec![
             row(TENANT_A, 1, "ceo@acme.example", "A"),
             row(TENANT_B, 1, "ceo@acme.example", "B upserted"),
             row(TENANT_B, id, "n1", "numbered"),
+            row(TENANT_B, 50, "g", "given"),
         ]
     );
     drop(conn);
