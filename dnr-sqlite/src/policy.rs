@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use dnr_core::compile::quote::ident;
 use dnr_core::compile::sqlite::{
-    self, storage_table, SqliteColumn, SqliteSchema, SqliteTable, META_TABLE,
+    self, storage_table, SqliteColumn, SqliteSchema, SqliteTable, StorageSql, META_TABLE,
 };
 use dnr_core::value::parse_uuid;
 use dnr_core::{Decision, PolicySet, RelatedRows, Row};
@@ -143,6 +143,29 @@ fn table(db: Db, name: &str) -> Result<SqliteTable, Error> {
     })
 }
 
+/// The SQL of a storage table and of its indexes, as `sqlite_master` holds
+/// it: the compiler rebuilds a table whose keys an earlier DNR made
+/// table-wide from it (`sqlite::rekeyed_table`).
+fn storage_sql(db: Db, storage: &str) -> Result<StorageSql, Error> {
+    let texts = |kind: &str| -> Result<Vec<String>, Error> {
+        Ok(db
+            .query(
+                "SELECT sql FROM main.sqlite_master WHERE type = ?1 AND tbl_name = ?2 AND sql IS NOT NULL ORDER BY name",
+                &[kind, storage],
+            )?
+            .into_iter()
+            .filter_map(|row| match row.into_iter().next() {
+                Some(Value::Text(sql)) => Some(sql),
+                _ => None,
+            })
+            .collect())
+    };
+    Ok(StorageSql {
+        table: texts("table")?.into_iter().next().unwrap_or_default(),
+        indexes: texts("index")?,
+    })
+}
+
 /// What `compile` needs to know about the database for `set`, plus a note
 /// per entity for the summary.
 fn introspect(db: Db, set: &PolicySet) -> Result<(SqliteSchema, Vec<String>), Error> {
@@ -162,6 +185,9 @@ fn introspect(db: Db, set: &PolicySet) -> Result<(SqliteSchema, Vec<String>), Er
                 let mut table = table(db, &storage)?;
                 table.enforced = true;
                 schema.tables.insert(name.clone(), table);
+                schema
+                    .storage_sql
+                    .insert(name.clone(), storage_sql(db, &storage)?);
                 notes.push(format!("{name} (re-applied)"));
             }
             (Some("table"), None) => {

@@ -91,10 +91,10 @@ class LoadInPython(unittest.TestCase):
         run = lambda sql, *params: conn.execute("SELECT dnr_exec(?" + ", ?" * len(params) + ")", (sql, *params)).fetchone()[0]
         self.assertEqual(run(upsert, 1, ALICE, "acme 1 upserted"), 1)
         self.assertEqual(titles(conn), ["acme 1 upserted"])
-        # Globex's id 2: DO NOTHING writes nothing, DO UPDATE is refused.
-        self.assertEqual(run(upsert.replace("DO UPDATE SET title = excluded.title", "DO NOTHING"), 2, ALICE, "mine"), 0)
-        with self.assertRaisesRegex(sqlite3.DatabaseError, "ON CONFLICT DO UPDATE"):
-            run(upsert, 2, ALICE, "mine")
+        # Globex's id 2 is free in Acme (keys are per tenant): DO NOTHING
+        # writes Acme's own row 2, DO UPDATE then updates it.
+        self.assertEqual(run(upsert.replace("DO UPDATE SET title = excluded.title", "DO NOTHING"), 2, ALICE, "mine"), 1)
+        self.assertEqual(run(upsert, 2, ALICE, "mine, upserted"), 1)
         returned = run(upsert + " RETURNING id, tenant_id", 3, ALICE, "acme 3")
         self.assertEqual(returned, '[{"id":3,"tenant_id":"%s"}]' % ACME)
         conn.execute("SELECT dnr_set_context(?, ?, NULL, 0)", (GLOBEX, BOB))

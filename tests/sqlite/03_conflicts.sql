@@ -5,6 +5,11 @@
 .bail off
 .headers off
 .nullvalue NULL
+-- The table as an application made it, with table-wide keys (DNR creates
+-- them per tenant, so that no key of B's collides with A's): through them a
+-- collision with another tenant's key must not delete, overwrite or reveal
+-- that row.
+CREATE TABLE tasks (tenant_id TEXT NOT NULL, id INTEGER, owner_id TEXT, title TEXT NOT NULL, code TEXT UNIQUE, status TEXT CHECK (status = 'todo' OR status = 'doing' OR status = 'done') DEFAULT 'todo', priority INTEGER, project_id INTEGER, PRIMARY KEY (id));
 SELECT dnr_apply(readfile('tests/sqlite/tasks.dnr'));
 SELECT dnr_set_context('aaaaaaaa-0000-0000-0000-000000000001', '00000000-0000-0000-0000-00000000a11c', NULL, 0);
 INSERT INTO tasks (id, owner_id, title, code) VALUES (1, '00000000-0000-0000-0000-00000000a11c', 'secret of A', 'A-1');
