@@ -173,7 +173,7 @@ pub fn run(config: Option<&Path>, command: Command) -> Result<(), String> {
             if !existed {
                 create(&project, backend.as_ref(), &[id], "", false)?;
             }
-            if let Err(error) = backend.import_tenant(id, &rows, &manifest.checksum, replace) {
+            if let Err(error) = backend.import_tenant(id, &rows, &manifest.checksum) {
                 if !existed {
                     let _ = backend.drop_tenant(id);
                 }

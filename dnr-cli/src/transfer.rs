@@ -21,19 +21,49 @@ use uuid::Uuid;
 use crate::backend::sqlite::HISTORY;
 use crate::backend::{TableRows, TenantRows};
 
+/// A row's columns beside its values, as the checksum takes them.
+fn row_pairs<'r>(columns: &'r [String], row: &'r [Cell]) -> Vec<(&'r str, &'r Cell)> {
+    columns.iter().map(String::as_str).zip(row.iter()).collect()
+}
+
 /// The checksum of a tenant's rows as a file holds them.
 pub fn checksum(rows: &TenantRows) -> Checksum {
     let mut sum = Checksum::new();
     for table in &rows.tables {
         sum.table(&table.table);
         for row in &table.rows {
-            let pairs: Vec<(&str, &Cell)> = table
+            sum.add(&table.table, &row_pairs(&table.columns, row));
+        }
+    }
+    sum
+}
+
+/// The checksum of the rows `copied` from a store, over the tables and
+/// columns of `file` (a store may have more columns than a file).
+pub fn copied_checksum(file: &TenantRows, copied: &TenantRows) -> Checksum {
+    let mut sum = Checksum::new();
+    for file_table in &file.tables {
+        sum.table(&file_table.table);
+        let Some(copy) = copied
+            .tables
+            .iter()
+            .find(|t| t.table.eq_ignore_ascii_case(&file_table.table))
+        else {
+            continue;
+        };
+        for row in &copy.rows {
+            let pairs: Vec<(&str, &Cell)> = file_table
                 .columns
                 .iter()
-                .map(String::as_str)
-                .zip(row.iter())
+                .filter_map(|column| {
+                    let at = copy
+                        .columns
+                        .iter()
+                        .position(|c| c.eq_ignore_ascii_case(column))?;
+                    Some((column.as_str(), row.get(at)?))
+                })
                 .collect();
-            sum.add(&table.table, &pairs);
+            sum.add(&file_table.table, &pairs);
         }
     }
     sum
@@ -415,13 +445,7 @@ pub fn read_file(path: &Path) -> Result<(Manifest, TenantRows), String> {
                 }
             }
             let cells: Vec<Cell> = row.into_iter().map(to_cell).collect();
-            let pairs: Vec<(&str, &Cell)> = entry
-                .columns
-                .iter()
-                .map(String::as_str)
-                .zip(cells.iter())
-                .collect();
-            found.add(&entry.table, &pairs);
+            found.add(&entry.table, &row_pairs(&entry.columns, &cells));
             rows.push(cells);
         }
         tables.push(TableRows {

@@ -7,6 +7,7 @@
 //! connection; the verbs run sessions in parallel (`run_parallel`).
 
 pub mod postgres;
+mod postgres_rows;
 pub mod sqlite;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -97,11 +98,6 @@ impl TenantRows {
     }
 }
 
-/// The answer of a backend that cannot move tenants yet.
-fn not_built(what: &str) -> String {
-    format!("error: {what} is not built for PostgreSQL yet (issue 23); on SQLite it is")
-}
-
 /// A project's database.
 pub trait Backend: Sync {
     /// The stores migrations go to (every tenant's, or the shared one).
@@ -136,27 +132,14 @@ pub trait Backend: Sync {
         None
     }
     /// The tenant's rows of every table that holds them, in one snapshot.
-    fn export_tenant(&self, _id: Uuid) -> Result<TenantRows, String> {
-        Err(not_built("`dnr tenants export`"))
-    }
-    /// Writes a tenant's rows (registering or creating the tenant first),
-    /// all or nothing, and checks them against `checksum` before the
-    /// commit; `replace` erases an existing tenant's rows first, else an
-    /// existing tenant is refused.
-    fn import_tenant(
-        &self,
-        _id: Uuid,
-        _rows: &TenantRows,
-        _checksum: &str,
-        _replace: bool,
-    ) -> Result<(), String> {
-        Err(not_built("`dnr tenants import`"))
-    }
+    fn export_tenant(&self, id: Uuid) -> Result<TenantRows, String>;
+    /// Replaces a registered tenant's rows with `rows`, all or nothing,
+    /// and checks what was written before the commit (against the file's
+    /// `checksum` where the engine stores the file's values as they are).
+    fn import_tenant(&self, id: Uuid, rows: &TenantRows, checksum: &str) -> Result<(), String>;
     /// Deletes every row of the tenant and the tenant itself, in one
     /// transaction; the rows deleted per table.
-    fn erase_tenant(&self, _id: Uuid) -> Result<Vec<(String, u64)>, String> {
-        Err(not_built("`dnr tenants drop --erase`"))
-    }
+    fn erase_tenant(&self, id: Uuid) -> Result<Vec<(String, u64)>, String>;
     /// The evaluator's answer under `context`, as the database gives it.
     fn explain(
         &self,

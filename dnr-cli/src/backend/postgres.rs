@@ -23,7 +23,7 @@ use postgres::{Client, NoTls};
 use r2d2_postgres::PostgresConnectionManager;
 use uuid::Uuid;
 
-use super::{AppliedPolicy, Backend, Recorded, Session, Store, Tenant};
+use super::{postgres_rows, AppliedPolicy, Backend, Recorded, Session, Store, Tenant, TenantRows};
 use crate::migrations::Migration;
 use crate::project::{Policy, Project};
 
@@ -153,6 +153,21 @@ impl PostgresBackend {
             tenant: None,
             location: String::new(),
         }
+    }
+
+    /// Where tenant `id`'s rows are: its database (`None`: the configured
+    /// one) and its schema (schema mode).
+    fn tenant_place(&self, id: Uuid) -> Result<(Option<String>, Option<String>), String> {
+        let tenant = self
+            .tenants()?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| format!("error: unknown tenant {id}"))?;
+        Ok(match self.mode {
+            TenantMode::Schema => (None, Some(tenant.location)),
+            TenantMode::Database => (Some(tenant.location), None),
+            TenantMode::None | TenantMode::RowLevel => (None, None),
+        })
     }
 
     /// The database a store lives in (`None`: the configured one).
@@ -381,10 +396,24 @@ impl Backend for PostgresBackend {
                 })
             }
             TenantMode::None | TenantMode::RowLevel => {
-                db.batch_execute(&format!(
+                let created = db.batch_execute(&format!(
                     "CREATE TABLE IF NOT EXISTS {REGISTRY} (id uuid PRIMARY KEY, name text NOT NULL, created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp())"
-                ))
-                .map_err(failed)?;
+                ));
+                // Tenants created in parallel race to create the registry
+                // (IF NOT EXISTS does not serialize them): the loser finds
+                // it made.
+                if let Err(error) = created {
+                    let exists: bool = db
+                        .query_one(
+                            "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+                            &[&REGISTRY],
+                        )
+                        .and_then(|row| row.try_get(0))
+                        .unwrap_or(false);
+                    if !exists {
+                        return Err(failed(error));
+                    }
+                }
                 let inserted = db
                     .execute(
                         &format!("INSERT INTO {REGISTRY} (id, name) VALUES ($1::text::uuid, $2) ON CONFLICT (id) DO NOTHING"),
@@ -441,6 +470,74 @@ impl Backend for PostgresBackend {
 
     fn parallelism(&self) -> usize {
         self.pool_size
+    }
+
+    fn export_tenant(&self, id: Uuid) -> Result<TenantRows, String> {
+        let (database, schema) = self.tenant_place(id)?;
+        let mut db = self.connection(database.as_deref())?;
+        let mut tx = db
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(|e| format!("error: {}", pg_error(&e)))?;
+        postgres_rows::maintain(&mut tx, id, schema.as_deref())?;
+        let source = applied_source(&mut tx, id)?;
+        let history = store_history(&mut tx, schema.as_deref())?;
+        let rows = postgres_rows::read(&mut tx, source, history)?;
+        tx.commit()
+            .map_err(|e| format!("error: {}", pg_error(&e)))?;
+        Ok(rows)
+    }
+
+    fn import_tenant(&self, id: Uuid, rows: &TenantRows, _checksum: &str) -> Result<(), String> {
+        let (database, schema) = self.tenant_place(id)?;
+        let mut db = self.connection(database.as_deref())?;
+        let mut tx = db
+            .transaction()
+            .map_err(|e| format!("error: {}", pg_error(&e)))?;
+        postgres_rows::maintain(&mut tx, id, schema.as_deref())?;
+        let version = store_history(&mut tx, schema.as_deref())?
+            .iter()
+            .map(|r| r.version)
+            .max()
+            .unwrap_or(0);
+        if version != rows.schema_version() {
+            return Err(format!(
+                "error: the tenant file is at schema version {}, tenant {id}'s store at {version}: run `dnr migrate` so that both are at the same version, then import again",
+                rows.schema_version()
+            ));
+        }
+        let source = applied_source(&mut tx, id)?;
+        postgres_rows::write(&mut tx, id, &source, rows)?;
+        tx.commit().map_err(|e| format!("error: {}", pg_error(&e)))
+    }
+
+    fn erase_tenant(&self, id: Uuid) -> Result<Vec<(String, u64)>, String> {
+        let (database, schema) = self.tenant_place(id)?;
+        let failed = |e: postgres::Error| format!("error: {}", pg_error(&e));
+        let counts = {
+            let mut db = self.connection(database.as_deref())?;
+            let mut tx = db.transaction().map_err(failed)?;
+            postgres_rows::maintain(&mut tx, id, schema.as_deref())?;
+            let source = applied_source(&mut tx, id)?;
+            let counts = postgres_rows::erase(&mut tx, &source)?;
+            if matches!(self.mode, TenantMode::None | TenantMode::RowLevel) {
+                // The registry row goes in the same transaction.
+                tx.execute(
+                    &format!("DELETE FROM {REGISTRY} WHERE id = $1::text::uuid"),
+                    &[&id.to_string()],
+                )
+                .map_err(failed)?;
+                tx.commit().map_err(failed)?;
+                return Ok(counts);
+            }
+            tx.commit().map_err(failed)?;
+            counts
+        };
+        // Its schema or database goes with it.
+        self.drop_tenant(id)?;
+        Ok(counts)
     }
 
     /// One query for every tenant schema's history (schema mode).
@@ -541,6 +638,48 @@ impl PgSession<'_> {
     }
 }
 
+/// The policy applied to the store the transaction is in.
+fn applied_source(tx: &mut postgres::Transaction<'_>, id: Uuid) -> Result<String, String> {
+    tx.query_opt("SELECT a.source FROM dnr.applied_policy() a", &[])
+        .map_err(|e| format!("error: {}", pg_error(&e)))?
+        .map(|row| row.try_get(0).map_err(failed))
+        .transpose()?
+        .ok_or_else(|| {
+            format!("error: no policy is applied to tenant {id}'s store: run `dnr apply`")
+        })
+}
+
+/// The migrations recorded for the store of the transaction: `schema`, or
+/// the current schema.
+fn store_history(
+    tx: &mut postgres::Transaction<'_>,
+    schema: Option<&str>,
+) -> Result<Vec<Recorded>, String> {
+    let schema = match schema {
+        Some(schema) => schema.to_string(),
+        None => tx
+            .query_one("SELECT pg_catalog.current_schema()::text", &[])
+            .and_then(|row| row.try_get(0))
+            .map_err(failed)?,
+    };
+    history_of(tx, &schema)
+}
+
+/// The migrations recorded for the store `schema`, by version.
+fn history_of(
+    client: &mut impl postgres::GenericClient,
+    schema: &str,
+) -> Result<Vec<Recorded>, String> {
+    let rows = client
+        .query(
+            "SELECT version, name, checksum, applied_at::text, (extract(epoch FROM duration) * 1000)::float8 \
+               FROM dnr.migration_history($1) ORDER BY version",
+            &[&schema],
+        )
+        .map_err(failed)?;
+    rows.iter().map(|row| recorded(row, 0)).collect()
+}
+
 /// A history row whose columns start at `at`.
 fn recorded(row: &postgres::Row, at: usize) -> Result<Recorded, String> {
     Ok(Recorded {
@@ -599,15 +738,7 @@ impl Session for PgSession<'_> {
 
     fn recorded(&mut self) -> Result<Vec<Recorded>, String> {
         let store = self.store.clone();
-        let rows = self
-            .open()?
-            .query(
-                "SELECT version, name, checksum, applied_at::text, (extract(epoch FROM duration) * 1000)::float8 \
-                   FROM dnr.migration_history($1) ORDER BY version",
-                &[&store],
-            )
-            .map_err(failed)?;
-        rows.iter().map(|row| recorded(row, 0)).collect()
+        history_of(self.open()?, &store)
     }
 
     /// Statement by statement: Citus refuses a multi-statement string of

@@ -387,13 +387,7 @@ impl Backend for SqliteBackend {
         rows
     }
 
-    fn import_tenant(
-        &self,
-        id: Uuid,
-        rows: &TenantRows,
-        checksum: &str,
-        _replace: bool,
-    ) -> Result<(), String> {
+    fn import_tenant(&self, id: Uuid, rows: &TenantRows, checksum: &str) -> Result<(), String> {
         let db = open(&self.tenant_store(id)?)?;
         in_transaction(&db, || write_tenant(&db, id, rows, checksum))
     }
@@ -678,32 +672,7 @@ fn write_tenant(
             })?;
         }
     }
-    let copied = read_rows(db, id)?;
-    let mut found = dnr_core::transfer::Checksum::new();
-    for file_table in &rows.tables {
-        found.table(&file_table.table);
-        let Some(copy) = copied
-            .tables
-            .iter()
-            .find(|t| t.table.eq_ignore_ascii_case(&file_table.table))
-        else {
-            continue;
-        };
-        for row in &copy.rows {
-            let pairs: Vec<(&str, &dnr_core::transfer::Cell)> = file_table
-                .columns
-                .iter()
-                .filter_map(|column| {
-                    let at = copy
-                        .columns
-                        .iter()
-                        .position(|c| c.eq_ignore_ascii_case(column))?;
-                    Some((column.as_str(), row.get(at)?))
-                })
-                .collect();
-            found.add(&file_table.table, &pairs);
-        }
-    }
+    let found = crate::transfer::copied_checksum(rows, &read_rows(db, id)?);
     if found.hex() != checksum {
         return Err(format!(
             "error: the rows written for tenant {id} do not match the tenant file (checksum {} instead of {checksum}); nothing was imported",

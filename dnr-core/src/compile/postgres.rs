@@ -21,13 +21,18 @@ use crate::print::literal_text;
 const CITUS_TENANT_DEFAULT: &str = "dnr.current_tenant()";
 
 /// Names of the policies DNR creates; `apply` drops these and nothing else.
-pub const POLICY_NAMES: [&str; 5] = [
+pub const POLICY_NAMES: [&str; 6] = [
     "dnr_fence",
     "dnr_read",
     "dnr_create",
     "dnr_update",
     "dnr_delete",
+    "dnr_maintain",
 ];
+
+/// Maintenance (moving, restoring or erasing a tenant: `dnr tenants
+/// export`, `import`, `drop --erase`) is on for the transaction.
+const MAINTENANCE: &str = "pg_catalog.current_setting('dnr.maintenance', true) = 'on'";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
@@ -362,6 +367,19 @@ fn entity_sql(out: &mut String, set: &PolicySet, entity: &Entity, flavor: Flavor
             );
         }
     }
+    // The role that applies the policy (the tables' owner) moves, restores
+    // and erases a tenant's rows in maintenance: past the row rules, never
+    // past the tenant fence (its context is the tenant moved). Another
+    // role gains nothing: the policy is not its, and the owner could turn
+    // row security off anyway.
+    let maintain = match &fence {
+        Some(fence) if fenced_rules => format!("({fence}) AND {MAINTENANCE}"),
+        _ => MAINTENANCE.to_string(),
+    };
+    let _ = writeln!(
+        out,
+        "CREATE POLICY dnr_maintain ON {table} FOR ALL TO CURRENT_USER\n  USING ({maintain})\n  WITH CHECK ({maintain});"
+    );
     if flavor == Flavor::Citus {
         // No trigger (Citus refuses to distribute a table with one, and
         // any trigger statement on a distributed one): the tenant column's

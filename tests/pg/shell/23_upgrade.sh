@@ -127,7 +127,7 @@ expect "applied_policy shows the application role nothing" "0" "$out"
 out=$(run dnr_owner "$ROW" "SELECT dnr.apply(\$p\$$TASKS_POLICY\$p\$)")
 expect "the owner re-applies without grants" "applied 1 entity: Task (tasks)" "$out"
 out=$(run dnr_owner "$ROW" "SELECT policy_name FROM dnr.policies WHERE table_name = 'tasks' ORDER BY 1")
-expect "its policies after re-applying" "$(printf 'dnr_create\ndnr_fence\ndnr_read')" "$out"
+expect "its policies after re-applying" "$(printf 'dnr_create\ndnr_fence\ndnr_maintain\ndnr_read')" "$out"
 out=$(run app "$ROW" "BEGIN; SELECT dnr.set_context('$B', '$ALICE'); SELECT string_agg(title, ',' ORDER BY id) FROM tasks; COMMIT")
 expect_match "isolation after re-applying" "^b1$" "$out"
 out=$(run dnr_owner "$ROW" "CREATE TABLE docs (id int, tenant_id uuid); SELECT dnr.enable_tenant_isolation('docs')")
@@ -141,8 +141,9 @@ expect_match "a tenant's schema after the update" "^note of $B,second of $B$" "$
 out=$(run app "$SCH" "BEGIN; SELECT dnr.use_tenant('$B'); SELECT dnr.set_user('00000000-0000-0000-0000-000000000b0b'); SELECT count(*) FROM notes; COMMIT")
 expect_match "the read rule after the update" "^0$" "$out"
 out=$(run dnr_owner "$SCH" "SELECT dnr.create_tenant('$C', 'Initech'); SELECT count(*) FROM pg_policies WHERE schemaname = 'tenant_cccccccccccccccccccccccccccccccc' AND tablename = 'notes'")
-# its two rules and the schema fence (dnr_fence, since issue 27)
-expect_match "a new tenant gets the policy applied in 0.1.0" "^3$" "$out"
+# its two rules, the schema fence (dnr_fence, since issue 27) and the
+# owner's maintenance policy (dnr_maintain, issue 23)
+expect_match "a new tenant gets the policy applied in 0.1.0" "^4$" "$out"
 out=$(run dnr_owner "$SCH" "SELECT name FROM dnr.list_tenants()")
 expect "list_tenants after the update" "$(printf 'Acme\nGlobex\nInitech')" "$out"
 out=$(run dnr_owner "$SCH" "SELECT dnr.apply(\$p\$$NOTES_POLICY\$p\$)")

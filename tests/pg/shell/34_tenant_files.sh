@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Tenant files (issue 23) against PostgreSQL, with the `dnr` command as the
+# non-superuser owner: a tenant of every value kind exported from
+# row_level, erased (counted; the other tenant untouched), restored,
+# imported into schema mode and into a SQLite project, exported again
+# with the same checksum; the file opened with `.load` answers only to its
+# tenant; maintenance is the owner's alone (the application role that sets
+# `dnr.maintenance` gains nothing); a value the target cannot hold is an
+# error naming table, row and column, and nothing is imported.
+#
+# Run by scripts/pg-test.sh (PGHOST, PGPORT, PGUSER=postgres; roles
+# dnr_owner and app; DNR_TEST_DB owned by dnr_owner, with the extension).
+set -euo pipefail
+
+: "${PGBIN:?}" "${DNR_TEST_DB:?}" "${PGHOST:?}" "${PGPORT:?}"
+ROOT=${ROOT:-$(cd "$(dirname "$0")/../../.." && pwd)}
+db=$DNR_TEST_DB
+fail() { echo "FAILED: $*"; exit 1; }
+ok() { echo "ok: $*"; }
+psql_as() { "$PGBIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 -U "$1" -d "$2" -c "$3"; }
+expect() { [ "$3" = "$2" ] && ok "$1" || { printf 'expected:\n%s\ngot:\n%s\n' "$2" "$3"; fail "$1"; }; }
+
+DNR=${DNR_BIN:-$ROOT/target/debug/dnr}
+[ -x "$DNR" ] || (cd "$ROOT" && cargo build -q -p dnr-cli)
+LIB=$ROOT/target/release/libdnr
+[ -f "$LIB.so" ] || (cd "$ROOT" && cargo build -q --release -p dnr-sqlite-ext)
+work=$(mktemp -d)
+cleanup() {
+  rm -rf "$work"
+  "$PGBIN/psql" -X -q -U postgres -d postgres >/dev/null 2>&1 <<SQL || true
+SELECT pg_catalog.format('DROP DATABASE %I WITH (FORCE)', datname) FROM pg_database
+ WHERE datname IN ('${db}_tf', '${db}_tfs') \gexec
+SQL
+}
+trap cleanup EXIT
+
+url() { echo "postgresql://$1@localhost/$2?host=$PGHOST&port=$PGPORT"; }
+# project DIR BACKEND MODE [DATABASE]
+project() {
+  mkdir -p "$1/migrations"
+  if [ "$2" = postgres ]; then
+    printf '[database]\nbackend = "postgres"\npostgres_url = "%s"\ntenant_mode = "%s"\n' "$(url dnr_owner "$4")" "$3" >"$1/dnr.toml"
+  else
+    printf '[database]\nbackend = "sqlite"\ntenant_mode = "%s"\n' "$3" >"$1/dnr.toml"
+  fi
+  cat >"$1/policies.dnr" <<DNR
+tenancy:
+  mode: $3
+
+entity Task:
+  table: tasks
+  id: int pk
+  title: text
+  owner_id: uuid
+  done: bool
+  score: float
+  meta: json
+  due: datetime
+  access:
+    read: owner_id = current_user
+    create: owner_id = current_user
+    update: owner_id = current_user
+DNR
+  (cd "$1" && "$DNR" apply >/dev/null)
+}
+A=11111111-1111-4111-8111-111111111111
+B=22222222-2222-4222-8222-222222222222
+U=33333333-3333-4333-8333-333333333333
+# rows DATABASE TENANT [SCHEMA]: the tenant's rows as the owner's context reads them
+rows() {
+  local path=""
+  [ -n "${3:-}" ] && path="SET LOCAL search_path = $3;"
+  psql_as dnr_owner "$1" "BEGIN; SELECT dnr.set_context('$2', '$U'); $path SELECT id, title, owner_id, done, score, meta::jsonb, to_char(due AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') FROM tasks ORDER BY id; COMMIT;" | sed '/^$/d;/^BEGIN$/d;/^COMMIT$/d'
+}
+
+psql_as postgres postgres "CREATE DATABASE \"${db}_tf\" TEMPLATE dnr_template OWNER dnr_owner"
+psql_as postgres postgres "CREATE DATABASE \"${db}_tfs\" TEMPLATE dnr_template OWNER dnr_owner"
+
+echo "== export from PostgreSQL row_level"
+p=$work/row && project "$p" postgres row_level "${db}_tf"
+cd "$p"
+"$DNR" tenants create "$A" "$B" >/dev/null
+psql_as dnr_owner "${db}_tf" "BEGIN; SELECT dnr.set_context('$A', '$U');
+INSERT INTO tasks (id, title, owner_id, done, score, meta, due) VALUES
+ (9223372036854775807, 'naïve 日本 tab	here', '$U', true, 0.1, '{\"n\": 1, \"tags\": [\"a\"]}', '2026-12-06 10:11:12.123456+00'),
+ (-9223372036854775808, '''quoted'' \"too\"', '$U', false, -1e300, '[]', '1999-01-01 00:00:00+05'),
+ (3, '', '$U', NULL, NULL, NULL, NULL);
+COMMIT;" >/dev/null
+psql_as dnr_owner "${db}_tf" "BEGIN; SELECT dnr.set_context('$B', '$U'); INSERT INTO tasks (id, title, owner_id) VALUES (1, 'b only', '$U'); COMMIT;" >/dev/null
+a_rows=$(rows "${db}_tf" "$A")
+b_rows=$(rows "${db}_tf" "$B")
+[ "$(wc -l <<<"$a_rows")" = 3 ] || fail "fixture: $a_rows"
+out=$("$DNR" tenants export "$A" --out "$work/a.dnrt")
+case "$out" in *"3 rows in 1 tables"*) ok "export: $out" ;; *) fail "export: $out" ;; esac
+
+echo "== the file answers to its tenant only (sqlite3 shell, .load)"
+seen=$(sqlite3 "$work/a.dnrt" ".load $LIB" "BEGIN" "SELECT dnr_set_context('$A', '$U')" "SELECT count(*), sum(done), min(id) FROM tasks" "COMMIT" 2>&1 | sed '/^$/d')
+expect "the tenant's rows through the file's own enforcement" "3|1|-9223372036854775808" "$seen"
+refused=$(sqlite3 "$work/a.dnrt" ".load $LIB" "SELECT dnr_set_context('$B', '$U', NULL, 0)" 2>&1 || true)
+case "$refused" in *"belongs to tenant $A"*) ok "the file refuses another tenant's context" ;; *) fail "file context: $refused" ;; esac
+
+echo "== maintenance is the owner's"
+psql_as dnr_owner "${db}_tf" "GRANT SELECT, INSERT, UPDATE, DELETE ON tasks TO app"
+psql_as app "${db}_tf" "BEGIN; SELECT dnr.set_context('$A', '$B'); SELECT set_config('dnr.maintenance', 'on', true); DELETE FROM tasks; UPDATE tasks SET title = 'x'; COMMIT;" >/dev/null
+expect "the application role in 'maintenance' changed nothing" "$a_rows" "$(rows "${db}_tf" "$A")"
+
+echo "== erase and restore"
+out=$("$DNR" tenants drop "$A" --erase)
+case "$out" in *"tasks	3"*) ok "erase counts the rows" ;; *) fail "erase: $out" ;; esac
+expect "the erased tenant has no rows" "" "$(rows "${db}_tf" "$A")"
+expect "the other tenant is untouched" "$b_rows" "$(rows "${db}_tf" "$B")"
+out=$("$DNR" tenants import "$work/a.dnrt")
+case "$out" in *"imported tenant $A"*) ok "restore" ;; *) fail "restore: $out" ;; esac
+expect "the restored rows equal the exported ones" "$a_rows" "$(rows "${db}_tf" "$A")"
+"$DNR" tenants import "$work/a.dnrt" >/dev/null 2>&1 && fail "an existing tenant must need --replace"
+"$DNR" tenants import "$work/a.dnrt" --replace >/dev/null
+expect "--replace: no row twice" "$a_rows" "$(rows "${db}_tf" "$A")"
+out=$("$DNR" tenants drop "$B")
+case "$out" in *"rows stay"*"--erase"*) ok "drop without --erase says the rows stay" ;; *) fail "drop: $out" ;; esac
+
+echo "== into schema mode, and back out"
+p=$work/schema && project "$p" postgres schema "${db}_tfs"
+cd "$p"
+"$DNR" tenants import "$work/a.dnrt" >/dev/null
+schema=tenant_$(echo "$A" | tr -d -)
+expect "the schema holds the same rows" "$a_rows" "$(rows "${db}_tfs" "$A" "$schema")"
+"$DNR" tenants export "$A" --out "$work/back.dnrt" >/dev/null
+manifest() { sqlite3 "$1" "SELECT json_extract(value, '\$.checksum') FROM _dnr_meta WHERE key = 'tenant_file'"; }
+expect "PostgreSQL → file → PostgreSQL → file: the same checksum" "$(manifest "$work/a.dnrt")" "$(manifest "$work/back.dnrt")"
+out=$("$DNR" tenants drop "$A" --erase)
+case "$out" in *"tasks	3"*) ok "erase in schema mode" ;; *) fail "schema erase: $out" ;; esac
+expect "the schema is gone" "0" "$(psql_as dnr_owner "${db}_tfs" "SELECT count(*) FROM pg_namespace WHERE nspname = '$schema'")"
+
+echo "== into SQLite"
+p=$work/lite && project "$p" sqlite row_level
+cd "$p"
+"$DNR" tenants import "$work/a.dnrt" >/dev/null
+lite=$(sqlite3 .dnr/data.db ".load $LIB" "BEGIN" "SELECT dnr_set_context('$A', '$U')" "SELECT count(*), min(id), max(id), sum(done) FROM tasks" "COMMIT" | sed '/^$/d')
+expect "SQLite holds the same rows" "3|-9223372036854775808|9223372036854775807|1" "$lite"
+"$DNR" tenants export "$A" --out "$work/lite.dnrt" >/dev/null
+expect "PostgreSQL → SQLite → file: the same checksum" "$(manifest "$work/a.dnrt")" "$(manifest "$work/lite.dnrt")"
+
+echo "== a value the target cannot hold"
+echo "ALTER TABLE tasks ADD COLUMN n INTEGER;" >migrations/0001_n.sql
+"$DNR" migrate >/dev/null
+sqlite3 .dnr/data.db ".load $LIB" "BEGIN" "SELECT dnr_set_context('$A', '$U')" "UPDATE tasks SET n = 'not a number' WHERE id = 3" "COMMIT" >/dev/null
+"$DNR" tenants export "$A" --out "$work/n.dnrt" >/dev/null
+p=$work/row2 && psql_as postgres postgres "DROP DATABASE IF EXISTS \"${db}_tf\" WITH (FORCE)" && \
+  psql_as postgres postgres "CREATE DATABASE \"${db}_tf\" TEMPLATE dnr_template OWNER dnr_owner" && \
+  project "$p" postgres row_level "${db}_tf"
+cd "$p"
+echo "ALTER TABLE tasks ADD COLUMN n bigint;" >migrations/0001_n.sql
+"$DNR" migrate >/dev/null
+out=$("$DNR" tenants import "$work/n.dnrt" 2>&1) && fail "a value bigint cannot hold was imported"
+case "$out" in *"table \`tasks\`"*"id = Integer(3)"*"column \`n\`"*"nothing was imported"*) ok "the error names table, row and column" ;; *) fail "bad value: $out" ;; esac
+expect "nothing was imported, no tenant made" "0|" "$(psql_as dnr_owner "${db}_tf" "SELECT count(*) FROM dnr_tenants")|$(rows "${db}_tf" "$A")"
