@@ -4,7 +4,7 @@
 # row_level, erased (counted; the other tenant untouched), restored,
 # imported into schema mode and into a SQLite project, exported again
 # with the same checksum; the file opened with `.load` answers only to its
-# tenant; maintenance is the owner's alone (the application role that sets
+# tenant; database mode too; maintenance is the owner's alone (the application role that sets
 # `dnr.maintenance` gains nothing); a value the target cannot hold is an
 # error naming table, row and column, and nothing is imported.
 #
@@ -29,17 +29,21 @@ cleanup() {
   rm -rf "$work"
   "$PGBIN/psql" -X -q -U postgres -d postgres >/dev/null 2>&1 <<SQL || true
 SELECT pg_catalog.format('DROP DATABASE %I WITH (FORCE)', datname) FROM pg_database
- WHERE datname IN ('${db}_tf', '${db}_tfs') \gexec
+ WHERE datname IN ('${db}_tf', '${db}_tfs') OR datname LIKE 'tenant\_%' \gexec
+UPDATE pg_database SET datistemplate = false WHERE datname = '${db}_tftpl';
+DROP DATABASE IF EXISTS "${db}_tftpl";
+DROP ROLE IF EXISTS dnr_tf;
 SQL
 }
 trap cleanup EXIT
 
 url() { echo "postgresql://$1@localhost/$2?host=$PGHOST&port=$PGPORT"; }
-# project DIR BACKEND MODE [DATABASE]
+# project DIR BACKEND MODE [DATABASE [ROLE]]
 project() {
   mkdir -p "$1/migrations"
   if [ "$2" = postgres ]; then
-    printf '[database]\nbackend = "postgres"\npostgres_url = "%s"\ntenant_mode = "%s"\n' "$(url dnr_owner "$4")" "$3" >"$1/dnr.toml"
+    printf '[database]\nbackend = "postgres"\npostgres_url = "%s"\ntenant_mode = "%s"\npostgres_template = "%s"\n' \
+      "$(url "${5:-dnr_owner}" "$4")" "$3" "${db}_tftpl" >"$1/dnr.toml"
   else
     printf '[database]\nbackend = "sqlite"\ntenant_mode = "%s"\n' "$3" >"$1/dnr.toml"
   fi
@@ -70,7 +74,7 @@ U=33333333-3333-4333-8333-333333333333
 rows() {
   local path=""
   [ -n "${3:-}" ] && path="SET LOCAL search_path = $3;"
-  psql_as dnr_owner "$1" "BEGIN; SELECT dnr.set_context('$2', '$U'); $path SELECT id, title, owner_id, done, score, meta::jsonb, to_char(due AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') FROM tasks ORDER BY id; COMMIT;" | sed '/^$/d;/^BEGIN$/d;/^COMMIT$/d'
+  psql_as "${ROLE:-dnr_owner}" "$1" "BEGIN; SELECT dnr.set_context('$2', '$U'); $path SELECT id, title, owner_id, done, score, meta::jsonb, to_char(due AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') FROM tasks ORDER BY id; COMMIT;" | sed '/^$/d;/^BEGIN$/d;/^COMMIT$/d'
 }
 
 psql_as postgres postgres "CREATE DATABASE \"${db}_tf\" TEMPLATE dnr_template OWNER dnr_owner"
@@ -130,6 +134,20 @@ expect "PostgreSQL → file → PostgreSQL → file: the same checksum" "$(manif
 out=$("$DNR" tenants drop "$A" --erase)
 case "$out" in *"tasks	3"*) ok "erase in schema mode" ;; *) fail "schema erase: $out" ;; esac
 expect "the schema is gone" "0" "$(psql_as dnr_owner "${db}_tfs" "SELECT count(*) FROM pg_namespace WHERE nspname = '$schema'")"
+
+echo "== into database mode"
+psql_as postgres postgres "CREATE ROLE dnr_tf LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS"
+psql_as postgres postgres "CREATE DATABASE \"${db}_tftpl\" TEMPLATE dnr_template IS_TEMPLATE true"
+p=$work/database && project "$p" postgres database postgres dnr_tf
+cd "$p"
+"$DNR" tenants import "$work/a.dnrt" >/dev/null
+da=tenant_$(echo "$A" | tr -d -)
+expect "the tenant's own database holds the same rows" "$a_rows" "$(ROLE=dnr_tf rows "$da" "$A")"
+"$DNR" tenants export "$A" --out "$work/db.dnrt" >/dev/null
+expect "PostgreSQL database mode → file: the same checksum" "$(manifest "$work/a.dnrt")" "$(manifest "$work/db.dnrt")"
+out=$("$DNR" tenants drop "$A" --erase)
+case "$out" in *"tasks	3"*) ok "erase in database mode" ;; *) fail "database erase: $out" ;; esac
+expect "the database is gone" "0" "$(psql_as postgres postgres "SELECT count(*) FROM pg_database WHERE datname = '$da'")"
 
 echo "== into SQLite"
 p=$work/lite && project "$p" sqlite row_level
