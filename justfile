@@ -123,3 +123,8 @@ bench-pg-signed:
 # (N generated and mutated writes in two worlds; the test command runs 1,500).
 fuzz-rewriter N="100000":
     PROPTEST_CASES={{N}} cargo test --release -p dnr-sqlite --test fuzz_rewriter -- --nocapture
+
+# `dnr tenants move` back and forth, killed with -9 at N points (the suite
+# kills 25): never served twice, every row once at the end.
+move-kills N="200":
+    DNR_MOVE_KILLS={{N}} cargo test -q -p dnr-cli --test ops_sqlite a_move_killed -- --nocapture

@@ -20,6 +20,7 @@ mod keygen;
 mod migrate;
 mod progress;
 mod status;
+mod tenant_move;
 mod tenants;
 mod token;
 mod transfer;

@@ -1,5 +1,6 @@
 //! `dnr tenants create ID... [--name N]`, `list`, `drop ID [--erase]`,
-//! `export ID --out FILE`, `import FILE [--as ID] [--replace]`.
+//! `export ID --out FILE`, `import FILE [--as ID] [--replace]`,
+//! `move ID --to OTHER.toml`.
 //!
 //! `create` makes the tenant's store (schema, file or database; a registry
 //! row in `none`/`row_level` mode), applies the current policy and every
@@ -57,6 +58,16 @@ pub enum Command {
         /// The file to write (never overwritten).
         #[arg(long, value_name = "FILE")]
         out: std::path::PathBuf,
+    },
+    /// Move a tenant to another project (another mode, engine or server):
+    /// held, exported, imported there, verified, switched, erased here.
+    /// Run it again to go on after a crash.
+    Move {
+        #[arg(value_name = "ID")]
+        id: String,
+        /// The other project's dnr.toml.
+        #[arg(long, value_name = "OTHER.toml")]
+        to: std::path::PathBuf,
     },
     /// Read a tenant file into this project (checked whole before anything
     /// is written; all or nothing): a restore, or a tenant moved here.
@@ -139,10 +150,7 @@ pub fn run(config: Option<&Path>, command: Command) -> Result<(), String> {
                 &out,
                 id,
                 &rows,
-                match project.database.backend {
-                    dnr_core::config::Backend::Sqlite => "sqlite",
-                    dnr_core::config::Backend::Postgres => "postgres",
-                },
+                crate::transfer::engine_name(&project),
                 project.mode().as_str(),
             )?;
             let total: u64 = manifest.tables.iter().map(|t| t.rows).sum();
@@ -153,6 +161,9 @@ pub fn run(config: Option<&Path>, command: Command) -> Result<(), String> {
                 manifest.schema_version,
                 manifest.checksum
             ))
+        }
+        Command::Move { id, to } => {
+            crate::tenant_move::run(&project, backend.as_ref(), parse_id(&id)?, &to)
         }
         Command::Import {
             file,
@@ -189,7 +200,7 @@ pub fn run(config: Option<&Path>, command: Command) -> Result<(), String> {
     }
 }
 
-fn create(
+pub(crate) fn create(
     project: &Project,
     backend: &dyn Backend,
     ids: &[Uuid],

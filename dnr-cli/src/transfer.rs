@@ -106,6 +106,14 @@ pub fn affinity(declared: &str) -> &'static str {
     }
 }
 
+/// How a manifest names the engine a tenant file was exported from.
+pub fn engine_name(project: &crate::project::Project) -> &'static str {
+    match project.database.backend {
+        dnr_core::config::Backend::Sqlite => "sqlite",
+        dnr_core::config::Backend::Postgres => "postgres",
+    }
+}
+
 fn err(e: impl std::fmt::Display) -> String {
     format!("error: {e}")
 }

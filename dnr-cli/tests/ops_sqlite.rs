@@ -877,3 +877,165 @@ fn a_forged_tenant_file_is_refused_and_nothing_is_imported() {
     );
     assert!(json_lines(&target.ok(&["tenants", "list", "--json"])).is_empty());
 }
+
+/// Whether `project` serves tenant `id` now: its context is taken, and it
+/// reads rows.
+fn serves(project: &Project_, id: Uuid, owner: Uuid) -> bool {
+    let Ok(db) = project.router().sqlite(id, Some(owner)) else {
+        return false;
+    };
+    matches!(
+        db.query("SELECT count(*) FROM tasks", &[]).map(|r| r.rows),
+        Ok(rows) if rows == vec![vec![Value::Integer(3000)]]
+    )
+}
+
+/// `dnr tenants move`, back and forth between a shared database and a
+/// database per tenant, killed with -9 at 25 points (`DNR_MOVE_KILLS`)
+/// and run again each time: never served by both projects, and at the end every row exactly
+/// once, in the target only; the other tenant untouched; while the move
+/// holds it, the tenant's context is refused with a retryable error.
+#[test]
+fn a_move_killed_anywhere_resumes_and_leaves_the_tenant_in_one_place() {
+    let source = Project_::transfer("row_level");
+    let target = Project_::transfer("database");
+    let tenants = ids(2);
+    source.ok(&["tenants", "create", &tenants[0], &tenants[1]]);
+    let (a, b) = (
+        Uuid::parse_str(&tenants[0]).unwrap(),
+        Uuid::parse_str(&tenants[1]).unwrap(),
+    );
+    let owner = Uuid::new_v4();
+    {
+        let db = source.router().sqlite(a, Some(owner)).unwrap();
+        db.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) \
+             INSERT INTO tasks (id, title, owner_id) SELECT i, 'task ' || i, ? FROM n",
+            &[Value::Text(owner.to_string())],
+        )
+        .unwrap();
+    }
+    fill(&source, b, owner, &["b only"]);
+    let b_rows = source.rows(b);
+    // `just move-kills N` runs longer; the suite kills 25 times.
+    let wanted: u32 = std::env::var("DNR_MOVE_KILLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(25);
+    let mut kills = 0;
+    let mut moves = 0;
+    let mut held_seen = false;
+    // Where the tenant is (true: the source project): each finished move
+    // is followed by one back, until both kinds were killed often enough.
+    let mut at_source = true;
+    for attempt in 0..u64::from(wanted) * 16 {
+        let (from, to) = if at_source {
+            (&source, target.path().join("dnr.toml"))
+        } else {
+            (&target, source.path().join("dnr.toml"))
+        };
+        let mut child = from
+            .command(&["tenants", "move", &tenants[0], "--to", to.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(attempt * 13 % 250));
+        let finished = child.try_wait().unwrap().is_some();
+        if !finished {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        let out = child.wait_with_output().unwrap();
+        if finished {
+            assert!(
+                out.status.success(),
+                "attempt {attempt}: {}",
+                text(&out.stderr)
+            );
+        }
+        // A kill can also come just after the move finished: where the
+        // tenant is, is what the projects say (no journal: not moving).
+        let journal = from.path().join(".dnr/moves").join(format!("{a}.json"));
+        let lists = |p: &Project_| {
+            json_lines(&p.ok(&["tenants", "list", "--json"]))
+                .iter()
+                .any(|t| t["id"] == tenants[0].as_str())
+        };
+        if !journal.exists() && !lists(from) {
+            moves += 1;
+            at_source = !at_source;
+        }
+        let (here, there) = (serves(&source, a, owner), serves(&target, a, owner));
+        assert!(
+            !(here && there),
+            "attempt {attempt}: served by both projects"
+        );
+        if !here && !there {
+            // In flight: held where it was, not yet served where it goes.
+            let refused = from
+                .router()
+                .sqlite(a, Some(owner))
+                .err()
+                .unwrap_or_default();
+            held_seen |= refused.contains("is moving");
+        }
+        if kills >= wanted && moves >= 2 {
+            break;
+        }
+    }
+    assert!(
+        kills >= wanted && moves >= 2,
+        "{kills} kills, {moves} moves"
+    );
+    assert!(held_seen, "no kill caught the tenant held");
+    // A move stopped by the last kill is finished by running it again.
+    let (home, away) = if at_source {
+        (&source, &target)
+    } else {
+        (&target, &source)
+    };
+    let pending = home.path().join(".dnr/moves").join(format!("{a}.json"));
+    let (home, away) = if pending.exists() {
+        let to = away.path().join("dnr.toml");
+        home.ok(&["tenants", "move", &tenants[0], "--to", to.to_str().unwrap()]);
+        (away, home)
+    } else {
+        (home, away)
+    };
+    assert!(
+        serves(home, a, owner),
+        "the tenant is not served where it went"
+    );
+    assert!(!serves(away, a, owner));
+    let db = home.router().sqlite(a, Some(owner)).unwrap();
+    assert_eq!(
+        db.query(
+            "SELECT count(*), count(DISTINCT id), sum(id) FROM tasks",
+            &[]
+        )
+        .unwrap()
+        .rows,
+        vec![vec![
+            Value::Integer(3000),
+            Value::Integer(3000),
+            Value::Integer(4_501_500)
+        ]]
+    );
+    drop(db);
+    // Gone from the other project: no tenant, no rows (read past the policy).
+    assert!(json_lines(&away.ok(&["tenants", "list", "--json"]))
+        .iter()
+        .all(|t| t["id"] != tenants[0].as_str()));
+    let shared = Connection::open(source.path().join(".dnr/data.db")).unwrap();
+    let left = shared
+        .query(
+            "SELECT count(*) FROM _dnr_tasks WHERE tenant_id = ?",
+            &[Value::Text(tenants[0].clone())],
+        )
+        .unwrap()
+        .rows;
+    let expected = if std::ptr::eq(home, &source) { 3000 } else { 0 };
+    assert_eq!(left, vec![vec![Value::Integer(expected)]]);
+    assert_eq!(source.rows(b), b_rows);
+}

@@ -659,8 +659,87 @@ unsafe extern "C-unwind" fn check_tenant_setting(
             );
             return false;
         }
+        // SAFETY: as above: a NUL-terminated value.
+        let proposed = unsafe { std::ffi::CStr::from_ptr(*newval) };
+        if let Some(tenant) = proposed.to_str().ok().and_then(uuid_text) {
+            if tenant_held(&tenant) {
+                check_failed(
+                    PgSqlErrorCode::ERRCODE_OBJECT_IN_USE,
+                    &format!("tenant {tenant} is moving: its context cannot be set until the move ends"),
+                    Some("`dnr tenants move` holds a tenant while it copies its rows (dnr.hold_tenant)"),
+                    Some("retry the transaction in a moment"),
+                );
+                return false;
+            }
+        }
     }
     check_context_value("dnr.tenant_id", source)
+}
+
+/// A uuid in any spelling PostgreSQL reads (braces, hyphens anywhere, any
+/// case) as its canonical text; none for anything else.
+fn uuid_text(text: &str) -> Option<String> {
+    let hex: String = text
+        .strip_prefix('{')
+        .and_then(|t| t.strip_suffix('}'))
+        .unwrap_or(text)
+        .chars()
+        .filter(|c| *c != '-')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| {
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )
+    })
+}
+
+thread_local! {
+    /// Whether this database has `dnr.held_tenants` (an extension updated to
+    /// 0.2.0); once seen, it stays until the session ends.
+    static HOLDS_EXIST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether `tenant` is held by a move (`dnr.hold_tenant`) and the current
+/// role may not take it as its context: asked once per context set, inside
+/// a transaction (where catalogs can be read).
+fn tenant_held(tenant: &str) -> bool {
+    // SAFETY: plain reads of backend state.
+    let (in_transaction, worker) = unsafe {
+        (
+            pg_sys::IsTransactionState(),
+            pg_sys::InitializingParallelWorker || pg_sys::ParallelWorkerNumber >= 0,
+        )
+    };
+    if !in_transaction || worker {
+        return false;
+    }
+    if !HOLDS_EXIST.get() {
+        let exists = with_snapshot(|| {
+            Spi::get_one::<bool>("SELECT pg_catalog.to_regclass('dnr.held_tenants') IS NOT NULL")
+        });
+        match exists {
+            Ok(Some(true)) => HOLDS_EXIST.set(true),
+            Ok(_) => return false,
+            Err(error) => crate::spi_failed("dnr.tenant_id", error),
+        }
+    }
+    let held = with_snapshot(|| {
+        Spi::get_one_with_args::<bool>(
+            "SELECT dnr._tenant_held($1::text::uuid, CURRENT_USER)",
+            &[tenant.into()],
+        )
+    });
+    match held {
+        Ok(Some(held)) => held,
+        Ok(None) => false,
+        Err(error) => crate::spi_failed("dnr.tenant_id", error),
+    }
 }
 
 /// A temporary relation of this session whose name is that of a table

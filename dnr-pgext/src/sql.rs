@@ -84,6 +84,32 @@ SELECT pg_catalog.pg_extension_config_dump('dnr.applied_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('dnr.managed_tables', '');
 SELECT pg_catalog.pg_extension_config_dump('dnr.tenants', '');
 SELECT pg_catalog.pg_extension_config_dump('dnr.migrations', '');
+
+-- Tenants being moved (`dnr tenants move`): setting one as the context is
+-- refused, with a retryable error, except for the role that holds it, in
+-- maintenance (dnr.maintenance = on). Written through dnr.hold_tenant and
+-- dnr.release_tenant by roles that applied a policy here.
+CREATE TABLE dnr.held_tenants (
+    tenant uuid PRIMARY KEY,
+    held_by name NOT NULL,
+    held_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+REVOKE ALL ON dnr.held_tenants FROM PUBLIC;
+
+-- Whether role may not take tenant as its context now: it is held, and
+-- role is not its holder in maintenance. Asked by the check of
+-- dnr.tenant_id (with the current role), also while the library loads, so
+-- plain SQL: no C function of the library.
+CREATE FUNCTION dnr._tenant_held(tenant uuid, role name) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT EXISTS (
+    SELECT 1 FROM dnr.held_tenants h
+     WHERE h.tenant = $1
+       AND NOT (h.held_by = $2
+                AND COALESCE(pg_catalog.current_setting('dnr.maintenance', true), '') = 'on'))
+$$;
 "#,
     name = "dnr_bootstrap",
     bootstrap,
@@ -576,6 +602,46 @@ SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
          ORDER BY a.id DESC LIMIT 1) n
 $$;
 
+-- Holds a tenant for the caller, which must have applied a policy here
+-- (or be a superuser); a tenant another role holds is an error.
+CREATE FUNCTION dnr._reg_hold_tenant(caller oid, args jsonb) RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_role name := (SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = $1);
+    v_holder name;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = $1 AND r.rolsuper)
+       AND NOT EXISTS (SELECT 1 FROM dnr.applied a WHERE a.applied_by = v_role) THEN
+        RAISE EXCEPTION 'dnr: only a role that applied a policy in this database may hold a tenant'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    INSERT INTO dnr.held_tenants (tenant, held_by) VALUES (($2 ->> 'tenant')::uuid, v_role)
+        ON CONFLICT (tenant) DO NOTHING;
+    SELECT h.held_by INTO v_holder FROM dnr.held_tenants h WHERE h.tenant = ($2 ->> 'tenant')::uuid;
+    IF v_holder <> v_role THEN
+        RAISE EXCEPTION 'dnr: tenant % is held by role %', $2 ->> 'tenant', pg_catalog.quote_ident(v_holder)
+            USING ERRCODE = 'object_in_use';
+    END IF;
+    RETURN '{}'::jsonb;
+END
+$$;
+
+-- Releases the caller's hold (any hold, for a superuser).
+CREATE FUNCTION dnr._reg_release_tenant(caller oid, args jsonb) RETURNS jsonb
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+WITH gone AS (
+    DELETE FROM dnr.held_tenants h
+     WHERE h.tenant = ($2 ->> 'tenant')::uuid
+       AND (h.held_by = (SELECT r.rolname FROM pg_catalog.pg_roles r WHERE r.oid = $1)
+            OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.oid = $1 AND r.rolsuper))
+    RETURNING 1)
+SELECT pg_catalog.jsonb_build_object('released', (SELECT count(*) FROM gone))
+$$;
+
 -- Runs one registry operation for the role dnr._registry read (see above).
 CREATE FUNCTION dnr._registry_run(op text, args jsonb) RETURNS jsonb
 LANGUAGE plpgsql SECURITY DEFINER
@@ -597,6 +663,8 @@ BEGIN
         WHEN 'record_migration' THEN RETURN dnr._reg_record_migration(v_caller, $2);
         WHEN 'lock_migrations' THEN RETURN dnr._reg_lock_migrations(v_caller, $2);
         WHEN 'applied_policy' THEN RETURN dnr._reg_applied_policy(v_caller, $2);
+        WHEN 'hold_tenant' THEN RETURN dnr._reg_hold_tenant(v_caller, $2);
+        WHEN 'release_tenant' THEN RETURN dnr._reg_release_tenant(v_caller, $2);
         ELSE RAISE EXCEPTION 'dnr: unknown registry operation %', pg_catalog.quote_literal($1);
     END CASE;
 END
@@ -610,7 +678,8 @@ REVOKE ALL ON FUNCTION dnr._reg_tenants(oid), dnr._reg_check_tables(oid, oid[]),
     dnr._reg_unregister_tenant(oid, jsonb), dnr._reg_migration_history(oid, jsonb),
     dnr._reg_record_migration(oid, jsonb), dnr._reg_applied_policy(oid, jsonb),
     dnr._reg_lock_migrations(oid, jsonb), dnr._reg_lock_timeout(), dnr._reg_lock_tenants(),
-    dnr._reg_lock_store(oid), dnr._reg_forget_dropped_stores()
+    dnr._reg_lock_store(oid), dnr._reg_forget_dropped_stores(),
+    dnr._reg_hold_tenant(oid, jsonb), dnr._reg_release_tenant(oid, jsonb)
   FROM PUBLIC;
 
 -- The tenants whose schema the caller owns (every tenant for a superuser).
@@ -675,6 +744,23 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT FROM dnr._registry('record_migration', pg_catalog.jsonb_build_object(
     'store', $1, 'version', $2, 'name', $3, 'checksum', $4, 'duration', $5))
+$$;
+
+-- Holds a tenant while it moves: until dnr.release_tenant, no role but the
+-- holder (in maintenance) can set it as the context (a retryable error).
+CREATE FUNCTION dnr.hold_tenant(id uuid) RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT FROM dnr._registry('hold_tenant', pg_catalog.jsonb_build_object('tenant', $1))
+$$;
+
+-- Ends the caller's hold; true when there was one.
+CREATE FUNCTION dnr.release_tenant(id uuid) RETURNS boolean
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT (dnr._registry('release_tenant', pg_catalog.jsonb_build_object('tenant', $1)) ->> 'released')::int > 0
 $$;
 
 ------------------------------------------------------------------------------

@@ -78,21 +78,31 @@ pub(crate) fn set_session(db: Db, state: &State, ctx: TenantContext) -> Result<(
 }
 
 /// Refuses a context naming another tenant than the one this database
-/// belongs to (database mode: one file per tenant).
+/// belongs to (database mode: one file per tenant), or a tenant being
+/// moved (held).
 fn admit(db: Db, state: &State, ctx: &TenantContext) -> Result<(), Error> {
     let Some(tenant) = ctx.tenant else {
         return Ok(());
     };
-    match database_tenant(db, state)? {
-        Some(owner) if owner != tenant => Err(Error::new(format!(
+    if let Some(owner) = database_tenant(db, state)?.filter(|owner| *owner != tenant) {
+        return Err(Error::new(format!(
             "dnr: this database belongs to tenant {owner}: a context of tenant {tenant} is refused"
-        ))),
-        _ => Ok(()),
+        )));
     }
+    if meta(db, state, &held_key(tenant))?.is_some() {
+        return Err(Error::new(format!(
+            "dnr: tenant {tenant} is moving: its context cannot be set until the move ends; retry in a moment"
+        )));
+    }
+    Ok(())
 }
 
-/// The tenant this database belongs to, if it is one tenant's.
-pub(crate) fn database_tenant(db: Db, state: &State) -> Result<Option<Uuid>, Error> {
+fn held_key(tenant: Uuid) -> String {
+    format!("held:{}", tenant.hyphenated())
+}
+
+/// A value of `_dnr_meta`, if the table and the key exist.
+fn meta(db: Db, state: &State, key: &str) -> Result<Option<Value>, Error> {
     let _internal = Internal::enter(state);
     let exists = db.query(
         "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ?1",
@@ -106,9 +116,43 @@ pub(crate) fn database_tenant(db: Db, state: &State) -> Result<Option<Uuid>, Err
             "SELECT value FROM main.{} WHERE key = ?1",
             ident(META_TABLE)
         ),
-        &[TENANT_KEY],
+        &[key],
     )?;
-    match rows.first().and_then(|row| row.first()) {
+    Ok(rows
+        .into_iter()
+        .next()
+        .and_then(|row| row.into_iter().next()))
+}
+
+/// Holds `tenant` while it moves: a context of it is refused on every
+/// connection to this database until [`release_tenant`].
+pub(crate) fn hold_tenant(db: Db, state: &State, tenant: Uuid) -> Result<(), Error> {
+    let _internal = Internal::enter(state);
+    db.exec(&format!(
+        "CREATE TABLE IF NOT EXISTS main.{meta} (key TEXT PRIMARY KEY, value TEXT NOT NULL);\
+         INSERT OR IGNORE INTO main.{meta} (key, value) VALUES ({key}, 'moving');",
+        meta = ident(META_TABLE),
+        key = literal(&held_key(tenant)),
+    ))
+}
+
+/// Ends a hold; whether there was one.
+pub(crate) fn release_tenant(db: Db, state: &State, tenant: Uuid) -> Result<bool, Error> {
+    if meta(db, state, &held_key(tenant))?.is_none() {
+        return Ok(false);
+    }
+    let _internal = Internal::enter(state);
+    db.exec_one(&format!(
+        "DELETE FROM main.{} WHERE key = {}",
+        ident(META_TABLE),
+        literal(&held_key(tenant))
+    ))?;
+    Ok(true)
+}
+
+/// The tenant this database belongs to, if it is one tenant's.
+pub(crate) fn database_tenant(db: Db, state: &State) -> Result<Option<Uuid>, Error> {
+    match meta(db, state, TENANT_KEY)?.as_ref() {
         None => Ok(None),
         Some(Value::Text(text)) => Uuid::parse_str(text).map(Some).map_err(|_| {
             Error::new(format!(

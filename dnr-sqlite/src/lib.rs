@@ -105,6 +105,18 @@ impl Dnr {
         context::bind_tenant(self.db, &self.state, tenant)
     }
 
+    /// Holds `tenant` while it moves (`dnr tenants move`): until
+    /// [`Dnr::release_tenant`], every setter on every connection to this
+    /// database refuses a context of it (a retryable error).
+    pub fn hold_tenant(&self, tenant: uuid::Uuid) -> Result<(), Error> {
+        context::hold_tenant(self.db, &self.state, tenant)
+    }
+
+    /// Ends a hold; whether there was one.
+    pub fn release_tenant(&self, tenant: uuid::Uuid) -> Result<bool, Error> {
+        context::release_tenant(self.db, &self.state, tenant)
+    }
+
     /// The tenant this database belongs to, when it is one tenant's.
     pub fn database_tenant(&self) -> Result<Option<uuid::Uuid>, Error> {
         context::database_tenant(self.db, &self.state)

@@ -137,6 +137,12 @@ pub trait Backend: Sync {
     /// and checks what was written before the commit (against the file's
     /// `checksum` where the engine stores the file's values as they are).
     fn import_tenant(&self, id: Uuid, rows: &TenantRows, checksum: &str) -> Result<(), String>;
+    /// Holds a tenant while it moves: no context of it can be set (a
+    /// retryable error) but the mover's own. Where the tenant has its own
+    /// store (a file or database), that store must exist.
+    fn hold_tenant(&self, id: Uuid) -> Result<(), String>;
+    /// Ends a hold (nothing when there is none, or no store any more).
+    fn release_tenant(&self, id: Uuid) -> Result<(), String>;
     /// Deletes every row of the tenant and the tenant itself, in one
     /// transaction; the rows deleted per table.
     fn erase_tenant(&self, id: Uuid) -> Result<Vec<(String, u64)>, String>;

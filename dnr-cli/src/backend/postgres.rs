@@ -513,6 +513,35 @@ impl Backend for PostgresBackend {
         tx.commit().map_err(|e| format!("error: {}", pg_error(&e)))
     }
 
+    fn hold_tenant(&self, id: Uuid) -> Result<(), String> {
+        let database = match self.mode {
+            TenantMode::Database => self.tenant_place(id)?.0,
+            _ => None,
+        };
+        self.connection(database.as_deref())?
+            .execute("SELECT dnr.hold_tenant($1::text::uuid)", &[&id.to_string()])
+            .map(drop)
+            .map_err(|e| format!("error: cannot hold tenant {id}: {}", pg_error(&e)))
+    }
+
+    fn release_tenant(&self, id: Uuid) -> Result<(), String> {
+        let database = match self.mode {
+            TenantMode::Database => match self.tenant_place(id) {
+                Ok((database, _)) => database,
+                // Gone with its tenant.
+                Err(_) => return Ok(()),
+            },
+            _ => None,
+        };
+        self.connection(database.as_deref())?
+            .execute(
+                "SELECT dnr.release_tenant($1::text::uuid)",
+                &[&id.to_string()],
+            )
+            .map(drop)
+            .map_err(|e| format!("error: cannot release tenant {id}: {}", pg_error(&e)))
+    }
+
     fn erase_tenant(&self, id: Uuid) -> Result<Vec<(String, u64)>, String> {
         let (database, schema) = self.tenant_place(id)?;
         let failed = |e: postgres::Error| format!("error: {}", pg_error(&e));

@@ -110,14 +110,16 @@ pub fn maintain(
     tenant: Uuid,
     schema: Option<&str>,
 ) -> Result<(), String> {
-    tx.execute(
-        "SELECT dnr.set_context($1::text::uuid, NULL, NULL, true)",
-        &[&tenant.to_string()],
-    )
-    .map_err(failed)?;
+    // Maintenance first: the holder of a moving tenant may then take it as
+    // its context.
     tx.execute(
         "SELECT pg_catalog.set_config('dnr.maintenance', 'on', true)",
         &[],
+    )
+    .map_err(failed)?;
+    tx.execute(
+        "SELECT dnr.set_context($1::text::uuid, NULL, NULL, true)",
+        &[&tenant.to_string()],
     )
     .map_err(failed)?;
     if let Some(schema) = schema {

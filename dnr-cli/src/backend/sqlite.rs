@@ -331,8 +331,13 @@ impl Backend for SqliteBackend {
         if !dir.join(DATA_FILE).exists() {
             return Err(format!("error: unknown tenant {id}"));
         }
-        // Renamed away first, so that it stops being a tenant at once.
+        // Renamed away first, so that it stops being a tenant at once (what
+        // an earlier drop killed midway left there goes first).
         let doomed = self.tenants_dir.join(format!(".dropping-{id}"));
+        if doomed.exists() {
+            std::fs::remove_dir_all(&doomed)
+                .map_err(|e| format!("error: cannot remove `{}`: {e}", doomed.display()))?;
+        }
         std::fs::rename(&dir, &doomed)
             .map_err(|e| format!("error: cannot remove `{}`: {e}", dir.display()))?;
         std::fs::remove_dir_all(&doomed)
@@ -390,6 +395,35 @@ impl Backend for SqliteBackend {
     fn import_tenant(&self, id: Uuid, rows: &TenantRows, checksum: &str) -> Result<(), String> {
         let db = open(&self.tenant_store(id)?)?;
         in_transaction(&db, || write_tenant(&db, id, rows, checksum))
+    }
+
+    fn hold_tenant(&self, id: Uuid) -> Result<(), String> {
+        let location = if self.per_tenant() {
+            self.tenant_store(id)?
+        } else {
+            self.database.clone()
+        };
+        open(&location)?
+            .dnr()
+            .hold_tenant(id)
+            .map_err(|e| format!("error: {e}"))
+    }
+
+    fn release_tenant(&self, id: Uuid) -> Result<(), String> {
+        let location = if self.per_tenant() {
+            match self.tenant_store(id) {
+                Ok(location) => location,
+                // Gone with its tenant.
+                Err(_) => return Ok(()),
+            }
+        } else {
+            self.database.clone()
+        };
+        open(&location)?
+            .dnr()
+            .release_tenant(id)
+            .map(drop)
+            .map_err(|e| format!("error: {e}"))
     }
 
     fn erase_tenant(&self, id: Uuid) -> Result<Vec<(String, u64)>, String> {

@@ -149,6 +149,61 @@ out=$("$DNR" tenants drop "$A" --erase)
 case "$out" in *"tasks	3"*) ok "erase in database mode" ;; *) fail "database erase: $out" ;; esac
 expect "the database is gone" "0" "$(psql_as postgres postgres "SELECT count(*) FROM pg_database WHERE datname = '$da'")"
 
+echo "== holds and moves"
+cd "$work/row"
+out=$(psql_as app "${db}_tf" "SELECT dnr.hold_tenant('$B')" 2>&1) && fail "the application role held a tenant"
+case "$out" in *"only a role that applied a policy"*) ok "the application role cannot hold a tenant" ;; *) fail "app hold: $out" ;; esac
+psql_as dnr_owner "${db}_tf" "SELECT dnr.hold_tenant('$A')" >/dev/null
+out=$(psql_as app "${db}_tf" "BEGIN; SELECT dnr.set_context('$A', '$U'); COMMIT;" 2>&1) && fail "a held tenant's context was set"
+case "$out" in *"tenant $A is moving"*"retry"*) ok "a held tenant's context is refused, retryably" ;; *) fail "held: $out" ;; esac
+out=$(psql_as dnr_owner "${db}_tf" "BEGIN; SELECT dnr.set_context('$A', '$U'); COMMIT;" 2>&1) && fail "the holder set a held tenant outside maintenance"
+case "$out" in *"is moving"*) ok "the holder too, outside maintenance" ;; *) fail "holder: $out" ;; esac
+out=$(psql_as app "${db}_tf" "BEGIN; SELECT dnr.current_tenant(); SET LOCAL dnr.tenant_id = '{$(echo "$A" | tr a-f A-F)}'; COMMIT;" 2>&1) && fail "a held tenant set in another spelling"
+case "$out" in *"is moving"*) ok "another spelling of the id is held too" ;; *) fail "spelling: $out" ;; esac
+psql_as app "${db}_tf" "BEGIN; SELECT dnr.set_context('$B', '$U'); COMMIT;" >/dev/null || fail "another tenant was held"
+expect "the owner releases its hold" "t" "$(psql_as dnr_owner "${db}_tf" "SELECT dnr.release_tenant('$A')")"
+psql_as app "${db}_tf" "BEGIN; SELECT dnr.set_context('$A', '$U'); COMMIT;" >/dev/null || fail "released tenant"
+ok "released, the tenant's context is taken again"
+# A move from row_level to schema mode.
+"$DNR" tenants move "$A" --to "$work/schema/dnr.toml" >/dev/null
+expect "moved: the schema serves the tenant's rows, once" "$a_rows" "$(rows "${db}_tfs" "$A" "$schema")"
+expect "the row_level database holds none of them" "0" \
+  "$(psql_as dnr_owner "${db}_tf" "BEGIN; SELECT set_config('dnr.maintenance', 'on', true); SELECT dnr.set_context('$A', NULL); SELECT count(*) FROM tasks; COMMIT;" | sed '/^$/d;/^on$/d')"
+# Moves back and forth, killed with -9 at 20 points and run again each
+# time: never served by both, every row once at the end.
+C=44444444-4444-4444-8444-444444444444
+sc=tenant_$(echo "$C" | tr -d -)
+"$DNR" tenants create "$C" >/dev/null
+psql_as dnr_owner "${db}_tf" "BEGIN; SELECT dnr.set_context('$C', '$U'); INSERT INTO tasks (id, title, owner_id) SELECT i, 'task ' || i, '$U' FROM generate_series(1, 5000) i; COMMIT;" >/dev/null
+served() { psql_as dnr_owner "$1" "BEGIN; SELECT dnr.set_context('$C', '$U'); ${2:+SET LOCAL search_path = $2;} SELECT count(*), sum(id) FROM tasks; COMMIT;" 2>/dev/null | sed '/^$/d' || true; }
+at=row; kills=0; moves=0
+for i in $(seq 0 300); do
+  if [ "$at" = row ]; then from=$work/row; to=$work/schema/dnr.toml; else from=$work/schema; to=$work/row/dnr.toml; fi
+  (cd "$from" && exec "$DNR" tenants move "$C" --to "$to" >/dev/null 2>"$work/move.err") &
+  pid=$!
+  sleep "0.$(printf '%03d' $(( (i * 37) % 500 )))"
+  if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); wait "$pid" 2>/dev/null || true
+  else wait "$pid" || fail "a move failed: $(cat "$work/move.err")"; fi
+  here=$(served "${db}_tf"); there=$(served "${db}_tfs" "$sc")
+  if [ "$here" = "5000|12502500" ] && [ "$there" = "5000|12502500" ]; then
+    fail "served by both after kill $kills (moving from $at; journal: $(cat "$from/.dnr/moves/$C.json" 2>/dev/null); holds: $(psql_as postgres "${db}_tf" "SELECT string_agg(tenant::text, ',') FROM dnr.held_tenants") / $(psql_as postgres "${db}_tfs" "SELECT string_agg(tenant::text, ',') FROM dnr.held_tenants"))"
+  fi
+  if [ ! -f "$from/.dnr/moves/$C.json" ] && ! (cd "$from" && "$DNR" tenants list) | grep -q "^$C"; then
+    moves=$((moves + 1)); if [ "$at" = row ]; then at=schema; else at=row; fi
+  fi
+  [ "$kills" -ge 20 ] && [ "$moves" -ge 2 ] && break
+done
+[ "$kills" -ge 20 ] && [ "$moves" -ge 2 ] || fail "only $kills kills and $moves moves"
+if [ "$at" = row ]; then from=$work/row; to=$work/schema/dnr.toml; else from=$work/schema; to=$work/row/dnr.toml; fi
+if [ -f "$from/.dnr/moves/$C.json" ]; then
+  (cd "$from" && "$DNR" tenants move "$C" --to "$to" >/dev/null) || fail "finishing the move"
+  if [ "$at" = row ]; then at=schema; else at=row; fi
+fi
+here=$(served "${db}_tf"); there=$(served "${db}_tfs" "$sc")
+if [ "$at" = row ]; then expect "after $kills kills and $moves moves: served once, every row" "5000|12502500 " "$here $there"
+else expect "after $kills kills and $moves moves: served once, every row" " 5000|12502500" "$here $there"; fi
+cd "$work/row"
+
 echo "== into SQLite"
 p=$work/lite && project "$p" sqlite row_level
 cd "$p"
