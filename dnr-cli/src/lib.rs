@@ -2,7 +2,7 @@
 //! (`dnr.toml`), its tenant stores on SQLite or PostgreSQL, migrations
 //! across them, and routing an application's connection to a tenant.
 //!
-//! One module per verb (`apply`, `tenants`, `migrate`, `status`,
+//! One module per verb (`apply`, `tenants`, `migrate`, `graduate`, `status`,
 //! `explain`, `check`, `compile`, `demo`, `keygen`, `token`); the backends
 //! (`backend::sqlite`, `backend::postgres`) answer the same [`backend::Backend`]
 //! interface so that every verb is written once.
@@ -16,6 +16,7 @@ mod apply;
 mod check;
 mod demo;
 mod explain;
+mod graduate;
 mod keygen;
 mod migrate;
 mod progress;
@@ -64,6 +65,9 @@ enum Command {
     Tenants(tenants::Command),
     /// Apply the versioned migration files to every tenant store.
     Migrate(migrate::Args),
+    /// Move every tenant to another project (`tenants move` for each, in
+    /// parallel, with progress); run it again to go on after a failure.
+    Graduate(graduate::Args),
     /// Per tenant store: applied policy, migration version, pending, drift.
     Status(status::Args),
     /// The evaluator's answer for one row, and the rule behind it.
@@ -114,6 +118,7 @@ pub fn main() -> ExitCode {
         Command::Apply(args) => apply::run(config, args),
         Command::Tenants(command) => tenants::run(config, command),
         Command::Migrate(args) => migrate::run(config, args),
+        Command::Graduate(args) => graduate::run(config, args),
         Command::Status(args) => status::run(config, args),
         Command::Explain(args) => explain::run(config, args),
         Command::Keygen(args) => keygen::run(args),

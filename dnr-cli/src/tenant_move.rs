@@ -60,8 +60,14 @@ fn save(dir: &Path, journal: &Journal) -> Result<(), String> {
 }
 
 /// Moves tenant `id` to the project of `to`, or goes on with a move of it
-/// that stopped. Prints each step.
-pub fn run(project: &Project, source: &dyn Backend, id: Uuid, to: &Path) -> Result<(), String> {
+/// that stopped; `say` hears of each step.
+pub fn run(
+    project: &Project,
+    source: &dyn Backend,
+    id: Uuid,
+    to: &Path,
+    say: &(dyn Fn(&str) + Sync),
+) -> Result<(), String> {
     let dir = project.root.join(".dnr/moves");
     std::fs::create_dir_all(&dir)
         .map_err(|e| format!("error: cannot create `{}`: {e}", dir.display()))?;
@@ -220,6 +226,7 @@ pub fn run(project: &Project, source: &dyn Backend, id: Uuid, to: &Path) -> Resu
     Ok(())
 }
 
-fn say(text: &str) {
+/// Prints a step (what `dnr tenants move` tells).
+pub fn print(text: &str) {
     let _ = crate::verb_args::print(&format!("{text}\n"));
 }

@@ -1,6 +1,6 @@
 //! `dnr tenants create ID... [--name N]`, `list`, `drop ID [--erase]`,
 //! `export ID --out FILE`, `import FILE [--as ID] [--replace]`,
-//! `move ID --to OTHER.toml`.
+//! `move ID --to OTHER.toml`, `adopt ID`.
 //!
 //! `create` makes the tenant's store (schema, file or database; a registry
 //! row in `none`/`row_level` mode), applies the current policy and every
@@ -68,6 +68,13 @@ pub enum Command {
         /// The other project's dnr.toml.
         #[arg(long, value_name = "OTHER.toml")]
         to: std::path::PathBuf,
+    },
+    /// Make the rows of a single-tenant (`none` mode) SQLite app tenant ID's,
+    /// after dnr.toml and the policy say `row_level`: fills the tenant
+    /// column, applies the policy, registers the tenant; all or nothing.
+    Adopt {
+        #[arg(value_name = "ID")]
+        id: String,
     },
     /// Read a tenant file into this project (checked whole before anything
     /// is written; all or nothing): a restore, or a tenant moved here.
@@ -162,8 +169,21 @@ pub fn run(config: Option<&Path>, command: Command) -> Result<(), String> {
                 manifest.checksum
             ))
         }
-        Command::Move { id, to } => {
-            crate::tenant_move::run(&project, backend.as_ref(), parse_id(&id)?, &to)
+        Command::Move { id, to } => crate::tenant_move::run(
+            &project,
+            backend.as_ref(),
+            parse_id(&id)?,
+            &to,
+            &crate::tenant_move::print,
+        ),
+        Command::Adopt { id } => {
+            let id = parse_id(&id)?;
+            let counts = backend.adopt_tenant(id, &project.policy()?.source)?;
+            let mut text = format!("adopted: every row is tenant {id}'s now\n");
+            for (table, count) in counts {
+                text.push_str(&format!("  {table}\t{count}\n"));
+            }
+            crate::verb_args::print(&text)
         }
         Command::Import {
             file,

@@ -1039,3 +1039,76 @@ fn a_move_killed_anywhere_resumes_and_leaves_the_tenant_in_one_place() {
     assert_eq!(left, vec![vec![Value::Integer(expected)]]);
     assert_eq!(source.rows(b), b_rows);
 }
+
+/// The seed's first steps: a single-tenant (`none` mode) app is adopted as
+/// tenant A of a `row_level` project, gets a second tenant, and graduates
+/// to a database per tenant with `dnr graduate`.
+#[test]
+fn a_single_tenant_app_is_adopted_then_graduates() {
+    let app = Project_::transfer("none");
+    let owner = Uuid::new_v4();
+    {
+        let db = Connection::open(app.path().join(".dnr/data.db")).unwrap();
+        db.set_context(
+            dnr_core::TenantContext::parse(None, Some(&owner.to_string()), &[]).unwrap(),
+        )
+        .unwrap();
+        for (id, title) in [(1, "first"), (2, "second")] {
+            db.execute(
+                "INSERT INTO tasks (id, title, owner_id) VALUES (?, ?, ?)",
+                &[
+                    Value::Integer(id),
+                    Value::Text(title.into()),
+                    Value::Text(owner.to_string()),
+                ],
+            )
+            .unwrap();
+        }
+    }
+    // Adopting needs row_level in dnr.toml and the policy.
+    let refused = app.dnr(&["tenants", "adopt", &Uuid::new_v4().to_string()]);
+    assert!(
+        text(&refused.stderr).contains("row_level"),
+        "{}",
+        text(&refused.stderr)
+    );
+    std::fs::write(
+        app.path().join("dnr.toml"),
+        "[database]\nbackend = \"sqlite\"\ntenant_mode = \"row_level\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.path().join("policies.dnr"),
+        TRANSFER_POLICY.replace("MODE", "row_level"),
+    )
+    .unwrap();
+    let a = Uuid::new_v4();
+    let out = app.ok(&["tenants", "adopt", &a.to_string()]);
+    assert!(out.contains("tasks\t2"), "{out}");
+    let titles = |p: &Project_, t: Uuid| -> Vec<Value> {
+        p.rows(t).into_iter().map(|row| row[1].clone()).collect()
+    };
+    assert_eq!(
+        titles(&app, a),
+        vec![Value::Text("first".into()), Value::Text("second".into())]
+    );
+    let again = app.dnr(&["tenants", "adopt", &Uuid::new_v4().to_string()]);
+    assert!(!again.status.success(), "a second adopt must be refused");
+    // A second tenant, then every tenant to a database of its own.
+    let b = Uuid::new_v4();
+    app.ok(&["tenants", "create", &b.to_string()]);
+    fill(&app, b, owner, &["b 1", "b 2", "b 3"]);
+    assert!(titles(&app, b).len() == 3 && !titles(&app, b).contains(&Value::Text("first".into())));
+    let (a_rows, b_rows) = (app.rows(a), app.rows(b));
+    let own = Project_::transfer("database");
+    let to = own.path().join("dnr.toml");
+    let events = json_lines(&app.ok(&["graduate", "--to", to.to_str().unwrap(), "--json"]));
+    assert_eq!(
+        events.iter().filter(|e| e["status"] == "moved").count(),
+        2,
+        "{events:?}"
+    );
+    assert_eq!(own.rows(a), a_rows);
+    assert_eq!(own.rows(b), b_rows);
+    assert!(json_lines(&app.ok(&["tenants", "list", "--json"])).is_empty());
+}

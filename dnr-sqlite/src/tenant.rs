@@ -75,6 +75,98 @@ impl Dnr {
         }
     }
 
+    /// Makes every row of this single-tenant database tenant `tenant`'s
+    /// under `source`, a `row_level` policy: each table it fences gets the
+    /// tenant column where it lacks one, filled where it is NULL (past the
+    /// update rules: the policy applied next builds them again), then
+    /// `source` is applied; all or nothing. Returns the rows adopted per
+    /// table. Refused when the applied policy is `row_level` already.
+    pub fn adopt_rows(&self, tenant: Uuid, source: &str) -> Result<Vec<(String, u64)>, Error> {
+        let set = dnr_core::parse(source)
+            .map_err(|errors| Error::new(format!("dnr: invalid policy: {errors}")))?;
+        if set.tenancy.mode != TenantMode::RowLevel {
+            return Err(Error::new(
+                "dnr: adopting rows needs a policy with `tenancy: mode: row_level`",
+            ));
+        }
+        if let Some((_, applied)) = policy::recorded(self.db, &self.state)? {
+            if applied.tenancy.mode == TenantMode::RowLevel {
+                return Err(Error::new(
+                    "dnr: the applied policy is row_level already: its rows have tenants",
+                ));
+            }
+        }
+        let _internal = Internal::enter(&self.state);
+        self.db.exec_one("SAVEPOINT dnr_adopt")?;
+        let adopted = (|| {
+            let mut counts = Vec::new();
+            for entity in &set.entities {
+                let Some(column) = tenant_column(&set, entity) else {
+                    continue;
+                };
+                let storage = storage_table(&entity.table);
+                let Some(target) = [storage.as_str(), entity.table.as_str()]
+                    .into_iter()
+                    .find(|name| self.is_table(name).unwrap_or(false))
+                else {
+                    continue; // the apply creates it
+                };
+                let has_column = !self
+                    .db
+                    .query(
+                        "SELECT 1 FROM pragma_table_info(?1, 'main') WHERE name = ?2",
+                        &[target, column],
+                    )?
+                    .is_empty();
+                if !has_column {
+                    self.db.exec_one(&format!(
+                        "ALTER TABLE main.{} ADD COLUMN {} TEXT",
+                        ident(target),
+                        ident(column)
+                    ))?;
+                }
+                if target == storage {
+                    self.db.exec_one(&format!(
+                        "DROP TRIGGER IF EXISTS main.{}",
+                        ident(&storage_trigger(&entity.table, "update"))
+                    ))?;
+                }
+                self.db.exec_one(&format!(
+                    "UPDATE main.{} SET {} = {} WHERE {} IS NULL",
+                    ident(target),
+                    ident(column),
+                    literal(&tenant.hyphenated().to_string()),
+                    ident(column)
+                ))?;
+                // SAFETY: the connection is open.
+                let changed = unsafe { crate::ffi::sqlite3_changes64(self.db.as_ptr()) };
+                counts.push((entity.table.clone(), u64::try_from(changed).unwrap_or(0)));
+            }
+            policy::apply(self.db, &self.state, source)?;
+            Ok(counts)
+        })();
+        match adopted {
+            Ok(counts) => {
+                self.db.exec_one("RELEASE dnr_adopt")?;
+                Ok(counts)
+            }
+            Err(error) => {
+                let _ = self.db.exec("ROLLBACK TO dnr_adopt; RELEASE dnr_adopt");
+                Err(error)
+            }
+        }
+    }
+
+    fn is_table(&self, name: &str) -> Result<bool, Error> {
+        Ok(!self
+            .db
+            .query(
+                "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ?1",
+                &[name],
+            )?
+            .is_empty())
+    }
+
     fn erase_table(&self, table: &TenantTable, tenant: Uuid) -> Result<u64, Error> {
         let check = storage_trigger(&table.table, "delete");
         let saved = self.db.query(

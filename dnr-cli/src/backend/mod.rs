@@ -143,6 +143,14 @@ pub trait Backend: Sync {
     fn hold_tenant(&self, id: Uuid) -> Result<(), String>;
     /// Ends a hold (nothing when there is none, or no store any more).
     fn release_tenant(&self, id: Uuid) -> Result<(), String>;
+    /// Makes every row of a single-tenant store tenant `id`'s under the
+    /// `row_level` policy `source` (SQLite), and registers the tenant; the
+    /// rows per table.
+    fn adopt_tenant(&self, id: Uuid, _source: &str) -> Result<Vec<(String, u64)>, String> {
+        Err(format!(
+            "error: `dnr tenants adopt {id}` turns a single-tenant SQLite app into a tenant; this project is not one (set `backend = \"sqlite\"`, `tenant_mode = \"row_level\"`)"
+        ))
+    }
     /// Deletes every row of the tenant and the tenant itself, in one
     /// transaction; the rows deleted per table.
     fn erase_tenant(&self, id: Uuid) -> Result<Vec<(String, u64)>, String>;

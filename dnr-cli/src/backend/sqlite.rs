@@ -397,6 +397,31 @@ impl Backend for SqliteBackend {
         in_transaction(&db, || write_tenant(&db, id, rows, checksum))
     }
 
+    fn adopt_tenant(&self, id: Uuid, source: &str) -> Result<Vec<(String, u64)>, String> {
+        if self.mode != TenantMode::RowLevel {
+            return Err(format!(
+                "error: `dnr tenants adopt` needs `tenant_mode = \"row_level\"` in dnr.toml (and `mode: row_level` in the policy); this project is `{}`",
+                self.mode.as_str()
+            ));
+        }
+        if self.tenants()?.iter().any(|t| t.id == id) {
+            return Err(format!("error: tenant {id} exists"));
+        }
+        let db = self.registry()?;
+        in_transaction(&db, || {
+            let counts = db
+                .dnr()
+                .adopt_rows(id, source)
+                .map_err(|e| format!("error: {e}"))?;
+            db.execute(
+                &format!("INSERT INTO {REGISTRY} (id, name, created_at) VALUES (?, '', ?)"),
+                &[Value::Text(id.to_string()), Value::Text(now())],
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(counts)
+        })
+    }
+
     fn hold_tenant(&self, id: Uuid) -> Result<(), String> {
         let location = if self.per_tenant() {
             self.tenant_store(id)?

@@ -204,6 +204,28 @@ if [ "$at" = row ]; then expect "after $kills kills and $moves moves: served onc
 else expect "after $kills kills and $moves moves: served once, every row" " 5000|12502500" "$here $there"; fi
 cd "$work/row"
 
+echo "== the seed's path: SQLite (none) -> row_level -> PostgreSQL row_level -> schema -> SQLite, a database per tenant"
+S=55555555-5555-4555-8555-555555555555
+p=$work/seed && project "$p" sqlite none
+cd "$p"
+sqlite3 .dnr/data.db ".load $LIB" "SELECT dnr_set_context(NULL, '$U', NULL, 0)" \
+  "INSERT INTO tasks (id, title, owner_id, done, due) VALUES (1, 'seed one', '$U', 1, '2026-01-02T03:04:05.000006Z'), (2, 'seed two', '$U', 0, NULL)" >/dev/null
+printf '[database]\nbackend = "sqlite"\ntenant_mode = "row_level"\n' >dnr.toml
+sed -i 's/mode: none/mode: row_level/' policies.dnr
+"$DNR" tenants adopt "$S" | grep -q "tasks	2" || fail "adopt"
+ok "a single-tenant SQLite app adopted as tenant S"
+"$DNR" tenants move "$S" --to "$work/row/dnr.toml" >/dev/null
+seed_rows=$(rows "${db}_tf" "$S")
+expect "on PostgreSQL row_level" "2" "$(wc -l <<<"$seed_rows" | tr -d ' ')"
+(cd "$work/row" && "$DNR" tenants move "$S" --to "$work/schema/dnr.toml" >/dev/null)
+expect "on PostgreSQL schema mode, the same rows" "$seed_rows" "$(rows "${db}_tfs" "$S" "tenant_$(echo "$S" | tr -d -)")"
+p=$work/seeddb && project "$p" sqlite database
+(cd "$work/schema" && "$DNR" tenants move "$S" --to "$work/seeddb/dnr.toml" >/dev/null)
+expect "back in SQLite, its own file" "1|seed one|1|2026-01-02T03:04:05.000006Z
+2|seed two|0|" \
+  "$(sqlite3 "$work/seeddb/.dnr/tenants/$S/data.db" ".load $LIB" "BEGIN" "SELECT dnr_set_context('$S', '$U')" "SELECT id, title, done, due FROM tasks ORDER BY id" "COMMIT" | sed '/^$/d')"
+expect "nowhere else" "||" "$(rows "${db}_tf" "$S")|$(rows "${db}_tfs" "$S" "tenant_$(echo "$S" | tr -d -)" 2>/dev/null || true)|$(sqlite3 "$work/seed/.dnr/data.db" "SELECT group_concat(id) FROM _dnr_tasks")"
+
 echo "== into SQLite"
 p=$work/lite && project "$p" sqlite row_level
 cd "$p"
