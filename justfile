@@ -69,6 +69,10 @@ test-sqlite *ARGS:
 bench-ops:
     bash scripts/ops-bench.sh
 
+# Tenant files and moves: export/import rows/s beside INSERT dumps, a 1M-row move; writes bench/transfer.md.
+bench-transfer:
+    bash scripts/transfer-bench.sh
+
 # Enforced vs plain SQLite tables, 1M rows over 1,000 tenants.
 bench-sqlite:
     bash scripts/sqlite-bench.sh

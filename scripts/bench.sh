@@ -23,7 +23,7 @@ trap 'rm -rf "$work"' EXIT
 
 failed=""
 skipped=""
-for part in pg sqlite wasm exists pg-signed ops citus; do
+for part in pg sqlite wasm exists pg-signed ops transfer citus; do
   script=scripts/$part-bench.sh
   echo "==> $script" >&2
   prev=""

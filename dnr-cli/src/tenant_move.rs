@@ -124,6 +124,9 @@ pub fn run(
         say(what);
         Ok(())
     };
+    // How long this run kept the tenant from being served (reported at the
+    // switch; a resumed run counts from its own start).
+    let started = std::time::Instant::now();
     if journal.step < Step::Held {
         source.hold_tenant(id)?;
         done(
@@ -207,7 +210,11 @@ pub fn run(
         done(
             &mut journal,
             Step::Switched,
-            &format!("switched: tenant {id} is served by {}", to.display()),
+            &format!(
+                "switched: tenant {id} is served by {} (not served for {:.2} s)",
+                to.display(),
+                started.elapsed().as_secs_f64()
+            ),
         )?;
     }
     if source.tenants()?.iter().any(|t| t.id == id) {

@@ -240,7 +240,7 @@ fn json_value(cell: &Cell, kind: Kind) -> serde_json::Value {
 }
 
 /// Rows per `json_populate_recordset` statement.
-const BATCH: usize = 2_000;
+const BATCH: usize = 10_000;
 
 /// Replaces the tenant's rows with `rows` (in maintenance), then reads them
 /// back: the copy must hold as many rows per table as the file, with the
