@@ -175,7 +175,9 @@ C=44444444-4444-4444-8444-444444444444
 sc=tenant_$(echo "$C" | tr -d -)
 "$DNR" tenants create "$C" >/dev/null
 psql_as dnr_owner "${db}_tf" "BEGIN; SELECT dnr.set_context('$C', '$U'); INSERT INTO tasks (id, title, owner_id) SELECT i, 'task ' || i, '$U' FROM generate_series(1, 5000) i; COMMIT;" >/dev/null
-served() { psql_as dnr_owner "$1" "BEGIN; SELECT dnr.set_context('$C', '$U'); ${2:+SET LOCAL search_path = $2;} SELECT count(*), sum(id) FROM tasks; COMMIT;" 2>/dev/null | sed '/^$/d' || true; }
+# served DB [SCHEMA]: "count|sum" of C's rows where C is served; nothing where
+# it is not (held, no schema, or no rows)
+served() { psql_as dnr_owner "$1" "BEGIN; SELECT dnr.set_context('$C', '$U'); ${2:+SET LOCAL search_path = $2;} SELECT count(*), sum(id) FROM tasks; COMMIT;" 2>/dev/null | sed '/^$/d;/^0|$/d' || true; }
 at=row; kills=0; moves=0
 for i in $(seq 0 300); do
   if [ "$at" = row ]; then from=$work/row; to=$work/schema/dnr.toml; else from=$work/schema; to=$work/row/dnr.toml; fi
