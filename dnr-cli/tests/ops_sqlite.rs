@@ -1112,3 +1112,89 @@ fn a_single_tenant_app_is_adopted_then_graduates() {
     assert_eq!(own.rows(b), b_rows);
     assert!(json_lines(&app.ok(&["tenants", "list", "--json"])).is_empty());
 }
+
+/// While a tenant moves, another tenant of the same database writes
+/// without a single error, and the moving tenant's writes succeed until
+/// the hold, then get the retryable `is moving` error; every write that
+/// succeeded is there after the move.
+#[test]
+fn other_tenants_are_served_throughout_a_move() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let source = Project_::transfer("row_level");
+    let target = Project_::transfer("database");
+    let tenants = ids(2);
+    source.ok(&["tenants", "create", &tenants[0], &tenants[1]]);
+    let (a, b) = (
+        Uuid::parse_str(&tenants[0]).unwrap(),
+        Uuid::parse_str(&tenants[1]).unwrap(),
+    );
+    let owner = Uuid::new_v4();
+    source
+        .router()
+        .sqlite(a, Some(owner))
+        .unwrap()
+        .execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) \
+             INSERT INTO tasks (id, title, owner_id) SELECT i, 'task ' || i, ? FROM n",
+            &[Value::Text(owner.to_string())],
+        )
+        .unwrap();
+    let stop = AtomicBool::new(false);
+    let insert = |db: &Connection, id: i64| {
+        db.execute(
+            "INSERT INTO tasks (id, title, owner_id) VALUES (?, 'during the move', ?)",
+            &[Value::Integer(id), Value::Text(owner.to_string())],
+        )
+    };
+    let (b_written, a_written, moved) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| {
+            let db = source.router().sqlite(b, Some(owner)).unwrap();
+            let mut written = 0;
+            while !stop.load(Ordering::SeqCst) {
+                insert(&db, 100_000 + written).unwrap();
+                written += 1;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            written
+        });
+        let moving = scope.spawn(|| {
+            let mut written = 0;
+            loop {
+                let attempt = source
+                    .router()
+                    .sqlite(a, Some(owner))
+                    .and_then(|db| insert(&db, 100_000 + written).map_err(|e| e.to_string()));
+                match attempt {
+                    Ok(_) => {
+                        written += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                    }
+                    Err(error) => {
+                        assert!(error.contains("is moving"), "{error}");
+                        return written;
+                    }
+                }
+            }
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let to = target.path().join("dnr.toml");
+        let moved = source.dnr(&["tenants", "move", &tenants[0], "--to", to.to_str().unwrap()]);
+        stop.store(true, Ordering::SeqCst);
+        (other.join().unwrap(), moving.join().unwrap(), moved)
+    });
+    assert!(moved.status.success(), "{}", text(&moved.stderr));
+    assert!(b_written > 0 && a_written > 0, "{b_written} / {a_written}");
+    let count = |p: &Project_, t: Uuid| {
+        p.router()
+            .sqlite(t, Some(owner))
+            .unwrap()
+            .query("SELECT count(*) FROM tasks", &[])
+            .unwrap()
+            .rows
+    };
+    assert_eq!(count(&source, b), vec![vec![Value::Integer(b_written)]]);
+    assert_eq!(
+        count(&target, a),
+        vec![vec![Value::Integer(3000 + a_written)]]
+    );
+}
