@@ -1,9 +1,9 @@
 //! A tenant's rows in PostgreSQL, as a tenant file holds them: read with
 //! each column converted to the file's value (ids and timestamps as their
-//! canonical text, booleans as 0/1), written back through
-//! `json_populate_recordset`, which converts every value with its
-//! column type's own input function (one statement per batch, no SQL
-//! from the file).
+//! canonical text, booleans as 0/1), written back with every value read
+//! by its column type's input function (as `COPY` would; bytea as bytes):
+//! `json_populate_recordset` per batch, or multi-row `VALUES` of typed
+//! parameters on a Citus distributed table. No SQL comes from the file.
 //!
 //! Everything runs as the owner, inside one transaction, in *maintenance*:
 //! the context is the tenant (so the tenant fence still holds) and
@@ -80,6 +80,8 @@ impl Kind {
 struct Column {
     name: String,
     kind: Kind,
+    /// `pg_type.typname`, for the cast of a written value.
+    type_name: String,
 }
 
 fn failed(e: postgres::Error) -> String {
@@ -111,10 +113,11 @@ pub fn maintain(
     schema: Option<&str>,
 ) -> Result<(), String> {
     // Maintenance first: the holder of a moving tenant may then take it as
-    // its context.
-    tx.execute(
-        "SELECT pg_catalog.set_config('dnr.maintenance', 'on', true)",
-        &[],
+    // its context. SET LOCAL, forwarded to Citus's workers (where the
+    // policies run) as DNR's setters forward the context; a placeholder
+    // setting elsewhere.
+    tx.batch_execute(
+        "SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL dnr.maintenance = 'on'",
     )
     .map_err(failed)?;
     tx.execute(
@@ -145,9 +148,11 @@ fn columns(tx: &mut Transaction<'_>, table: &str) -> Result<(Vec<Column>, Vec<St
     let columns = rows
         .iter()
         .map(|row| {
+            let type_name: String = row.try_get(1).map_err(failed)?;
             Ok(Column {
                 name: row.try_get(0).map_err(failed)?,
-                kind: Kind::of(&row.try_get::<_, String>(1).map_err(failed)?),
+                kind: Kind::of(&type_name),
+                type_name,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
@@ -214,6 +219,148 @@ pub fn read(
     })
 }
 
+/// A file value as a statement parameter: its text (which the column
+/// type's input function reads, as from `COPY`), or bytes for `bytea`.
+enum Param {
+    Text(Option<String>),
+    Bytes(Option<Vec<u8>>),
+}
+
+impl Param {
+    fn of(cell: &Cell, kind: Kind) -> Param {
+        match (cell, kind) {
+            (Cell::Null, Kind::Blob) => Param::Bytes(None),
+            (Cell::Blob(bytes), _) if kind == Kind::Blob => Param::Bytes(Some(bytes.clone())),
+            (Cell::Null, _) => Param::Text(None),
+            (Cell::Integer(n), _) => Param::Text(Some(n.to_string())),
+            (Cell::Real(x), _) => Param::Text(Some(format!("{x:?}"))),
+            (Cell::Text(text), _) => Param::Text(Some(text.clone())),
+            (Cell::Blob(bytes), _) => Param::Text(Some(
+                std::iter::once("\\x".to_string())
+                    .chain(bytes.iter().map(|b| format!("{b:02x}")))
+                    .collect(),
+            )),
+        }
+    }
+
+    fn sql(&self) -> &(dyn postgres::types::ToSql + Sync) {
+        match self {
+            Param::Text(text) => text,
+            Param::Bytes(bytes) => bytes,
+        }
+    }
+}
+
+/// The placeholder of parameter `n` for a column of `type_name`: text cast
+/// to the type (bytes as they are).
+fn placeholder(n: usize, kind: Kind, type_name: &str) -> String {
+    if kind == Kind::Blob {
+        format!("${n}::bytea")
+    } else {
+        format!("${n}::text::pg_catalog.{}", quote(type_name))
+    }
+}
+
+/// Rows per `json_populate_recordset` statement.
+const BATCH: usize = 10_000;
+
+/// Parameters per INSERT ... VALUES statement, on Citus.
+const PARAMETERS: usize = 4_000;
+
+/// Whether `table` is a Citus distributed table.
+fn distributed(tx: &mut Transaction<'_>, table: &str) -> Result<bool, String> {
+    let citus: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus')",
+            &[],
+        )
+        .and_then(|row| row.try_get(0))
+        .map_err(failed)?;
+    if !citus {
+        return Ok(false);
+    }
+    tx.query_one(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition WHERE logicalrelid = pg_catalog.quote_ident($1)::regclass)",
+        &[&table],
+    )
+    .and_then(|row| row.try_get(0))
+    .map_err(failed)
+}
+
+/// The rows of one table, written batch by batch.
+struct Insert<'a> {
+    table: &'a str,
+    /// The quoted column list, the tenant column last.
+    names: String,
+    columns: &'a [&'a Column],
+    /// The tenant column and the tenant.
+    tenant: Option<(&'a str, String)>,
+    /// A Citus distributed table: INSERT ... VALUES, which Citus routes
+    /// row by row (an INSERT ... SELECT is a COPY there, which row
+    /// security refuses); else one `json_populate_recordset` per batch,
+    /// several times faster.
+    distributed: bool,
+}
+
+impl Insert<'_> {
+    fn batch_rows(&self) -> usize {
+        if self.distributed {
+            (PARAMETERS / (self.columns.len() + 1)).max(1)
+        } else {
+            BATCH
+        }
+    }
+
+    fn run(&self, tx: &mut Transaction<'_>, batch: &[Vec<Cell>]) -> Result<(), postgres::Error> {
+        if !self.distributed {
+            let documents: Vec<serde_json::Value> = batch
+                .iter()
+                .map(|row| {
+                    let mut object = serde_json::Map::new();
+                    for (column, cell) in self.columns.iter().zip(row) {
+                        object.insert(column.name.clone(), json_value(cell, column.kind));
+                    }
+                    if let Some((column, tenant)) = &self.tenant {
+                        object.insert(column.to_string(), serde_json::Value::from(tenant.as_str()));
+                    }
+                    serde_json::Value::Object(object)
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO {t} ({names}) SELECT {names} FROM pg_catalog.json_populate_recordset(NULL::{t}, $1::text::json)",
+                t = quote(self.table),
+                names = self.names,
+            );
+            return tx
+                .execute(&sql, &[&serde_json::Value::Array(documents).to_string()])
+                .map(drop);
+        }
+        let mut params: Vec<Param> = Vec::new();
+        let mut tuples: Vec<String> = Vec::with_capacity(batch.len());
+        for row in batch {
+            let mut marks = Vec::new();
+            for (column, cell) in self.columns.iter().zip(row) {
+                params.push(Param::of(cell, column.kind));
+                marks.push(placeholder(params.len(), column.kind, &column.type_name));
+            }
+            if let Some((_, tenant)) = &self.tenant {
+                params.push(Param::Text(Some(tenant.clone())));
+                marks.push(format!("${}::text::pg_catalog.uuid", params.len()));
+            }
+            tuples.push(format!("({})", marks.join(", ")));
+        }
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES {}",
+            quote(self.table),
+            self.names,
+            tuples.join(", ")
+        );
+        let values: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            params.iter().map(Param::sql).collect();
+        tx.execute(&sql, &values).map(drop)
+    }
+}
+
 /// A file value as JSON for `json_populate_recordset`, for a column of
 /// `kind`: JSON columns take the document itself, bytea its hex form.
 fn json_value(cell: &Cell, kind: Kind) -> serde_json::Value {
@@ -221,26 +368,17 @@ fn json_value(cell: &Cell, kind: Kind) -> serde_json::Value {
         Cell::Null => serde_json::Value::Null,
         Cell::Integer(n) => serde_json::Value::from(*n),
         Cell::Real(x) if x.is_finite() => serde_json::Value::from(*x),
-        Cell::Real(x) => serde_json::Value::from(if x.is_nan() {
-            "NaN"
-        } else if *x > 0.0 {
-            "Infinity"
-        } else {
-            "-Infinity"
-        }),
+        Cell::Real(x) => serde_json::Value::from(format!("{x:?}")),
         Cell::Text(text) if kind == Kind::Json => {
             serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::from(text.as_str()))
         }
         Cell::Text(text) => serde_json::Value::from(text.as_str()),
-        Cell::Blob(bytes) => {
-            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            serde_json::Value::from(format!("\\x{hex}"))
-        }
+        Cell::Blob(_) => match Param::of(cell, Kind::Text) {
+            Param::Text(Some(hex)) => serde_json::Value::from(hex),
+            _ => serde_json::Value::Null,
+        },
     }
 }
-
-/// Rows per `json_populate_recordset` statement.
-const BATCH: usize = 10_000;
 
 /// Replaces the tenant's rows with `rows` (in maintenance), then counts
 /// them: the copy must hold as many rows per table as the file (each value
@@ -268,50 +406,47 @@ pub fn write(
                 )
             })?;
         let (present, _) = columns(tx, table)?;
-        let mut kinds = Vec::new();
+        let mut kinds: Vec<&Column> = Vec::new();
         for column in &file_table.columns {
-            let found = present
-                .iter()
-                .find(|c| c.name.eq_ignore_ascii_case(column))
-                .ok_or_else(|| {
-                    format!(
-                        "error: the tenant file's table `{}` has column `{column}`, which the target's has not",
-                        file_table.table
-                    )
-                })?;
-            kinds.push((found.name.clone(), found.kind));
+            kinds.push(
+                present
+                    .iter()
+                    .find(|c| c.name.eq_ignore_ascii_case(column))
+                    .ok_or_else(|| {
+                        format!(
+                            "error: the tenant file's table `{}` has column `{column}`, which the target's has not",
+                            file_table.table
+                        )
+                    })?,
+            );
         }
-        let mut names: Vec<String> = kinds.iter().map(|(n, _)| quote(n)).collect();
+        let mut names: Vec<String> = kinds.iter().map(|c| quote(&c.name)).collect();
         if let Some(column) = tenant_column {
             names.push(quote(column));
         }
-        let insert = format!(
-            "INSERT INTO {t} ({names}) SELECT {names} FROM pg_catalog.json_populate_recordset(NULL::{t}, $1::text::json)",
-            t = quote(table),
-            names = names.join(", "),
-        );
-        for (batch_at, batch) in file_table.rows.chunks(BATCH).enumerate() {
-            let documents: Vec<serde_json::Value> = batch
-                .iter()
-                .map(|row| {
-                    let mut object = serde_json::Map::new();
-                    for ((name, kind), cell) in kinds.iter().zip(row) {
-                        object.insert(name.clone(), json_value(cell, *kind));
-                    }
-                    if let Some(column) = tenant_column {
-                        object.insert(column.clone(), serde_json::Value::from(tenant.to_string()));
-                    }
-                    serde_json::Value::Object(object)
-                })
-                .collect();
-            let text = serde_json::Value::Array(documents).to_string();
+        let insert = Insert {
+            table,
+            names: names.join(", "),
+            columns: &kinds,
+            tenant: tenant_column
+                .as_deref()
+                .map(|c| (c, tenant.hyphenated().to_string())),
+            distributed: distributed(tx, table)?,
+        };
+        let batch_rows = insert.batch_rows();
+        for (batch_at, batch) in file_table.rows.chunks(batch_rows).enumerate() {
             let mut savepoint = tx.transaction().map_err(failed)?;
-            match savepoint.execute(&insert, &[&text]) {
-                Ok(_) => savepoint.commit().map_err(failed)?,
+            match insert.run(&mut savepoint, batch) {
+                Ok(()) => savepoint.commit().map_err(failed)?,
                 Err(error) => {
                     drop(savepoint);
                     return Err(culprit(
-                        tx, table, file_table, &kinds, batch, batch_at, &error,
+                        tx,
+                        file_table,
+                        &kinds,
+                        batch,
+                        batch_at * batch_rows,
+                        &error,
                     ));
                 }
             }
@@ -361,29 +496,23 @@ fn cells_of(row: &postgres::Row, kinds: &[(String, Kind)]) -> Result<Vec<Cell>, 
 }
 
 /// Names the table, row key and column of the first value of `batch` the
-/// target cannot hold (each value tried alone), or gives `error`.
+/// target cannot hold (each value cast alone), or gives `error`.
 fn culprit(
     tx: &mut Transaction<'_>,
-    table: &str,
     file_table: &TableRows,
-    kinds: &[(String, Kind)],
+    columns: &[&Column],
     batch: &[Vec<Cell>],
-    batch_at: usize,
+    first_row: usize,
     error: &postgres::Error,
 ) -> String {
     for (offset, row) in batch.iter().enumerate() {
-        for ((name, kind), cell) in kinds.iter().zip(row) {
-            let mut object = serde_json::Map::new();
-            object.insert(name.clone(), json_value(cell, *kind));
-            let probe = format!(
-                "SELECT (pg_catalog.json_populate_record(NULL::{}, $1::text::json)).{}",
-                quote(table),
-                quote(name)
-            );
+        for (column, cell) in columns.iter().zip(row) {
+            let param = Param::of(cell, column.kind);
+            let probe = format!("SELECT {}", placeholder(1, column.kind, &column.type_name));
             let Ok(mut savepoint) = tx.transaction() else {
                 break;
             };
-            let tried = savepoint.query(&probe, &[&serde_json::Value::Object(object).to_string()]);
+            let tried = savepoint.execute(&probe, &[param.sql()]);
             drop(savepoint);
             if let Err(e) = tried {
                 let key: Vec<String> = file_table
@@ -395,10 +524,11 @@ fn culprit(
                     })
                     .collect();
                 return format!(
-                    "error: table `{}`, row {} ({}), column `{name}`: {}; nothing was imported",
+                    "error: table `{}`, row {} ({}), column `{}`: {}; nothing was imported",
                     file_table.table,
-                    batch_at * BATCH + offset + 1,
+                    first_row + offset + 1,
                     key.join(", "),
+                    column.name,
                     super::postgres::pg_error(&e)
                 );
             }
